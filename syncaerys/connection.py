@@ -1,0 +1,386 @@
+"""Connection: one client, run by the thread that handled its upgrade.
+
+That thread reads the socket, parses frames, answers pings and calls
+``on_open``, ``on_data`` (one message at a time, in order) and, exactly once,
+``on_close``. ``Message.result()`` keeps reading in the same thread. Writes go
+through the client's :class:`~syncaerys.sendqueue.SendQueue`; heartbeats and
+close deadlines run on the shared timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+from typing import Any
+
+from .exceptions import ClientException
+from .exceptions import ProtocolError
+from .message import Message
+from .protocol.frames import OP_CLOSE
+from .protocol.frames import OP_CONT
+from .protocol.frames import OP_PING
+from .protocol.frames import OP_PONG
+from .protocol.frames import encode_close
+from .protocol.frames import encode_frame
+from .protocol.parser import Frame
+from .protocol.parser import FrameParser
+from .protocol.ratelimit import TokenBucket
+from .sendqueue import SendQueue
+from .sendqueue import Waiter
+from .sendqueue import shared_flusher
+from .timer import TimerHandle
+from .timer import shared_timer
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+__all__ = ["Connection", "OPEN", "CLOSING", "CLOSED"]
+
+logger = logging.getLogger("syncaerys")
+
+#: The client is open: it is in ``get_clients()`` and may be sent to.
+OPEN = 0
+#: A close frame was sent or received; sends fail, data frames are dropped.
+CLOSING = 1
+#: The socket is shut down; ``on_close`` runs or has run.
+CLOSED = 2
+
+READ_SIZE = 1 << 16
+
+
+class Connection:
+    """The state of one client and the loop its thread runs."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        sock: socket.socket,
+        client_id: int,
+        remote_address: str,
+        subprotocol: str | None,
+        path: str,
+    ) -> None:
+        options = gateway.options
+        self.id = client_id
+        self.sock = sock
+        self.gateway = gateway
+        self.remote_address = remote_address
+        self.subprotocol = subprotocol
+        self.path = path
+        self._options = options
+        self._parser = FrameParser(options.max_frame_size, options.max_message_size, options.text_only)
+        self.queue = SendQueue(sock, client_id, shared_flusher())
+        #: OPEN, CLOSING or CLOSED; changed under ``queue.lock``.
+        self.state = OPEN
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.connected_at = time.time()
+        self.closed_at = 0.0
+        self.bytes_read = 0
+        self.frames_read = 0
+        self.messages_read = 0
+        self.messages_sent = 0
+        self.last_read_at = 0.0
+        self.last_data_read_at = 0.0
+        self.pings_sent = 0
+        self.pongs_received = 0
+        self.latency: float | None = None
+        self._last_ping_at = 0.0
+        # For the heartbeat: when the peer was last heard from, and whether this
+        # thread is blocked waiting for it (only then do unanswered pings count).
+        self._last_read_mono = time.monotonic()
+        self._waiting = False
+        self._waiting_since = 0.0
+        self._done_reading = False
+        # Set when the client starts closing, to end a rate-limit pause early.
+        self._wake = threading.Event()
+        now = time.monotonic()
+        self._byte_budget = (
+            TokenBucket(options.max_bytes_per_minute, options.max_bytes_per_minute / 60, now)
+            if options.max_bytes_per_minute is not None
+            else None
+        )
+        self._frame_budget = (
+            TokenBucket(options.max_frames_per_second, options.max_frames_per_second, now)
+            if options.max_frames_per_second is not None
+            else None
+        )
+        self._unbilled_frames = 0
+        self._heartbeat_handle: TimerHandle | None = None
+        self._close_handle: TimerHandle | None = None
+        self._debug = logger.isEnabledFor(logging.DEBUG)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == OPEN
+
+    # -- the client's thread
+
+    def run(self, handshake_data: Any) -> None:
+        """Serve the client until the connection ends; calls ``on_close`` once."""
+        callbacks = self.gateway.callbacks
+        client_id = self.id
+        if self._options.heartbeat_period is not None:
+            self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
+        logger.info("client %d opened from %s on %s", client_id, self.remote_address, self.path)
+        try:
+            self._call_handler(callbacks.on_open, client_id, handshake_data)
+            while True:
+                frame = self.next_data_frame(None)
+                if frame is None:
+                    break
+                if frame.opcode == OP_CONT or self.state != OPEN or self.gateway.stopping:
+                    # Data of a message that is being dropped (closing, stopping).
+                    continue
+                message = Message(self, frame)
+                self._call_handler(callbacks.on_data, client_id, message)
+                message._drain()
+        except Exception:
+            logger.exception("client %d: unexpected error in its connection loop", client_id)
+            self.close(1011, "Internal server error, aborting")
+        finally:
+            self._finish()
+
+    def _call_handler(self, method: Any, *args: Any) -> None:
+        try:
+            method(*args)
+        except ClientException:
+            if self.state == OPEN:
+                logger.exception("client %d: handler raised ClientException while open", self.id)
+                self.close(1011, "Internal server error, aborting")
+        except Exception:
+            logger.exception("client %d: exception in %s", self.id, getattr(method, "__name__", "handler"))
+            self.close(1011, "Internal server error, aborting")
+
+    def next_data_frame(self, deadline: float | None) -> Frame | None:
+        """Return the next data frame, handling control frames on the way.
+
+        Returns ``None`` when the connection is over (closing handshake done,
+        protocol error, TCP drop). Raises :class:`TimeoutError` when
+        ``deadline`` (a ``time.monotonic()`` value) passes first.
+        """
+        parser = self._parser
+        while not self._done_reading:
+            try:
+                frame = parser.next_frame()
+            except ProtocolError as error:
+                self._fail(error)
+                return None
+            if frame is None:
+                self._receive(deadline)
+                continue
+            self.frames_read += 1
+            self._unbilled_frames += 1
+            opcode = frame.opcode
+            if self._debug:
+                logger.debug("client %d < %s fin=%s %d", self.id, opcode, frame.fin, len(frame.data))
+            if opcode < OP_CLOSE:
+                self.last_data_read_at = self.last_read_at
+                if frame.fin:
+                    self.messages_read += 1
+                return frame
+            if opcode == OP_PING:
+                # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
+                # send a Pong frame in response", even between fragments.
+                self.queue.put_control(encode_frame(OP_PONG, frame.data))  # type: ignore[arg-type]
+            elif opcode == OP_PONG:
+                self._pong(frame.data)  # type: ignore[arg-type]
+            else:
+                self._peer_closed(frame)
+        return None
+
+    def _receive(self, deadline: float | None) -> None:
+        if self._byte_budget is not None or self._frame_budget is not None:
+            self._throttle()
+        sock = self.sock
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not _wait_readable(sock, remaining):
+                raise TimeoutError("no data from the client before the timeout")
+        self._waiting_since = time.monotonic()
+        self._waiting = True
+        try:
+            data = sock.recv(READ_SIZE)
+        except OSError:
+            data = b""
+        finally:
+            self._waiting = False
+        if not data:
+            self._eof()
+            return
+        self._last_read_mono = time.monotonic()
+        self.last_read_at = time.time()
+        self.bytes_read += len(data)
+        if self._byte_budget is not None:
+            self._byte_budget.spend(len(data), self._last_read_mono)
+        self._parser.feed(data)
+
+    def _throttle(self) -> None:
+        """Stop reading (TCP backpressure) while an inbound budget is spent."""
+        while self.state == OPEN:
+            now = time.monotonic()
+            delay = 0.0
+            if self._frame_budget is not None:
+                self._frame_budget.spend(self._unbilled_frames, now)
+                self._unbilled_frames = 0
+                delay = self._frame_budget.delay(now)
+            if self._byte_budget is not None:
+                delay = max(delay, self._byte_budget.delay(now))
+            if delay <= 0:
+                return
+            if self._debug:
+                logger.debug("client %d: rate limit, pausing reads for %.3fs", self.id, delay)
+            self._wake.wait(delay)
+
+    def _pong(self, payload: bytes) -> None:
+        try:
+            number = int(payload)
+        except ValueError:
+            return  # an unsolicited pong with a payload of the peer's own
+        if number == self.pings_sent and number > self.pongs_received:
+            self.latency = time.monotonic() - self._last_ping_at
+        if self.pongs_received < number <= self.pings_sent:
+            self.pongs_received = number
+
+    def _peer_closed(self, frame: Frame) -> None:
+        echo = False
+        with self.queue.lock:
+            if self.state == OPEN:
+                # RFC 6455 5.5.1: "If an endpoint receives a Close frame and did
+                # not previously send a Close frame, the endpoint MUST send a
+                # Close frame in response."
+                self._set_closing_locked(frame.code, frame.data)  # type: ignore[arg-type]
+                self.queue.put_close(encode_close(frame.code, frame.data.encode()))  # type: ignore[union-attr]
+                echo = True
+        if echo:
+            self.queue.flush()
+            self.queue.wait_drained(self._options.close_period)
+        self._done_reading = True
+
+    def _fail(self, error: ProtocolError) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send our close, then drop TCP."""
+        logger.info("client %d: protocol error: %s", self.id, error)
+        if self.close(error.code, error.reason):
+            self.queue.wait_drained(self._options.close_period)
+        self._done_reading = True
+
+    def _eof(self) -> None:
+        with self.queue.lock:
+            if self.state == OPEN:
+                self._set_closing_locked(1006, "Client closed underlying TCP connection")
+        self._done_reading = True
+
+    def _finish(self) -> None:
+        with self.queue.lock:
+            if self.state == OPEN:
+                self._set_closing_locked(1006, "Client closed underlying TCP connection")
+            self.state = CLOSED
+        for handle in (self._heartbeat_handle, self._close_handle):
+            if handle is not None:
+                handle.cancel()
+        self._wake.set()
+        for waiter in self.queue.shutdown():
+            waiter._fail(self.id, ClientException("the client closed before the message was written"))
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        logger.info(
+            "client %d closed: %s %r after %.3fs (%d bytes in, %d bytes out)",
+            self.id,
+            self.close_code,
+            self.close_reason,
+            time.time() - self.connected_at,
+            self.bytes_read,
+            self.queue.bytes_sent,
+        )
+        try:
+            self.gateway.callbacks.on_close(self.id, self.close_code, self.close_reason)
+        except Exception:
+            logger.exception("client %d: exception in on_close", self.id)
+        finally:
+            self.gateway._unregister(self)
+
+    # -- any thread
+
+    def send_frames(self, frames: list[bytes], waiter: Waiter | None) -> bool:
+        """Queue a message; False when the client is closing or gone."""
+        self.messages_sent += 1
+        queued = self.queue.put(frames, waiter)
+        if queued < 0:
+            return False
+        limit = self._options.max_send_queue
+        if limit is not None and queued > limit:
+            logger.warning("client %d: %d bytes queued, over max_send_queue; closing", self.id, queued)
+            self.close(1008, "Send queue limit exceeded", drop_queued=True)
+        return True
+
+    def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
+        """Start the closing handshake; False if the client was already closing.
+
+        Returns at once: the close frame goes out after the data already queued
+        (or instead of it, with ``drop_queued``), and the TCP connection is
+        closed when the peer answers or after ``close_period``.
+        """
+        with self.queue.lock:
+            if self.state != OPEN:
+                return False
+            self._set_closing_locked(code, reason)
+            dropped = self.queue.put_close(encode_close(code, reason.encode()), drop_queued=drop_queued)
+        self._wake.set()
+        self._close_handle = shared_timer().call_later(self._options.close_period, self._close_deadline)
+        self.queue.flush()
+        for waiter in dropped:
+            waiter._fail(self.id, ClientException("the client was closed before the message was written"))
+        return True
+
+    def _set_closing_locked(self, code: int, reason: str) -> None:
+        assert self.queue.lock.locked()
+        self.state = CLOSING
+        self.close_code = code
+        self.close_reason = reason
+        self.closed_at = time.time()
+
+    # -- the timer thread
+
+    def _close_deadline(self) -> None:
+        """The peer did not finish the closing handshake in time: drop TCP."""
+        if self.state != CLOSED:
+            logger.info("client %d: no close frame from the peer within close_period", self.id)
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _heartbeat(self) -> None:
+        if self.state != OPEN:
+            return
+        period = self._options.heartbeat_period
+        assert period is not None
+        now = time.monotonic()
+        quiet_since = self._last_read_mono
+        if self._waiting:
+            quiet_since = max(quiet_since, self._waiting_since)
+        quiet = now - quiet_since
+        if quiet < period:
+            self._heartbeat_handle = shared_timer().call_later(period - quiet, self._heartbeat)
+            return
+        # Pongs only count as missing while this client's thread is listening for
+        # them: a handler busy in on_data is not a dead peer.
+        if self._waiting and self.pings_sent - self.pongs_received >= self._options.queued_ping_limit:
+            self.close(1008, "Exceeded unanswered PING limit")
+            return
+        self.pings_sent += 1
+        self._last_ping_at = now
+        self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode()))
+        self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
+
+
+def _wait_readable(sock: socket.socket, timeout: float) -> bool:
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))

@@ -1,0 +1,48 @@
+"""The exceptions syncaerys raises.
+
+* :class:`SyncaerysError`: the base of everything below.
+
+  * :class:`ClientException`: the client is closing or gone; raised by
+    :meth:`Message.result`/:meth:`Message.read` and set on failed send futures.
+    It is the one exception for every disconnect path (close frame, protocol
+    error, size limit, shutdown, TCP reset); a raw :class:`OSError` never
+    reaches user code.
+  * :class:`ProtocolError` (sans-I/O): the peer broke RFC 6455; carries the
+    close code and reason to answer with.
+  * :class:`OptionError` (also a :class:`ValueError`): a bad option given to
+    :func:`syncaerys.websocket`, naming the option.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SyncaerysError", "ClientException", "ProtocolError", "OptionError"]
+
+
+class SyncaerysError(Exception):
+    """Base class of every syncaerys exception."""
+
+
+class ClientException(SyncaerysError):
+    """The client has been, or is being, disconnected.
+
+    Handlers do not need to catch it: an exception escaping ``on_data`` after
+    the client is gone is not logged as an error.
+    """
+
+
+class ProtocolError(SyncaerysError):
+    """The peer violated the protocol; the connection must close with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(code, reason)
+        #: The close code to send (1002, 1003, 1007 or 1009).
+        self.code = code
+        #: The close reason to send.
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.reason}"
+
+
+class OptionError(SyncaerysError, ValueError):
+    """An option of :func:`syncaerys.websocket` is unknown or has a bad value."""

@@ -1,0 +1,207 @@
+"""Send futures: the results of :class:`~syncaerys.Endpoint` sends.
+
+:class:`SendFuture` behaves like :class:`concurrent.futures.Future`
+(``result(timeout)``, ``exception(timeout)``, ``done()``,
+``add_done_callback``) but costs far less on the send path: most sends are
+written at once, and a future that nobody waits on never allocates an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from typing import Generic
+from typing import TypeVar
+
+__all__ = ["SendFuture", "BroadcastResult"]
+
+logger = logging.getLogger("syncaerys")
+T = TypeVar("T")
+
+# Guards the state of every future. Critical sections are a few attribute
+# assignments, so one process-wide lock costs less than one lock per future.
+_state_lock = threading.Lock()
+
+
+class SendFuture(Generic[T]):
+    """The outcome of a send: resolved once the frames are on the socket.
+
+    Safe to use from any thread. ``result()`` returns the number of bytes
+    written for :meth:`Endpoint.send`, a :class:`BroadcastResult` for
+    broadcasts and multicasts, and raises :class:`~syncaerys.ClientException`
+    when the client was closing or went away first.
+    """
+
+    __slots__ = ("_callbacks", "_done", "_event", "_exception", "_nbytes", "_result")
+
+    def __init__(self) -> None:
+        self._done = False
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[SendFuture[T]], object]] | None = None
+        self._nbytes = 0
+
+    @classmethod
+    def resolved(cls, value: T) -> SendFuture[T]:
+        """A future that is already done with ``value``."""
+        future: SendFuture[T] = cls()
+        future._result = value
+        future._done = True
+        return future
+
+    @classmethod
+    def failed(cls, exception: BaseException) -> SendFuture[T]:
+        """A future that is already done with ``exception``."""
+        future: SendFuture[T] = cls()
+        future._exception = exception
+        future._done = True
+        return future
+
+    # -- the concurrent.futures.Future interface
+
+    def done(self) -> bool:
+        """Whether the future has a result or an exception."""
+        return self._done
+
+    def cancelled(self) -> bool:
+        """Always ``False``: sends cannot be cancelled once queued."""
+        return False
+
+    def cancel(self) -> bool:
+        """Always ``False``: sends cannot be cancelled once queued."""
+        return False
+
+    def running(self) -> bool:
+        return not self._done
+
+    def result(self, timeout: float | None = None) -> T:
+        """Block until done (at most ``timeout`` seconds) and return the result.
+
+        Raises :class:`TimeoutError` when the time runs out and the send's
+        exception when it failed.
+        """
+        if not self._done:
+            self._wait(timeout)
+        if self._exception is not None:
+            raise self._exception
+        return self._result  # type: ignore[no-any-return]
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """Block until done and return the exception, or ``None`` on success."""
+        if not self._done:
+            self._wait(timeout)
+        return self._exception
+
+    def add_done_callback(self, fn: Callable[[SendFuture[T]], object]) -> None:
+        """Call ``fn(future)`` when done (at once, in this thread, if it already is).
+
+        Otherwise ``fn`` runs in the thread that completes the send, so it must
+        be quick and must not block.
+        """
+        with _state_lock:
+            if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        self._run_callback(fn)
+
+    # -- completion, for syncaerys's writers
+
+    def _wait(self, timeout: float | None) -> None:
+        with _state_lock:
+            if self._done:
+                return
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        if not event.wait(timeout):
+            raise TimeoutError("the send has not completed yet")
+
+    def _set(self, result: Any, exception: BaseException | None) -> None:
+        with _state_lock:
+            if self._done:
+                return
+            self._result = result
+            self._exception = exception
+            self._done = True
+            event = self._event
+            callbacks = self._callbacks
+            self._callbacks = None
+        if event is not None:
+            event.set()
+        if callbacks:
+            for fn in callbacks:
+                self._run_callback(fn)
+
+    def _run_callback(self, fn: Callable[[SendFuture[T]], object]) -> None:
+        try:
+            fn(self)
+        except Exception:
+            logger.exception("exception in a send future's done callback")
+
+    def _complete(self, client_id: int) -> None:
+        self._set(self._nbytes, None)
+
+    def _fail(self, client_id: int, exception: BaseException) -> None:
+        self._set(None, exception)
+
+    def __repr__(self) -> str:
+        if not self._done:
+            return "<SendFuture pending>"
+        if self._exception is not None:
+            return f"<SendFuture failed: {self._exception!r}>"
+        return f"<SendFuture done: {self._result!r}>"
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    """What a broadcast or multicast achieved.
+
+    ``delivered`` counts the clients whose socket took the whole message;
+    ``failed`` lists the ids that were closing or went away first.
+    """
+
+    delivered: int
+    failed: tuple[int, ...] = ()
+
+
+class BroadcastTracker:
+    """Collects per-client outcomes of one broadcast into one future."""
+
+    __slots__ = ("_delivered", "_failed", "_lock", "_pending", "future")
+
+    def __init__(self, future: SendFuture[BroadcastResult], pending: int) -> None:
+        self.future = future
+        self._pending = pending
+        self._delivered = 0
+        self._failed: list[int] = []
+        self._lock = threading.Lock()
+        if pending == 0:
+            future._set(BroadcastResult(0, ()), None)
+
+    def _complete(self, client_id: int) -> None:
+        self._finish(client_id, True)
+
+    def _fail(self, client_id: int, exception: BaseException) -> None:
+        self._finish(client_id, False)
+
+    def skip(self, client_id: int) -> None:
+        """Count a client that could not even be queued."""
+        self._finish(client_id, False)
+
+    def _finish(self, client_id: int, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                self._delivered += 1
+            else:
+                self._failed.append(client_id)
+            self._pending -= 1
+            if self._pending:
+                return
+            result = BroadcastResult(self._delivered, tuple(sorted(self._failed)))
+        self.future._set(result, None)

@@ -1,0 +1,272 @@
+"""Gateway: the WSGI application that upgrades requests and runs clients.
+
+:func:`websocket` builds one from a handler. It checks the handshake, calls
+``on_handshake``, writes the 101 itself on the raw socket (found with
+simple-websocket's knowledge of werkzeug, gunicorn, eventlet and gevent) and
+then serves the client in the request's own thread until it is gone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import simple_websocket.ws
+from werkzeug.wrappers import Request
+
+from .connection import Connection
+from .endpoint import Endpoint
+from .options import Options
+from .protocol.handshake import Rejection
+from .protocol.handshake import check_origin
+from .protocol.handshake import check_request
+from .protocol.handshake import offered_subprotocols
+from .protocol.handshake import response_101
+from .response import Response
+from .websocket import Callbacks
+
+__all__ = ["Gateway", "websocket", "STOPPED", "STARTING", "STARTED", "STOPPING"]
+
+logger = logging.getLogger("syncaerys")
+
+STOPPED = "STOPPED"
+STARTING = "STARTING"
+STARTED = "STARTED"
+STOPPING = "STOPPING"
+
+# Client ids are unique for the life of the process, across gateways.
+_client_ids = itertools.count(1)
+
+
+def websocket(handler: object, **options: Any) -> Gateway:
+    """Wrap a :class:`~syncaerys.Websocket` handler in a WSGI application.
+
+    Options are validated now (unknown names and bad values raise
+    :class:`~syncaerys.OptionError`); see :class:`~syncaerys.options.Options`.
+    """
+    return Gateway(handler, Options.from_kwargs(options))
+
+
+class _CaptureSocket(simple_websocket.ws.Base):  # type: ignore[misc]
+    """Keeps the socket simple-websocket found and skips the rest of its setup.
+
+    simple-websocket's ``Server.__init__`` knows where werkzeug, gunicorn,
+    eventlet and gevent put the raw socket in the environ, then hands it to
+    ``Base.__init__``, which would write its own 101 and start a reader thread.
+    Placed between the two in the MRO, this class takes the socket and stops.
+    """
+
+    def __init__(self, sock: Any = None, **kwargs: Any) -> None:
+        self.sock = sock
+
+
+class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignore[misc]
+    pass
+
+
+def find_socket(environ: dict[str, Any]) -> socket.socket:
+    """The client's raw socket from the WSGI environ; RuntimeError if none."""
+    sock: socket.socket | None = _SocketLocator(environ).sock
+    if sock is None:  # pragma: no cover - simple-websocket raises first
+        raise RuntimeError("Cannot obtain socket from WSGI environment.")
+    return sock
+
+
+class Gateway:
+    """A WSGI application serving one :class:`~syncaerys.Websocket` handler.
+
+    Under syncaerys's own server the gateway starts with the server; under
+    another WSGI server it starts at its first request, or when you call
+    :meth:`start`. :meth:`stop` runs ``on_stop`` and closes every client with
+    1001.
+    """
+
+    def __init__(self, handler: object, options: Options) -> None:
+        self.handler = handler
+        self.callbacks = Callbacks.resolve(handler)
+        self.options = options
+        #: The endpoint handed to ``on_start``.
+        self.endpoint = Endpoint()
+        self.state = STOPPED
+        self._stopped = False
+        # Serializes start() and stop().
+        self._lifecycle_lock = threading.RLock()
+        # Notified when a client unregisters, for stop() to wait on.
+        self._clients_changed = threading.Condition()
+
+    # -- lifecycle
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (no new clients, no more ``on_data``)."""
+        return self._stopped
+
+    def start(self) -> None:
+        """Call ``on_start(endpoint)``; errors propagate and leave it stopped."""
+        with self._lifecycle_lock:
+            if self.state != STOPPED or self._stopped:
+                return
+            self.state = STARTING
+            try:
+                self.callbacks.on_start(self.endpoint)
+            except BaseException:
+                self.state = STOPPED
+                raise
+            self.state = STARTED
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop: ``on_stop()``, then close every client with 1001 and wait.
+
+        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) for
+        the clients' closing handshakes and ``on_close`` calls.
+        """
+        with self._lifecycle_lock:
+            if self.state != STARTED:
+                self._stopped = True
+                return
+            self.state = STOPPING
+            self._stopped = True
+            try:
+                self.callbacks.on_stop()
+            except Exception:
+                logger.exception("exception in on_stop")
+            for connection in self.endpoint._connections():
+                connection.close(1001, "Server shutting down")
+            deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
+            with self._clients_changed:
+                while self.endpoint._clients:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        logger.warning("%d clients still closing after the stop timeout", len(self.endpoint._clients))
+                        break
+                    self._clients_changed.wait(remaining)
+            self.state = STOPPED
+
+    def _unregister(self, connection: Connection) -> None:
+        self.endpoint._unregister(connection)
+        with self._clients_changed:
+            self._clients_changed.notify_all()
+
+    # -- WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        server = environ.get("syncaerys.server")
+        if server is not None:
+            server._attach(self)
+        elif self.state == STOPPED and not self._stopped:
+            self.start()
+        rejection = check_request(
+            environ.get("REQUEST_METHOD", ""),
+            environ.get("SERVER_PROTOCOL", ""),
+            _EnvironHeaders(environ),
+            _has_body(environ),
+        )
+        if rejection is None and self.state != STARTED:
+            rejection = Rejection(503, "Server shutting down", [("Retry-After", "1")])
+        if rejection is None:
+            rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins)
+        if rejection is not None:
+            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
+            return _reject(rejection, start_response)
+
+        request = Request(environ)
+        response = Response(101)
+        offered = offered_subprotocols(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL"))
+        response.subprotocol = next((p for p in self.options.subprotocols if p in offered), None)
+        route_args = environ.get("syncaerys.route_args") or {}
+        try:
+            handshake_data = self.callbacks.on_handshake(request, response, **route_args)
+        except Exception:
+            logger.exception("exception in on_handshake")
+            return _reject(Rejection(500, "exception in on_handshake"), start_response)
+        if response.status != 101:
+            if response.status >= 300:
+                start_response(response.status_line, response.wsgi_headers())
+                return [response.body]
+            logger.error("on_handshake set status %d; 101 or 300-599 required", response.status)
+            return _reject(Rejection(500, "invalid handshake status"), start_response)
+        if response.subprotocol is not None and response.subprotocol not in offered:
+            logger.error("on_handshake chose subprotocol %r, which the client did not offer", response.subprotocol)
+            return _reject(Rejection(500, "invalid subprotocol"), start_response)
+
+        try:
+            sock = find_socket(environ)
+            head = response_101(environ["HTTP_SEC_WEBSOCKET_KEY"], response.subprotocol, response.headers.items())
+        except (RuntimeError, ValueError) as error:
+            logger.error("cannot upgrade: %s", error)
+            return _reject(Rejection(500, str(error)), start_response)
+        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data)
+
+    def _serve(
+        self,
+        environ: dict[str, Any],
+        start_response: Any,
+        sock: socket.socket,
+        head: bytes,
+        subprotocol: str | None,
+        handshake_data: Any,
+    ) -> Iterable[bytes]:
+        sock.settimeout(None)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a Unix socket)
+        try:
+            sock.sendall(head)
+        except OSError:
+            logger.info("client went away before the 101 was written")
+            return self._finish_wsgi(sock, start_response)
+        remote = environ.get("REMOTE_ADDR", "?")
+        if environ.get("REMOTE_PORT"):
+            remote = f"{remote}:{environ['REMOTE_PORT']}"
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        connection = Connection(self, sock, next(_client_ids), remote, subprotocol, path)
+        self.endpoint._register(connection)
+        connection.run(handshake_data)
+        return self._finish_wsgi(sock, start_response)
+
+    @staticmethod
+    def _finish_wsgi(sock: socket.socket, start_response: Any) -> Iterable[bytes]:
+        # The host server will try to write a response once we return. With the
+        # socket shut down that write fails with EPIPE, which werkzeug and
+        # gunicorn treat as a dropped client: nothing reaches the wire after our
+        # close frame.
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        start_response("101 Switching Protocols", [])
+        return []
+
+
+class _EnvironHeaders:
+    """Header lookup straight from the environ (no parsing of anything else)."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, key: str, default: None = None) -> str | None:
+        value = self._environ.get("HTTP_" + key.upper().replace("-", "_"))
+        return value if isinstance(value, str) else default
+
+
+def _has_body(environ: dict[str, Any]) -> bool:
+    length = environ.get("CONTENT_LENGTH", "")
+    return length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
+def _reject(rejection: Rejection, start_response: Any) -> Iterable[bytes]:
+    body = rejection.body
+    headers = [
+        *rejection.headers,
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    start_response(rejection.status_line, headers)
+    return [body]

@@ -1,0 +1,141 @@
+"""The options of :func:`syncaerys.websocket`, their defaults and validation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import fields
+from typing import Any
+
+from .exceptions import OptionError
+from .protocol.handshake import OriginCheck
+
+__all__ = ["Options"]
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated gateway options. ``None`` turns a limit, rate limit or the heartbeat off.
+
+    Sizes are in bytes, periods in seconds.
+    """
+
+    # Limits on what the client sends.
+    #: Largest inbound message; larger ones close the client with 1009.
+    max_message_size: int | None = 2 * MiB
+    #: Largest inbound frame; larger ones close the client with 1009.
+    max_frame_size: int | None = 2 * MiB
+    #: Inbound byte budget (burst), refilled continuously at 1/60 of it per second.
+    max_bytes_per_minute: int | None = 8 * MiB
+    #: Inbound frames per second (burst of this many, refilled at this rate).
+    max_frames_per_second: int | None = 100
+    #: Whether binary messages are refused with 1003.
+    text_only: bool = False
+
+    # Sending.
+    #: Outbound messages longer than this are split into equal fragments.
+    auto_frame_size: int | None = 65_527
+    #: Bytes queued for one client past which it is closed with 1008.
+    max_send_queue: int | None = 16 * MiB
+
+    # Timeouts.
+    #: Idle time before a ping is sent to the client.
+    heartbeat_period: float | None = 10.0
+    #: Unanswered pings after which the client is closed with 1008.
+    queued_ping_limit: int = 3
+    #: How long to wait for the peer's close frame (and for our close to be written).
+    close_period: float = 3.0
+
+    # Handshake.
+    #: Subprotocols accepted, in order of preference: the first one the client offers wins.
+    subprotocols: tuple[str, ...] = ()
+    #: Allowed ``Origin`` values (exact strings, compiled regexes, ``None`` for no
+    #: header) or a callable; ``None`` disables the check.
+    allowed_origins: OriginCheck | None = None
+
+    # Not yet implemented; kept so that the names are reserved.
+    compression: bool = False
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
+        """Validate keyword options; raises :class:`OptionError` naming the option."""
+        known = {f.name for f in fields(cls)}
+        for name in kwargs:
+            if name not in known:
+                raise OptionError(f"unknown option {name!r}; known options: {', '.join(sorted(known))}")
+        values = dict(kwargs)
+        for name in (
+            "max_message_size",
+            "max_frame_size",
+            "max_bytes_per_minute",
+            "max_frames_per_second",
+            "auto_frame_size",
+            "max_send_queue",
+        ):
+            if name in values:
+                _check_int(name, values[name], optional=True)
+        if "queued_ping_limit" in values:
+            _check_int("queued_ping_limit", values["queued_ping_limit"], optional=False)
+        for name in ("heartbeat_period", "close_period"):
+            if name in values:
+                _check_period(name, values[name], optional=name == "heartbeat_period")
+        for name in ("text_only", "compression"):
+            if name in values and not isinstance(values[name], bool):
+                raise OptionError(f"option {name!r} must be a bool, not {type(values[name]).__name__}")
+        if values.get("compression"):
+            raise OptionError("option 'compression': permessage-deflate is not available yet")
+        if "subprotocols" in values:
+            values["subprotocols"] = _check_subprotocols(values["subprotocols"])
+        if "allowed_origins" in values:
+            values["allowed_origins"] = _check_origins(values["allowed_origins"])
+        return cls(**values)
+
+
+def _check_int(name: str, value: Any, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise OptionError(f"option {name!r} must be a positive int{' or None' if optional else ''}, not {value!r}")
+    if value <= 0:
+        raise OptionError(f"option {name!r} must be greater than 0, not {value!r}")
+
+
+def _check_period(name: str, value: Any, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise OptionError(f"option {name!r} must be a number of seconds{' or None' if optional else ''}, not {value!r}")
+    if not value > 0:
+        raise OptionError(f"option {name!r} must be greater than 0, not {value!r}")
+
+
+def _check_subprotocols(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        result = tuple(value)
+    except TypeError:
+        raise OptionError(f"option 'subprotocols' must be an iterable of str, not {value!r}") from None
+    for item in result:
+        if not isinstance(item, str) or not item or any(c in item for c in " ,\r\n\t"):
+            raise OptionError(f"option 'subprotocols' holds an invalid name: {item!r}")
+    return result
+
+
+def _check_origins(value: Any) -> OriginCheck | None:
+    if value is None or callable(value):
+        checker: OriginCheck | None = value
+        return checker
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        result = tuple(value)
+    except TypeError:
+        raise OptionError(f"option 'allowed_origins' must be an iterable or a callable, not {value!r}") from None
+    for item in result:
+        if item is not None and not isinstance(item, (str, re.Pattern)):
+            raise OptionError(f"option 'allowed_origins' holds {item!r}: use str, re.Pattern or None")
+    return result

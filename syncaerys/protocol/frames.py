@@ -1,0 +1,111 @@
+"""RFC 6455 frame constants, close-code rules and the frame encoder (sans-I/O)."""
+
+from __future__ import annotations
+
+import struct
+
+__all__ = [
+    "OP_CONT",
+    "OP_TEXT",
+    "OP_BINARY",
+    "OP_CLOSE",
+    "OP_PING",
+    "OP_PONG",
+    "CloseCode",
+    "encode_frame",
+    "encode_message",
+    "encode_close",
+    "is_valid_peer_close_code",
+    "validate_close_arguments",
+]
+
+OP_CONT = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+_FIN = 0x80
+_pack_short = struct.Struct("!BBH").pack
+_pack_long = struct.Struct("!BBQ").pack
+
+
+class CloseCode:
+    """Close codes by name (the Aerys ``Websocket\\Code`` constants)."""
+
+    NORMAL_CLOSE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNACCEPTABLE_TYPE = 1003
+    NONE = 1005
+    ABNORMAL_CLOSE = 1006
+    INCONSISTENT_FRAME_DATA_TYPE = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_LARGE = 1009
+    EXPECTED_EXTENSION_MISSING = 1010
+    UNEXPECTED_SERVER_ERROR = 1011
+    TLS_HANDSHAKE_FAILURE = 1015
+
+
+# RFC 6455 7.4.1 and the IANA registry: codes an endpoint may put on the wire.
+# 1004 is reserved, 1005/1006/1015 "MUST NOT be set as a status code in a Close
+# control frame by an endpoint".
+_SENDABLE_BELOW_3000 = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def is_valid_peer_close_code(code: int) -> bool:
+    """Whether a close code received from the peer is acceptable (else 1002)."""
+    return code in _SENDABLE_BELOW_3000 or 3000 <= code <= 4999
+
+
+def validate_close_arguments(code: int, reason: str) -> bytes:
+    """Check a close code and reason given by the application.
+
+    Returns the UTF-8 encoded reason; raises :class:`ValueError` when the code
+    may not be sent or the reason exceeds the 123 bytes a control frame allows.
+    """
+    if not isinstance(code, int) or not is_valid_peer_close_code(code):
+        raise ValueError(f"close code {code!r} may not be sent (use 1000, 1001-1003, 1007-1014 or 3000-4999)")
+    encoded = reason.encode("utf-8")
+    if len(encoded) > 123:
+        raise ValueError(f"close reason is {len(encoded)} bytes in UTF-8; at most 123 are allowed")
+    return encoded
+
+
+def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    """One unmasked server frame: header and payload in a single ``bytes``."""
+    length = len(payload)
+    first = opcode | _FIN if fin else opcode
+    if length < 126:
+        return bytes((first, length)) + payload
+    if length < 65536:
+        return _pack_short(first, 126, length) + payload
+    return _pack_long(first, 127, length) + payload
+
+
+def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None) -> list[bytes]:
+    """A whole message as frames, split in equal fragments past ``auto_frame_size``.
+
+    As Aerys does: ``slices = ceil(len / auto_frame_size)`` fragments of
+    ``ceil(len / slices)`` bytes, so 131,046 bytes with the default 65,527 give
+    two frames of 65,523.
+    """
+    length = len(payload)
+    if auto_frame_size is None or length <= auto_frame_size:
+        return [encode_frame(opcode, payload)]
+    slices = -(-length // auto_frame_size)
+    size = -(-length // slices)
+    view = memoryview(payload)
+    frames = []
+    for start in range(0, length, size):
+        end = start + size
+        frames.append(encode_frame(opcode if start == 0 else OP_CONT, bytes(view[start:end]), end >= length))
+    return frames
+
+
+def encode_close(code: int | None, reason: bytes = b"") -> bytes:
+    """A close frame; ``code`` None or 1005 gives an empty payload."""
+    if code is None or code == CloseCode.NONE:
+        return encode_frame(OP_CLOSE, b"")
+    return encode_frame(OP_CLOSE, code.to_bytes(2, "big") + reason)

@@ -1,0 +1,157 @@
+"""Opening-handshake checks and the 101 response (sans-I/O).
+
+:func:`check_request` applies the checks of SPEC 3.1, in order, and returns the
+HTTP answer for the first that fails; :func:`accept_key` and
+:func:`response_101` build the switching-protocols response.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Protocol
+
+__all__ = [
+    "Rejection",
+    "OriginCheck",
+    "check_request",
+    "check_origin",
+    "accept_key",
+    "offered_subprotocols",
+    "response_101",
+]
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+#: What ``allowed_origins`` may hold: exact origins, compiled patterns (full
+#: match), ``None`` (accept requests without an Origin header), or one callable.
+OriginCheck = Iterable[str | re.Pattern[str] | None] | Callable[[str | None], bool]
+
+
+class HeaderLookup(Protocol):
+    def get(self, key: str, default: None = None) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An HTTP answer refusing the upgrade."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def status_line(self) -> str:
+        return f"{self.status} {_PHRASES.get(self.status, 'Error')}"
+
+    @property
+    def body(self) -> bytes:
+        return f"{self.status} {_PHRASES.get(self.status, 'Error')}: {self.reason}\n".encode()
+
+
+_PHRASES = {
+    400: "Bad Request",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    426: "Upgrade Required",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+    505: "HTTP Version Not Supported",
+}
+
+
+def _tokens(value: str | None) -> list[str]:
+    if not value:
+        return []
+    return [token.strip().lower() for token in value.split(",")]
+
+
+def check_request(
+    method: str,
+    http_version: str,
+    headers: HeaderLookup,
+    has_body: bool,
+) -> Rejection | None:
+    """Apply the protocol checks of SPEC 3.1 (all but Origin) in order.
+
+    ``http_version`` is the request's protocol, e.g. ``"HTTP/1.1"``.
+    Returns ``None`` when the request is a valid RFC 6455 upgrade.
+    """
+    if method != "GET":
+        return Rejection(405, "websocket handshakes use GET", [("Allow", "GET")])
+    if http_version != "HTTP/1.1":
+        return Rejection(505, "websocket handshakes require HTTP/1.1", [("Upgrade", "websocket")])
+    if has_body:
+        return Rejection(400, "Entity body disallowed for websocket endpoint")
+    if "websocket" not in _tokens(headers.get("Upgrade")):
+        return Rejection(426, '"Upgrade: websocket" header required', [("Upgrade", "websocket")])
+    if "upgrade" not in _tokens(headers.get("Connection")):
+        return Rejection(426, '"Connection: Upgrade" header required', [("Upgrade", "websocket")])
+    key = headers.get("Sec-WebSocket-Key")
+    if not key or not _is_valid_key(key):
+        return Rejection(400, '"Sec-WebSocket-Key" header required: base64 of 16 bytes')
+    if "13" not in _tokens(headers.get("Sec-WebSocket-Version")):
+        return Rejection(
+            426, "Requested Websocket version unavailable", [("Sec-WebSocket-Version", "13"), ("Upgrade", "websocket")]
+        )
+    return None
+
+
+def _is_valid_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key.strip(), validate=True)) == 16
+    except (binascii.Error, ValueError):
+        return False
+
+
+def check_origin(origin: str | None, allowed: OriginCheck | None) -> Rejection | None:
+    """Return a 403 when ``allowed`` is set and ``origin`` is not in it."""
+    if allowed is None:
+        return None
+    if callable(allowed):
+        ok = bool(allowed(origin))
+    else:
+        ok = False
+        for candidate in allowed:
+            if candidate is None or isinstance(candidate, str):
+                ok = candidate == origin
+            else:
+                ok = origin is not None and candidate.fullmatch(origin) is not None
+            if ok:
+                break
+    return None if ok else Rejection(403, "Origin forbidden")
+
+
+def accept_key(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
+    return base64.b64encode(hashlib.sha1(key.strip().encode("ascii") + _GUID).digest()).decode("ascii")
+
+
+def offered_subprotocols(header: str | None) -> list[str]:
+    """The subprotocols a client offered, in its order of preference."""
+    if not header:
+        return []
+    return [token.strip() for token in header.split(",") if token.strip()]
+
+
+def response_101(key: str, subprotocol: str | None, extra_headers: Iterable[tuple[str, str]]) -> bytes:
+    """The whole ``101 Switching Protocols`` response, headers included."""
+    lines = [
+        "HTTP/1.1 101 Switching Protocols",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Accept: {accept_key(key)}",
+    ]
+    if subprotocol:
+        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+    for name, value in extra_headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} contains a line break")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

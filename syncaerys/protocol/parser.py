@@ -1,0 +1,228 @@
+"""The incremental frame parser for client-to-server frames (sans-I/O).
+
+Feed it bytes as they arrive with :meth:`FrameParser.feed`, then call
+:meth:`FrameParser.next_frame` until it returns ``None`` (it needs more bytes).
+Every rule of RFC 6455 that a server must enforce is checked here, and limits
+are decided from the frame header, before the payload is buffered. A violation
+raises :class:`~syncaerys.exceptions.ProtocolError` carrying the close code and
+reason to answer with; the parser is unusable afterwards.
+
+Text payloads are validated as UTF-8 incrementally and handed out as ``str``
+chunks that never split a character; binary payloads as ``bytes``.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import NamedTuple
+
+from ..exceptions import ProtocolError
+from .frames import OP_BINARY
+from .frames import OP_CLOSE
+from .frames import OP_CONT
+from .frames import OP_TEXT
+from .frames import is_valid_peer_close_code
+
+__all__ = ["Frame", "FrameParser", "unmask"]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class Frame(NamedTuple):
+    """One parsed frame.
+
+    ``data`` is ``str`` for frames of a text message (continuations included),
+    ``bytes`` for binary, ping and pong frames, and the reason for a close
+    frame, whose code is ``code`` (1005 for an empty close).
+    """
+
+    opcode: int
+    data: str | bytes
+    fin: bool
+    code: int = 0
+
+
+def unmask(payload: bytes, mask: bytes) -> bytes:
+    """XOR ``payload`` with the 4-byte ``mask`` repeated (RFC 6455 5.3)."""
+    length = len(payload)
+    if not length:
+        return b""
+    key = (mask * ((length >> 2) + 1))[:length]
+    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+
+
+class FrameParser:
+    """Parses masked client frames and enforces sequencing, size and type rules.
+
+    :param max_frame_size: largest frame payload accepted (1009 above); ``None``
+        for no limit.
+    :param max_message_size: largest message (sum of its fragments) accepted
+        (1009 above); ``None`` for no limit.
+    :param text_only: reject binary messages with 1003.
+    """
+
+    def __init__(
+        self,
+        max_frame_size: int | None = None,
+        max_message_size: int | None = None,
+        text_only: bool = False,
+    ) -> None:
+        self._max_frame = max_frame_size if max_frame_size is not None else 1 << 63
+        self._max_message = max_message_size if max_message_size is not None else 1 << 63
+        self._text_only = text_only
+        # Bytes not yet parsed are self._buf[self._pos:] followed by self._more;
+        # self._more collects reads until the frame being waited for is whole,
+        # so a large frame costs one join instead of a copy per read.
+        self._buf = b""
+        self._pos = 0
+        self._more: list[bytes] = []
+        self._more_len = 0
+        self._want = 2
+        # The message being received: its opcode (0 when none), size so far and
+        # UTF-8 decoder when it is a fragmented text message.
+        self._message_opcode = 0
+        self._message_size = 0
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    @property
+    def in_message(self) -> bool:
+        """Whether a fragmented data message has started and not yet finished."""
+        return self._message_opcode != 0
+
+    def feed(self, data: bytes) -> None:
+        """Add bytes read from the network; then call :meth:`next_frame`."""
+        if self._pos >= len(self._buf) and not self._more:
+            self._buf = data
+            self._pos = 0
+        else:
+            self._more.append(data)
+            self._more_len += len(data)
+
+    def next_frame(self) -> Frame | None:
+        """Return the next whole frame, or ``None`` when more bytes are needed.
+
+        Raises :class:`ProtocolError` on any violation; the caller must then
+        close the connection with its ``code`` and stop parsing.
+        """
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail + self._more_len < self._want:
+            return None
+        if self._more:
+            buf = self._buf = buf[pos:] + b"".join(self._more)
+            pos = self._pos = 0
+            avail = len(buf)
+            self._more = []
+            self._more_len = 0
+        if avail < 2:
+            self._want = 2
+            return None
+        first = buf[pos]
+        second = buf[pos + 1]
+        length = second & 0x7F
+        header = 6
+        if length == 126:
+            header = 8
+            if avail < 4:
+                self._want = 4
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+        elif length == 127:
+            header = 14
+            if avail < 10:
+                self._want = 10
+                return None
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+        opcode = first & 0x0F
+        fin = first & 0x80 != 0
+        self._check_header(first, second, opcode, fin, length)
+        total = header + length
+        if avail < total:
+            self._want = total
+            return None
+        self._pos = pos + total
+        self._want = 2
+        payload = unmask(buf[pos + header : pos + total], buf[pos + header - 4 : pos + header])
+        if opcode >= OP_CLOSE:
+            if opcode == OP_CLOSE:
+                return self._close_frame(payload)
+            return Frame(opcode, payload, True)
+        return self._data_frame(opcode, payload, fin)
+
+    def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:
+        # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated".
+        if first & 0x70:
+            raise ProtocolError(1002, "RSV must be 0 if no extensions are negotiated")
+        if opcode > OP_BINARY and opcode < OP_CLOSE:
+            raise ProtocolError(1002, "Use of reserved non-control frame opcode")
+        if opcode > 0xA:
+            raise ProtocolError(1002, "Use of reserved control frame opcode")
+        if length >> 63:
+            raise ProtocolError(1002, "Most significant bit of 64-bit length field set")
+        # RFC 6455 5.1: "The server MUST close the connection upon receiving a
+        # frame that is not masked."
+        if not second & 0x80:
+            raise ProtocolError(1002, "Payload mask required")
+        if opcode >= OP_CLOSE:
+            # RFC 6455 5.5: "All control frames MUST have a payload length of
+            # 125 bytes or less and MUST NOT be fragmented."
+            if not fin:
+                raise ProtocolError(1002, "Illegal control frame fragmentation")
+            if length > 125:
+                raise ProtocolError(1002, "Control frame payload must be of maximum 125 bytes or less")
+            return
+        if opcode == OP_CONT:
+            if not self._message_opcode:
+                raise ProtocolError(
+                    1002, "Illegal CONTINUATION opcode; initial message payload frame must be TEXT or BINARY"
+                )
+        elif self._message_opcode:
+            raise ProtocolError(
+                1002,
+                "Illegal data type opcode after unfinished previous data type frame; opcode MUST be CONTINUATION",
+            )
+        if length > self._max_frame or self._message_size + length > self._max_message:
+            raise ProtocolError(1009, "Received payload exceeds maximum allowable size")
+        if self._text_only and opcode == OP_BINARY:
+            raise ProtocolError(1003, "BINARY opcodes (0x02) not accepted")
+
+    def _data_frame(self, opcode: int, payload: bytes, fin: bool) -> Frame:
+        message_opcode = self._message_opcode or opcode
+        try:
+            if message_opcode == OP_TEXT:
+                data: str | bytes
+                if opcode == OP_TEXT and fin:
+                    data = payload.decode("utf-8")
+                else:
+                    if opcode == OP_TEXT:
+                        self._decoder = _utf8_decoder()
+                    assert self._decoder is not None
+                    data = self._decoder.decode(payload, fin)
+            else:
+                data = payload
+        except UnicodeDecodeError:
+            raise ProtocolError(1007, "Invalid TEXT data; UTF-8 required") from None
+        if fin:
+            self._message_opcode = 0
+            self._message_size = 0
+            self._decoder = None
+        else:
+            self._message_opcode = message_opcode
+            self._message_size += len(payload)
+        return Frame(opcode, data, fin)
+
+    @staticmethod
+    def _close_frame(payload: bytes) -> Frame:
+        if not payload:
+            return Frame(OP_CLOSE, "", True, 1005)
+        if len(payload) == 1:
+            raise ProtocolError(1002, "Close code must be two bytes")
+        code = int.from_bytes(payload[:2], "big")
+        if not is_valid_peer_close_code(code):
+            raise ProtocolError(1002, "Invalid close code")
+        try:
+            reason = payload[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ProtocolError(1007, "Close reason must be valid UTF-8") from None
+        return Frame(OP_CLOSE, reason, True, code)

@@ -1,0 +1,71 @@
+"""Response: the Aerys-style response given to ``on_handshake`` and responders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import Any
+
+from werkzeug.datastructures import Headers
+from werkzeug.http import dump_cookie
+
+__all__ = ["Response"]
+
+
+class Response:
+    """A response being built: ``status``, ``headers``, cookies and a body.
+
+    In ``on_handshake`` it starts at 101: headers and cookies set then go out
+    with the 101. Setting ``status`` to 300 or more denies the upgrade and the
+    client gets this response, body and headers included. ``subprotocol`` is
+    the subprotocol to accept (preset from the gateway's ``subprotocols``).
+    """
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
+        #: The reason phrase; derived from ``status`` when left empty.
+        self.reason = ""
+        self.headers = Headers()
+        self.body = b""
+        #: The subprotocol accepted in a websocket handshake, or ``None``.
+        self.subprotocol: str | None = None
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set a header, replacing any of the same name."""
+        self.headers.set(name, value)
+
+    def add_header(self, name: str, value: str) -> None:
+        """Add a header, keeping any of the same name."""
+        self.headers.add(name, value)
+
+    def set_cookie(self, key: str, value: str = "", **options: Any) -> None:
+        """Add a ``Set-Cookie`` header; options as :func:`werkzeug.http.dump_cookie`."""
+        self.headers.add("Set-Cookie", dump_cookie(key, value, **options))
+
+    def send(self, body: str | bytes) -> None:
+        """Append to the body (``str`` is encoded as UTF-8)."""
+        self.body += body.encode("utf-8") if isinstance(body, str) else bytes(body)
+
+    @property
+    def status_line(self) -> str:
+        reason = self.reason
+        if not reason:
+            try:
+                reason = HTTPStatus(self.status).phrase
+            except ValueError:
+                reason = "Unknown"
+        return f"{self.status} {reason}"
+
+    def wsgi_headers(self) -> list[tuple[str, str]]:
+        """Headers for ``start_response``, with a Content-Length when missing."""
+        headers = list(self.headers.items())
+        if "Content-Length" not in self.headers:
+            headers.append(("Content-Length", str(len(self.body))))
+        if "Content-Type" not in self.headers and self.body:
+            headers.append(("Content-Type", "text/plain; charset=utf-8"))
+        return headers
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        """Serve this response as a WSGI application."""
+        start_response(self.status_line, self.wsgi_headers())
+        return [self.body]

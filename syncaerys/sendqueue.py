@@ -1,0 +1,372 @@
+"""Outbound frames: one bounded queue per client and one shared flusher thread.
+
+A sender writes directly with a non-blocking ``send`` when the client's queue
+is empty (the common case); whatever the socket does not take is left in the
+queue and the :class:`Flusher` (one ``selectors`` loop for the whole process)
+writes it when the socket becomes writable. So a slow peer never blocks the
+caller, and a broadcast never waits for one client.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from typing import Protocol
+
+from .protocol.frames import OP_CLOSE
+
+__all__ = ["SendQueue", "Flusher", "Waiter", "shared_flusher"]
+
+logger = logging.getLogger("syncaerys")
+
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+class Waiter(Protocol):
+    """Told when the frame it is attached to was written, or will never be."""
+
+    def _complete(self, client_id: int) -> None: ...
+
+    def _fail(self, client_id: int, exception: BaseException) -> None: ...
+
+
+Entry = tuple[bytes, "Waiter | None"]
+
+
+class SendQueue:
+    """The frames waiting to be written to one client's socket.
+
+    ``lock`` serializes everything about the client's outbound side: the queue,
+    the socket writes (all non-blocking) and the closing state. It is never
+    held while user code runs or while waiting.
+    """
+
+    def __init__(self, sock: socket.socket, client_id: int, flusher: Flusher) -> None:
+        self.sock = sock
+        self.fileno = sock.fileno()
+        self.client_id = client_id
+        self._flusher = flusher
+        #: Serializes the queue, socket writes and the closing state (see class doc).
+        self.lock = threading.Lock()
+        self._data: deque[Entry] = deque()
+        self._control: deque[Entry] = deque()
+        # A frame of which only part was written: its bytes, waiter and offset.
+        self._partial: tuple[bytes, Waiter | None, int] | None = None
+        #: Bytes queued and not yet written.
+        self.queued_bytes = 0
+        # Whether the flusher is (or has been asked to be) watching the socket.
+        self._flushing = False
+        self._ever_flushed = False
+        #: No more data frames are accepted (a close frame is queued or sent).
+        self.closing = False
+        #: The close frame has been written.
+        self.close_written = False
+        #: The socket failed; nothing more will be written.
+        self.broken = False
+        self._drained: threading.Event | None = None
+        # Statistics, written under ``lock``.
+        self.bytes_sent = 0
+        self.frames_sent = 0
+        self.last_sent_at = 0.0
+        self.last_data_sent_at = 0.0
+
+    # -- enqueueing (any thread)
+
+    def put(self, frames: list[bytes], waiter: Waiter | None) -> int:
+        """Queue a data message's frames and write what the socket takes now.
+
+        Returns the bytes still queued afterwards, or -1 (and nothing is
+        queued) when the client is closing or broken.
+        """
+        done: list[Waiter] = []
+        with self.lock:
+            if self.closing or self.broken:
+                return -1
+            append = self._data.append
+            last = len(frames) - 1
+            for index, frame in enumerate(frames):
+                append((frame, waiter if index == last else None))
+                self.queued_bytes += len(frame)
+            watch = self._write_locked(done)
+            queued = self.queued_bytes
+        self._after_write(watch, done)
+        return queued
+
+    def put_control(self, frame: bytes) -> None:
+        """Queue a ping or pong; it may go out between the frames of a message."""
+        done: list[Waiter] = []
+        with self.lock:
+            if (self.closing and self.close_written) or self.broken:
+                return
+            self._control.append((frame, None))
+            self.queued_bytes += len(frame)
+            watch = self._write_locked(done)
+        self._after_write(watch, done)
+
+    def put_close(self, frame: bytes, *, drop_queued: bool = False) -> list[Waiter]:
+        """Queue the close frame after the data already queued.
+
+        With ``drop_queued`` the data not yet started is dropped; the waiters of
+        dropped frames are returned for the caller to fail (outside the lock).
+        Requires holding ``lock``; the caller then calls :meth:`flush`.
+        """
+        assert self.lock.locked()
+        dropped: list[Waiter] = []
+        self.closing = True
+        if drop_queued:
+            dropped = self._drop_locked()
+        self._data.append((frame, None))
+        self.queued_bytes += len(frame)
+        return dropped
+
+    def flush(self) -> None:
+        """Write what the socket takes now; hand the rest to the flusher."""
+        done: list[Waiter] = []
+        with self.lock:
+            watch = self._write_locked(done)
+        self._after_write(watch, done)
+
+    # -- writing
+
+    def _write_locked(self, done: list[Waiter]) -> bool:
+        """Write without blocking; True when the flusher must take over.
+
+        Requires holding ``lock``.
+        """
+        if self._flushing:
+            return False
+        if self._write_some(done):
+            return False
+        self._flushing = True
+        self._ever_flushed = True
+        return True
+
+    def _after_write(self, watch: bool, done: list[Waiter]) -> None:
+        if watch:
+            self._flusher.watch(self)
+        client_id = self.client_id
+        for waiter in done:
+            waiter._complete(client_id)
+
+    def _write_some(self, done: list[Waiter]) -> bool:
+        """Write queued frames until done (True) or the socket is full (False).
+
+        Requires holding ``lock``. Waiters of written frames go to ``done``.
+        """
+        if self.broken:
+            return True
+        send = self.sock.send
+        written = 0
+        frames = 0
+        data_written = False
+        result = True
+        while True:
+            partial = self._partial
+            if partial is not None:
+                frame, waiter, offset = partial
+                self._partial = None
+            elif self._control:
+                frame, waiter = self._control.popleft()
+                offset = 0
+            elif self._data:
+                frame, waiter = self._data.popleft()
+                offset = 0
+            else:
+                break
+            try:
+                sent = send(memoryview(frame)[offset:] if offset else frame, _DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                # The peer is gone: the reading thread sees it too and closes with 1006.
+                self._partial = (frame, waiter, offset)
+                self._break_locked()
+                result = True
+                break
+            written += sent
+            offset += sent
+            if offset < len(frame):
+                self._partial = (frame, waiter, offset)
+                result = False
+                break
+            frames += 1
+            opcode = frame[0] & 0x0F
+            if opcode < 0x8:
+                data_written = True
+            elif opcode == OP_CLOSE:
+                self.close_written = True
+            if waiter is not None:
+                done.append(waiter)
+        if written:
+            now = time.time()
+            self.queued_bytes -= written
+            self.bytes_sent += written
+            self.frames_sent += frames
+            self.last_sent_at = now
+            if data_written:
+                self.last_data_sent_at = now
+        if result and self._drained is not None:
+            self._drained.set()
+        return result
+
+    def _break_locked(self) -> None:
+        self.broken = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _drop_locked(self) -> list[Waiter]:
+        """Drop every frame not yet started; return their waiters."""
+        dropped = [waiter for _, waiter in self._data if waiter is not None]
+        partial = self._partial
+        self.queued_bytes = len(partial[0]) - partial[2] if partial is not None else 0
+        self._data.clear()
+        self._control.clear()
+        return dropped
+
+    # -- the flusher's side
+
+    def _flush_writable(self) -> bool:
+        """Called by the flusher when the socket is writable; True when finished."""
+        done: list[Waiter] = []
+        with self.lock:
+            finished = self._write_some(done)
+            if finished:
+                self._flushing = False
+        client_id = self.client_id
+        for waiter in done:
+            waiter._complete(client_id)
+        return finished
+
+    # -- the end of the connection
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Block until everything queued is written (or the socket broke)."""
+        with self.lock:
+            if self.broken or (self._partial is None and not self._data and not self._control):
+                return True
+            if self._drained is None:
+                self._drained = threading.Event()
+            event = self._drained
+        return event.wait(timeout)
+
+    def shutdown(self) -> list[Waiter]:
+        """Stop writing for good; returns the waiters of frames never written.
+
+        Call once, from the client's thread, before the socket is closed.
+        """
+        with self.lock:
+            self.closing = True
+            self.broken = True
+            dropped = self._drop_locked()
+            if self._partial is not None and self._partial[1] is not None:
+                dropped.append(self._partial[1])
+            self._partial = None
+            self.queued_bytes = 0
+            watched = self._ever_flushed
+        if watched:
+            # The flusher must forget the descriptor before it can be reused.
+            self._flusher.forget(self)
+        return dropped
+
+
+class Flusher:
+    """One thread writing the leftovers of every client whose socket was full."""
+
+    def __init__(self, name: str = "syncaerys-flusher") -> None:
+        self._name = name
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        # Guards the requests below, which only the flusher thread applies to
+        # the selector (selectors are not thread-safe).
+        self._lock = threading.Lock()
+        self._to_watch: list[SendQueue] = []
+        self._to_forget: list[tuple[SendQueue, threading.Event]] = []
+        self._signalled = False
+        self._thread: threading.Thread | None = None
+
+    def watch(self, queue: SendQueue) -> None:
+        """Write ``queue`` out whenever its socket is writable, until it is empty."""
+        with self._lock:
+            self._to_watch.append(queue)
+            self._wake_locked()
+
+    def forget(self, queue: SendQueue, timeout: float = 5.0) -> None:
+        """Stop watching ``queue``'s socket; returns once the flusher has let go."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        with self._lock:
+            self._to_forget.append((queue, done))
+            self._wake_locked()
+        if threading.current_thread() is not self._thread:
+            done.wait(timeout)
+
+    def _wake_locked(self) -> None:
+        if self._thread is None:
+            self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+            # A daemon: what it holds belongs to clients that end with the process.
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+        if not self._signalled:
+            self._signalled = True
+            try:
+                self._wake_w.send(b"\0")
+            except BlockingIOError:
+                pass
+
+    def _run(self) -> None:
+        selector = self._selector
+        watched: dict[int, SendQueue] = {}
+        while True:
+            for key, _ in selector.select():
+                queue: SendQueue | None = key.data
+                if queue is None:
+                    try:
+                        self._wake_r.recv(4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                try:
+                    finished = queue._flush_writable()
+                except Exception:
+                    logger.exception("flusher failed to write to client %d", queue.client_id)
+                    finished = True
+                if finished and watched.get(queue.fileno) is queue:
+                    selector.unregister(queue.fileno)
+                    del watched[queue.fileno]
+            with self._lock:
+                to_watch, self._to_watch = self._to_watch, []
+                to_forget, self._to_forget = self._to_forget, []
+                self._signalled = False
+            for queue, done in to_forget:
+                if watched.get(queue.fileno) is queue:
+                    selector.unregister(queue.fileno)
+                    del watched[queue.fileno]
+                done.set()
+            for queue in to_watch:
+                if queue.broken or queue.fileno in watched:
+                    continue
+                selector.register(queue.fileno, selectors.EVENT_WRITE, queue)
+                watched[queue.fileno] = queue
+
+
+_shared: Flusher | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_flusher() -> Flusher:
+    """The process-wide flusher (its thread starts with the first full socket)."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                _shared = Flusher()
+    return _shared

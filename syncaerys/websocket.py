@@ -1,0 +1,110 @@
+"""The Websocket base class: the six callbacks an application implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+    from .endpoint import Endpoint
+    from .message import Message
+    from .response import Response
+
+__all__ = ["Websocket", "Callbacks"]
+
+
+class Websocket:
+    """Subclass it and override what you need; every method defaults to a no-op.
+
+    Methods may also be spelled as in Aerys (``onStart``, ``onHandshake``,
+    ``onOpen``, ``onData``, ``onClose``, ``onStop``) so that an Aerys app ports
+    line by line. All of them are plain blocking methods:
+
+    * ``on_start(endpoint)``: once, before the first client is accepted.
+    * ``on_handshake(request, response, **route_args)``: after the protocol
+      checks passed; set ``response.status`` to 300 or more to deny. The return
+      value reaches ``on_open``.
+    * ``on_open(client_id, handshake_data)``: after the 101 was written, on the
+      client's thread.
+    * ``on_data(client_id, message)``: at the first frame of each message, on
+      the client's thread, one message at a time and in order. Hand work to
+      your own pool if you want a client's messages handled concurrently.
+    * ``on_close(client_id, code, reason)``: exactly once per opened client.
+    * ``on_stop()``: once, when the server stops, before clients are closed
+      with 1001.
+    """
+
+    def on_start(self, endpoint: Endpoint) -> None:
+        """Called once before the first client; keep ``endpoint`` to talk to clients."""
+
+    def on_handshake(self, request: Request, response: Response, **route_args: Any) -> Any:
+        """Inspect the upgrade request; deny with ``response.status >= 300``."""
+        return None
+
+    def on_open(self, client_id: int, handshake_data: Any) -> None:
+        """A client is connected; ``handshake_data`` is what ``on_handshake`` returned."""
+
+    def on_data(self, client_id: int, message: Message) -> None:
+        """A message started arriving; ``message.result()`` waits for all of it."""
+
+    def on_close(self, client_id: int, code: int, reason: str) -> None:
+        """The client is gone (``code`` 1006 when the TCP connection dropped)."""
+
+    def on_stop(self) -> None:
+        """The server is stopping; clients are closed with 1001 right after."""
+
+
+_NAMES = (
+    ("on_start", "onStart"),
+    ("on_handshake", "onHandshake"),
+    ("on_open", "onOpen"),
+    ("on_data", "onData"),
+    ("on_close", "onClose"),
+    ("on_stop", "onStop"),
+)
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Callbacks:
+    """A handler's six methods, resolved once (snake_case first, then camelCase)."""
+
+    on_start: Callable[..., Any]
+    on_handshake: Callable[..., Any]
+    on_open: Callable[..., Any]
+    on_data: Callable[..., Any]
+    on_close: Callable[..., Any]
+    on_stop: Callable[..., Any]
+
+    @classmethod
+    def resolve(cls, handler: object) -> Callbacks:
+        if isinstance(handler, type):
+            raise TypeError(f"websocket() needs a handler instance, not the class {handler.__name__}")
+        methods = {}
+        for snake, camel in _NAMES:
+            method = _overridden(handler, snake)
+            if method is None:
+                method = getattr(handler, camel, None)
+            if method is None:
+                method = getattr(handler, snake, _noop)
+            if not callable(method):
+                raise TypeError(f"{type(handler).__name__}.{snake} is not callable")
+            methods[snake] = method
+        return cls(**methods)
+
+
+def _overridden(handler: object, name: str) -> Callable[..., Any] | None:
+    """The handler's ``name`` method unless it is Websocket's no-op default."""
+    method = getattr(handler, name, None)
+    if method is None:
+        return None
+    if getattr(type(handler), name, None) is getattr(Websocket, name, None):
+        return None
+    return method  # type: ignore[no-any-return]
