@@ -83,7 +83,6 @@ class Connection:
         self.bytes_read = 0
         self.frames_read = 0
         self.messages_read = 0
-        self.messages_sent = 0
         self.last_read_at = 0.0
         self.last_data_read_at = 0.0
         self.pings_sent = 0
@@ -309,7 +308,6 @@ class Connection:
 
     def send_frames(self, frames: list[bytes], waiter: Waiter | None) -> bool:
         """Queue a message; False when the client is closing or gone."""
-        self.messages_sent += 1
         queued = self.queue.put(frames, waiter)
         if queued < 0:
             return False

@@ -197,7 +197,7 @@ class Endpoint:
             frames_read=c.frames_read,
             frames_sent=q.frames_sent,
             messages_read=c.messages_read,
-            messages_sent=c.messages_sent,
+            messages_sent=q.messages_sent,
             connected_at=c.connected_at,
             closed_at=c.closed_at,
             close_code=c.close_code,

@@ -227,6 +227,9 @@ class Gateway:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         connection = Connection(self, sock, next(_client_ids), remote, subprotocol, path)
         self.endpoint._register(connection)
+        if self._stopped:
+            # stop() may have closed every client just before this one registered.
+            connection.close(1001, "Server shutting down")
         connection.run(handshake_data)
         return self._finish_wsgi(sock, start_response)
 

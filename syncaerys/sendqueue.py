@@ -71,6 +71,8 @@ class SendQueue:
         # Statistics, written under ``lock``.
         self.bytes_sent = 0
         self.frames_sent = 0
+        #: Messages handed to :meth:`put`, refused ones included (as Aerys counts).
+        self.messages_sent = 0
         self.last_sent_at = 0.0
         self.last_data_sent_at = 0.0
 
@@ -84,6 +86,7 @@ class SendQueue:
         """
         done: list[Waiter] = []
         with self.lock:
+            self.messages_sent += 1
             if self.closing or self.broken:
                 return -1
             append = self._data.append
