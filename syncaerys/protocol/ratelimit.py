@@ -24,7 +24,7 @@ class TokenBucket:
         elapsed = now - self._updated
         if elapsed > 0:
             self.level = min(self.capacity, self.level + elapsed * self.rate)
-        self._updated = now
+            self._updated = now
 
     def spend(self, amount: float, now: float) -> None:
         """Take ``amount`` units out of the budget."""
