@@ -108,7 +108,6 @@ class Connection:
             if options.max_frames_per_second is not None
             else None
         )
-        self._unbilled_frames = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._debug = logger.isEnabledFor(logging.DEBUG)
@@ -173,7 +172,11 @@ class Connection:
                 self._receive(deadline)
                 continue
             self.frames_read += 1
-            self._unbilled_frames += 1
+            if self._frame_budget is not None:
+                # Billed per frame, not per read: one read may hold thousands.
+                self._frame_budget.spend(1, time.monotonic())
+                if self._frame_budget.level < 0:
+                    self._throttle()
             opcode = frame.opcode
             if self._debug:
                 logger.debug("client %d < %s fin=%s %d", self.id, opcode, frame.fin, len(frame.data))
@@ -193,7 +196,7 @@ class Connection:
         return None
 
     def _receive(self, deadline: float | None) -> None:
-        if self._byte_budget is not None or self._frame_budget is not None:
+        if self._byte_budget is not None:
             self._throttle()
         sock = self.sock
         if deadline is not None:
@@ -224,8 +227,6 @@ class Connection:
             now = time.monotonic()
             delay = 0.0
             if self._frame_budget is not None:
-                self._frame_budget.spend(self._unbilled_frames, now)
-                self._unbilled_frames = 0
                 delay = self._frame_budget.delay(now)
             if self._byte_budget is not None:
                 delay = max(delay, self._byte_budget.delay(now))

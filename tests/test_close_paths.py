@@ -173,17 +173,16 @@ def test_shutdown_closes_clients_with_1001_after_on_stop() -> None:
     recorder = Stopping()
     server_cm = serve(recorder)
     server = server_cm.__enter__()
-    ws = connect(url(server))
-    recorder.wait_event("open")
-    server_cm.__exit__(None, None, None)
-    with pytest.raises(ConnectionClosed):
-        ws.recv(timeout=PROMPTLY)
-    assert ws.protocol.close_rcvd is not None
-    assert (ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason) == (1001, "Server shutting down")
+    with connect(url(server)) as ws:
+        recorder.wait_event("open")
+        server_cm.__exit__(None, None, None)
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=PROMPTLY)
+        assert ws.protocol.close_rcvd is not None
+        assert (ws.protocol.close_rcvd.code, ws.protocol.close_rcvd.reason) == (1001, "Server shutting down")
     kinds = recorder.kinds()
     assert kinds.index("stop") < kinds.index("close")
     assert recorder.wait_event("close")[2] == 1001
-    ws.close()
 
 
 def test_invalid_peer_close_code_is_1002() -> None:
