@@ -10,8 +10,6 @@ close deadlines run on the shared timer.
 from __future__ import annotations
 
 import logging
-import select
-import socket
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -34,6 +32,7 @@ from .sendqueue import Waiter
 from .sendqueue import shared_flusher
 from .timer import TimerHandle
 from .timer import shared_timer
+from .transport import Transport
 
 if TYPE_CHECKING:
     from .gateway import Gateway
@@ -58,7 +57,7 @@ class Connection:
     def __init__(
         self,
         gateway: Gateway,
-        sock: socket.socket,
+        transport: Transport,
         client_id: int,
         remote_address: str,
         subprotocol: str | None,
@@ -66,14 +65,14 @@ class Connection:
     ) -> None:
         options = gateway.options
         self.id = client_id
-        self.sock = sock
+        self.transport = transport
         self.gateway = gateway
         self.remote_address = remote_address
         self.subprotocol = subprotocol
         self.path = path
         self._options = options
         self._parser = FrameParser(options.max_frame_size, options.max_message_size, options.text_only)
-        self.queue = SendQueue(sock, client_id, shared_flusher())
+        self.queue = SendQueue(transport, client_id, shared_flusher())
         #: OPEN, CLOSING or CLOSED; changed under ``queue.lock``.
         self.state = OPEN
         self.close_code: int | None = None
@@ -198,15 +197,15 @@ class Connection:
     def _receive(self, deadline: float | None) -> None:
         if self._byte_budget is not None:
             self._throttle()
-        sock = self.sock
+        transport = self.transport
         if deadline is not None:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not _wait_readable(sock, remaining):
+            if remaining <= 0 or not transport.wait_readable(remaining):
                 raise TimeoutError("no data from the client before the timeout")
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
-            data = sock.recv(READ_SIZE)
+            data = transport.recv(READ_SIZE)
         except OSError:
             data = b""
         finally:
@@ -285,10 +284,7 @@ class Connection:
         self._wake.set()
         for waiter in self.queue.shutdown():
             waiter._fail(self.id, ClientException("the client closed before the message was written"))
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.transport.shutdown()
         logger.info(
             "client %d closed: %s %r after %.3fs (%d bytes in, %d bytes out)",
             self.id,
@@ -350,10 +346,7 @@ class Connection:
         """The peer did not finish the closing handshake in time: drop TCP."""
         if self.state != CLOSED:
             logger.info("client %d: no close frame from the peer within close_period", self.id)
-            try:
-                self.sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self.transport.shutdown()
 
     def _heartbeat(self) -> None:
         if self.state != OPEN:
@@ -377,9 +370,3 @@ class Connection:
         self._last_ping_at = now
         self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode()))
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
-
-
-def _wait_readable(sock: socket.socket, timeout: float) -> bool:
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(timeout * 1000))

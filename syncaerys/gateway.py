@@ -21,6 +21,7 @@ from werkzeug.wrappers import Request
 
 from .connection import Connection
 from .endpoint import Endpoint
+from .exceptions import ClientException
 from .options import Options
 from .protocol.handshake import Rejection
 from .protocol.handshake import check_origin
@@ -28,6 +29,7 @@ from .protocol.handshake import check_request
 from .protocol.handshake import offered_subprotocols
 from .protocol.handshake import response_101
 from .response import Response
+from .transport import transport_for
 from .websocket import Callbacks
 
 __all__ = ["Gateway", "websocket", "STOPPED", "STARTING", "STARTED", "STOPPING"]
@@ -216,17 +218,29 @@ class Gateway:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass  # not TCP (a Unix socket)
-        try:
-            sock.sendall(head)
-        except OSError:
-            logger.info("client went away before the 101 was written")
-            return self._finish_wsgi(sock, start_response)
         remote = environ.get("REMOTE_ADDR", "?")
         if environ.get("REMOTE_PORT"):
             remote = f"{remote}:{environ['REMOTE_PORT']}"
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        connection = Connection(self, sock, next(_client_ids), remote, subprotocol, path)
-        self.endpoint._register(connection)
+        transport = transport_for(sock)
+        connection = Connection(self, transport, next(_client_ids), remote, subprotocol, path)
+        # Registered before the 101 goes out, so that a client that has seen the
+        # 101 is known to stop() and to broadcasts; the send lock is held while
+        # the (small) 101 is written so that no frame can overtake it.
+        with connection.queue.lock:
+            self.endpoint._register(connection)
+            try:
+                transport.send_all(head, self.options.close_period)
+            except OSError:
+                written = False
+            else:
+                written = True
+        if not written:
+            logger.info("client went away before the 101 was written")
+            for waiter in connection.queue.shutdown():
+                waiter._fail(connection.id, ClientException("the client went away during the handshake"))
+            self._unregister(connection)
+            return self._finish_wsgi(sock, start_response)
         if self._stopped:
             # stop() may have closed every client just before this one registered.
             connection.close(1001, "Server shutting down")
@@ -240,7 +254,8 @@ class Gateway:
         # gunicorn treat as a dropped client: nothing reaches the wire after our
         # close frame.
         try:
-            sock.shutdown(socket.SHUT_RDWR)
+            # The base class's method: ssl.SSLSocket.shutdown would also drop the TLS state.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
         except OSError:
             pass
         start_response("101 Switching Protocols", [])

@@ -22,13 +22,31 @@ class Response:
     """
 
     def __init__(self, status: int = 200) -> None:
-        self.status = status
+        self._status = status
+        self._status_set = False
         #: The reason phrase; derived from ``status`` when left empty.
         self.reason = ""
         self.headers = Headers()
         self.body = b""
         #: The subprotocol accepted in a websocket handshake, or ``None``.
         self.subprotocol: str | None = None
+
+    @property
+    def status(self) -> int:
+        """The HTTP status code."""
+        return self._status
+
+    @status.setter
+    def status(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+            raise ValueError(f"invalid HTTP status {value!r}")
+        self._status = value
+        self._status_set = True
+
+    @property
+    def started(self) -> bool:
+        """Whether a responder has responded: set a status, a header or a body."""
+        return self._status_set or bool(self.body) or len(self.headers) > 0
 
     def set_header(self, name: str, value: str) -> None:
         """Set a header, replacing any of the same name."""

@@ -18,12 +18,11 @@ from collections import deque
 from typing import Protocol
 
 from .protocol.frames import OP_CLOSE
+from .transport import Transport
 
 __all__ = ["SendQueue", "Flusher", "Waiter", "shared_flusher"]
 
 logger = logging.getLogger("syncaerys")
-
-_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 class Waiter(Protocol):
@@ -45,9 +44,9 @@ class SendQueue:
     held while user code runs or while waiting.
     """
 
-    def __init__(self, sock: socket.socket, client_id: int, flusher: Flusher) -> None:
-        self.sock = sock
-        self.fileno = sock.fileno()
+    def __init__(self, transport: Transport, client_id: int, flusher: Flusher) -> None:
+        self.transport = transport
+        self.fileno = transport.fileno
         self.client_id = client_id
         self._flusher = flusher
         #: Serializes the queue, socket writes and the closing state (see class doc).
@@ -162,7 +161,7 @@ class SendQueue:
         """
         if self.broken:
             return True
-        send = self.sock.send
+        send = self.transport.send_nowait
         written = 0
         frames = 0
         data_written = False
@@ -181,9 +180,7 @@ class SendQueue:
             else:
                 break
             try:
-                sent = send(memoryview(frame)[offset:] if offset else frame, _DONTWAIT)
-            except BlockingIOError:
-                sent = 0
+                sent = send(memoryview(frame)[offset:] if offset else frame)
             except OSError:
                 # The peer is gone: the reading thread sees it too and closes with 1006.
                 self._partial = (frame, waiter, offset)
@@ -218,10 +215,7 @@ class SendQueue:
 
     def _break_locked(self) -> None:
         self.broken = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        self.transport.shutdown()
 
     def _drop_locked(self) -> list[Waiter]:
         """Drop every frame not yet started; return their waiters."""

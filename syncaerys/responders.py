@@ -1,0 +1,173 @@
+"""The kinds of responder a Router or Host accepts, behind one interface.
+
+* a gateway from :func:`~syncaerys.websocket`;
+* a :class:`~syncaerys.Router`;
+* a WSGI application: an object with ``wsgi_app`` (Flask), or a callable whose
+  first two parameters are named ``environ`` and ``start_response``;
+* anything else callable is an Aerys-style responder,
+  ``view(request, response, **route_args)``: it fills in ``response``
+  (``status``, ``headers``, ``set_cookie``, ``send``), or returns a werkzeug
+  ``Response`` (any WSGI application), ``str`` or ``bytes``.
+
+``respond()`` returns ``None`` when the responder did not respond, so that a
+:class:`~syncaerys.Host` can try the next one (Aerys's chain).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+
+from werkzeug.wrappers import Request
+
+from .gateway import Gateway
+from .response import Response
+
+if TYPE_CHECKING:
+    from .router import Router
+
+__all__ = ["Responder", "as_responder", "is_wsgi_app"]
+
+
+class Responder(Protocol):
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+    ) -> Iterable[bytes] | None: ...
+
+    def gateways(self) -> list[Gateway]: ...
+
+
+def is_wsgi_app(obj: object) -> bool:
+    """Whether ``obj`` looks like a WSGI application rather than an Aerys responder."""
+    if hasattr(obj, "wsgi_app"):
+        return True
+    try:
+        parameters = list(inspect.signature(obj).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return parameters[:2] == ["environ", "start_response"]
+
+
+def as_responder(obj: Any) -> Responder:
+    """Wrap any accepted kind of responder (see the module docstring)."""
+    from .router import Router
+
+    if isinstance(obj, Gateway):
+        return _GatewayResponder(obj)
+    if isinstance(obj, Router):
+        return _RouterResponder(obj)
+    if not callable(obj):
+        raise TypeError(f"not a responder: {obj!r}")
+    if is_wsgi_app(obj):
+        return _WsgiResponder(obj)
+    return _AerysResponder(obj)
+
+
+class _GatewayResponder:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def respond(self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]) -> Iterable[bytes]:
+        environ["syncaerys.route_args"] = route_args
+        return self.gateway(environ, start_response)
+
+    def gateways(self) -> list[Gateway]:
+        return [self.gateway]
+
+
+class _RouterResponder:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+    ) -> Iterable[bytes] | None:
+        return self.router.respond(environ, start_response)
+
+    def gateways(self) -> list[Gateway]:
+        return self.router.gateways()
+
+
+class _WsgiResponder:
+    """A WSGI app; in a chain, its 404 lets the next responder try."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def respond(self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]) -> Iterable[bytes]:
+        if route_args:
+            environ["wsgiorg.routing_args"] = ((), route_args)
+        return self.app(environ, start_response)
+
+    def respond_or_pass(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
+        """Serve, or return ``None`` (discarding the response) if the app answered 404."""
+        not_found = False
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+            nonlocal not_found
+            if status.startswith("404"):
+                not_found = True
+                return lambda data: None
+            return start_response(status, headers, exc_info)  # type: ignore[no-any-return]
+
+        result = self.app(environ, capture)
+        iterator = iter(result)
+        # start_response may be deferred to the first item (generators).
+        first = next(iterator, None)
+        if not_found:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            return None
+        return _Prepended(first, iterator, result)
+
+    def gateways(self) -> list[Gateway]:
+        return []
+
+
+class _Prepended:
+    """A WSGI iterable whose first item was already taken out."""
+
+    def __init__(self, first: bytes | None, rest: Iterator[bytes], original: Iterable[bytes]) -> None:
+        self._first = first
+        self._rest = rest
+        self._original = original
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._first is not None:
+            yield self._first
+        yield from self._rest
+
+    def close(self) -> None:
+        close = getattr(self._original, "close", None)
+        if close is not None:
+            close()
+
+
+class _AerysResponder:
+    def __init__(self, view: Callable[..., Any]) -> None:
+        self.view = view
+
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+    ) -> Iterable[bytes] | None:
+        request = Request(environ)
+        response = Response()
+        result = self.view(request, response, **route_args)
+        if isinstance(result, (str, bytes)):
+            response.send(result)
+        elif result is not None:
+            if not callable(result):
+                raise TypeError(f"responder {self.view!r} returned {type(result).__name__}")
+            return result(environ, start_response)  # type: ignore[no-any-return]
+        if not response.started:
+            return None
+        return response(environ, start_response)
+
+    def gateways(self) -> list[Gateway]:
+        return []

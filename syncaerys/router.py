@@ -1,0 +1,83 @@
+"""Router: Aerys-style routes on werkzeug's routing, as a WSGI application.
+
+``Router().get("/room/<name>", websocket(Chat())).get("/", index)``: paths use
+werkzeug's rule syntax, and the route arguments reach the responder (and a
+gateway's ``on_handshake``) as keyword arguments. A path that matches with the
+wrong method gets 405 with ``Allow``; no match gets 404 (or, inside a
+:class:`~syncaerys.Host` chain, lets the next responder try).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import Map
+from werkzeug.routing import Rule
+
+from .gateway import Gateway
+from .responders import Responder
+from .responders import as_responder
+
+__all__ = ["Router"]
+
+
+class Router:
+    """Routes by method and path to responders.
+
+    A responder is a gateway from :func:`~syncaerys.websocket`, an Aerys-style
+    ``def view(request, response, **route_args)`` (which may also return a
+    werkzeug ``Response``), or any WSGI application.
+    """
+
+    def __init__(self) -> None:
+        self._map = Map(strict_slashes=False, merge_slashes=False)
+        self._responders: list[Responder] = []
+        # Guards route registration; matching reads a fully built map.
+        self._lock = threading.Lock()
+
+    def route(self, method: str, path: str, responder: Any) -> Router:
+        """Route ``method`` requests for ``path`` to ``responder``; returns the router."""
+        if not method:
+            raise ValueError("a route needs a method")
+        wrapped = as_responder(responder)
+        with self._lock:
+            index = len(self._responders)
+            self._responders.append(wrapped)
+            methods = [method.upper()]
+            self._map.add(Rule(path, methods=methods, endpoint=index))
+        return self
+
+    def get(self, path: str, responder: Any) -> Router:
+        """Route ``GET`` (and ``HEAD``) requests for ``path``."""
+        return self.route("GET", path, responder)
+
+    def post(self, path: str, responder: Any) -> Router:
+        """Route ``POST`` requests for ``path``."""
+        return self.route("POST", path, responder)
+
+    def gateways(self) -> list[Gateway]:
+        """The websocket gateways routed here (started with the server)."""
+        return [g for r in self._responders for g in r.gateways()]
+
+    def respond(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
+        """Serve the request, or return ``None`` when no route matches its path."""
+        adapter = self._map.bind_to_environ(environ)
+        try:
+            index, arguments = adapter.match()
+        except NotFound:
+            return None
+        except HTTPException as error:  # 405 with Allow, or a redirect to the canonical path
+            return error.get_response(environ)(environ, start_response)
+        responder: Responder = self._responders[int(index)]
+        return responder.respond(environ, start_response, dict(arguments))
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        """WSGI: serve the request; 404 when no route matches."""
+        result = self.respond(environ, start_response)
+        if result is None:
+            return NotFound().get_response(environ)(environ, start_response)
+        return result
