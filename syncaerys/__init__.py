@@ -16,10 +16,12 @@ from .futures import BroadcastResult
 from .futures import SendFuture
 from .gateway import Gateway
 from .gateway import websocket
+from .host import Host
 from .message import Message
 from .options import Options
 from .protocol.frames import CloseCode
 from .response import Response
+from .router import Router
 from .server import Server
 from .server import run
 from .websocket import Websocket
@@ -33,11 +35,13 @@ __all__ = [
     "CloseCode",
     "Endpoint",
     "Gateway",
+    "Host",
     "Message",
     "OptionError",
     "Options",
     "ProtocolError",
     "Response",
+    "Router",
     "SendFuture",
     "Server",
     "SyncaerysError",

@@ -7,38 +7,119 @@ closed with 1001, closing handshakes awaited) -> STOPPED.
 Threads: one per connection (werkzeug's ``ThreadingMixIn``; the thread that
 handled an upgrade serves that client until it is gone), plus the thread that
 runs :meth:`Server.serve_forever`, the shared timer and the shared flusher.
+
+Hardening on top of werkzeug's server: at most ``max_connections`` at once
+(past it a 503 is written from the accept loop, no thread is spent), a
+deadline for the TLS handshake and the request headers together (a silent or
+byte-a-second client loses its thread after ``header_timeout``), and a cap on
+the total size of the request headers (431).
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import signal
+import socket
+import ssl
 import threading
 import types
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.serving import WSGIRequestHandler
-from werkzeug.serving import make_server
 
 from .gateway import STARTED
 from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
+from .timer import TimerHandle
+from .timer import shared_timer
 
 __all__ = ["Server", "run"]
 
 logger = logging.getLogger("syncaerys")
 http_logger = logging.getLogger("syncaerys.http")
 
+_BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+
+
+class _HeaderLimit:
+    """Wraps the request's ``rfile`` while headers are read, to cap their total size."""
+
+    def __init__(self, raw: Any, limit: int) -> None:
+        self.raw = raw
+        self._left = limit
+        self._first = True
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self.raw.readline(size)
+        if self._first:
+            self._first = False  # the request line: http.server limits it (414)
+            return line
+        self._left -= len(line)
+        if self._left < 0:
+            # parse_request() answers this with 431.
+            raise http.client.LineTooLong("request headers")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
 
 class _RequestHandler(WSGIRequestHandler):
-    """werkzeug's handler, telling gateways which server they run on."""
+    """werkzeug's handler with TLS in the connection thread and header limits."""
+
+    server: _ThreadedServer
+    _deadline: TimerHandle | None = None
+    _headers_done = False
+    _timed_out = False
+    _failed = False
+
+    def setup(self) -> None:
+        owner = self.server.owner
+        if owner.header_timeout is not None:
+            self._deadline = shared_timer().call_later(owner.header_timeout, self._too_slow)
+        if owner.ssl_context is not None:
+            try:
+                tls = owner.ssl_context.wrap_socket(self.request, server_side=True, do_handshake_on_connect=False)
+                self.request = tls
+                tls.do_handshake()
+            except (OSError, ValueError) as error:
+                http_logger.info("TLS handshake with %s failed: %s", self.client_address[0], error)
+                self._failed = True
+        super().setup()
+        if owner.max_header_bytes is not None:
+            self.rfile = _HeaderLimit(self.rfile, owner.max_header_bytes)  # type: ignore[assignment]
+
+    def _too_slow(self) -> None:
+        if not self._headers_done:
+            self._timed_out = True
+            http_logger.info("%s sent no complete request within header_timeout", self.client_address[0])
+            try:
+                socket.socket.shutdown(self.request, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle(self) -> None:
+        if not self._failed:
+            super().handle()
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self._headers_done = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+        if isinstance(self.rfile, _HeaderLimit):
+            self.rfile = self.rfile.raw
+        return ok and not self._timed_out
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
-        environ["syncaerys.server"] = getattr(self.server, "syncaerys_server", None)
+        environ["syncaerys.server"] = self.server.owner
+        if isinstance(self.request, ssl.SSLSocket):
+            environ["wsgi.url_scheme"] = "https"
         return environ
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -48,22 +129,76 @@ class _RequestHandler(WSGIRequestHandler):
         http_logger.log(logging.ERROR if type == "error" else logging.INFO, message, *args)
 
 
+class _ThreadedServer(ThreadedWSGIServer):
+    """werkzeug's threaded server that refuses connections past a cap."""
+
+    def __init__(self, host: str, port: int, app: Any, owner: Server) -> None:
+        self.owner = owner
+        super().__init__(host, port, app, handler=_RequestHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.owner._admit():
+            http_logger.warning("max_connections reached: 503 to %s", client_address[0])
+            try:
+                request.send(_BUSY, socket.MSG_DONTWAIT)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except RuntimeError:  # no thread could be started
+            self.owner._release()
+            self.shutdown_request(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.owner._release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        http_logger.exception("error while serving %s", client_address[0] if client_address else "?")
+
+
 class Server:
-    """Serves a WSGI application (a gateway, or an app that mounts gateways).
+    """Serves a WSGI application (a Host, Router, gateway, or any app) on one address.
 
     ``port=0`` picks a free port; read it back from :attr:`port`. Use it as a
     context manager to serve from a background thread (tests do), or call
     :func:`run` to serve from the main thread until SIGINT/SIGTERM.
+
+    :param ssl_context: serve TLS; the handshake runs in the connection's thread.
+    :param max_connections: connections served at once (WebSocket clients
+        included); past it new connections get a 503. ``None``: no limit.
+    :param header_timeout: seconds a new connection has for its TLS handshake
+        and request headers. ``None``: no limit.
+    :param max_header_bytes: total size of the request headers (431 past it).
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 1337) -> None:
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 1337,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        max_connections: int | None = 1000,
+        header_timeout: float | None = 10.0,
+        max_header_bytes: int | None = 65536,
+    ) -> None:
         self.app = app
-        self._wsgi: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_RequestHandler)
-        self._wsgi.syncaerys_server = self  # type: ignore[attr-defined]
-        self.state = STOPPED
-        # Guards the state and the list of gateways.
+        self.ssl_context = ssl_context
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.max_header_bytes = max_header_bytes
+        self._connections = 0
+        # Guards the state, the gateways and the connection count.
         self._lock = threading.Lock()
-        self.gateways: list[Gateway] = [app] if isinstance(app, Gateway) else []
+        self.state = STOPPED
+        self.gateways: list[Gateway] = _gateways_of(app)
+        self._wsgi = _ThreadedServer(host, port, app, self)
         self._thread: threading.Thread | None = None
 
     @property
@@ -73,6 +208,23 @@ class Server:
     @property
     def port(self) -> int:
         return self._wsgi.server_port
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``ws://127.0.0.1:1337`` (``wss://`` with TLS)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}"
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self.max_connections is not None and self._connections >= self.max_connections:
+                return False
+            self._connections += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._connections -= 1
 
     def _attach(self, gateway: Gateway) -> None:
         """Called by a gateway at each request: adopt it and start it."""
@@ -100,11 +252,17 @@ class Server:
             self.state = STOPPED
             raise
         self.state = STARTED
-        logger.info("listening on http://%s:%d", self.host, self.port)
+        logger.info("listening on %s", self.url.replace("ws", "http", 1))
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or a KeyboardInterrupt)."""
         self._wsgi.serve_forever(poll_interval=0.2)
+
+    def serve_in_thread(self) -> None:
+        """Start and serve from a background thread; :meth:`stop` ends it."""
+        self.start()
+        self._thread = threading.Thread(target=self.serve_forever, name="syncaerys-server", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         """STOPPING: close the listener, stop every gateway, then STOPPED."""
@@ -113,7 +271,7 @@ class Server:
                 return
             self.state = STOPPING
             gateways = list(self.gateways)
-        logger.info("stopping")
+        logger.info("stopping %s", self.url)
         if self._thread is not None:
             self._wsgi.shutdown()
             self._thread.join()
@@ -121,54 +279,84 @@ class Server:
         for gateway in gateways:
             gateway.stop()
         self.state = STOPPED
-        logger.info("stopped")
+        logger.info("stopped %s", self.url)
 
     def __enter__(self) -> Server:
-        self.start()
-        self._thread = threading.Thread(target=self.serve_forever, name="syncaerys-server", daemon=True)
-        self._thread.start()
+        self.serve_in_thread()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-class _Stop(BaseException):
-    """Raised in the main thread by the SIGTERM handler."""
+def _gateways_of(app: Any) -> list[Gateway]:
+    if isinstance(app, Gateway):
+        return [app]
+    gateways = getattr(app, "gateways", None)
+    if callable(gateways):
+        return list(dict.fromkeys(gateways()))
+    return []
 
 
-def _raise_stop(signum: int, frame: types.FrameType | None) -> None:
-    raise _Stop()
+def servers_for(*targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Any) -> list[Server]:
+    """One :class:`Server` per address: a Host brings its own; anything else uses ``host``/``port``."""
+    from .host import Host
+
+    servers = []
+    for target in targets:
+        if isinstance(target, Host):
+            for address, host_port in target.addresses:
+                servers.append(Server(target, address, host_port, ssl_context=target.ssl_context, **options))
+        else:
+            servers.append(Server(target, host, port, **options))
+    return servers
 
 
-def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    raise KeyboardInterrupt()
+class _Stop(Exception):
+    """Raised in the main thread when a second signal arrives during the stop."""
 
 
-def run(app: Any, host: str = "127.0.0.1", port: int = 1337) -> None:
-    """Serve ``app`` on ``host:port`` until SIGINT or SIGTERM, then stop gracefully.
+def run(*targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Any) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully.
 
-    ``app`` is a gateway from :func:`~syncaerys.websocket` or any WSGI
-    application that mounts gateways. A second Ctrl-C (or SIGTERM) during the
+    A target is a :class:`~syncaerys.Host` (which brings its own addresses and
+    TLS), a :class:`~syncaerys.Router`, a gateway from
+    :func:`~syncaerys.websocket` or any WSGI application (served on
+    ``host:port``). Options are :class:`Server`'s. A second signal during the
     graceful stop stops at once. Configures logging if nothing else did.
     """
+    if not targets:
+        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = Server(app, host, port)
-    server.start()
+    servers = servers_for(*targets, host=host, port=port, **options)
+    stop_requested = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
+
+    def first_signal(signum: int, frame: types.FrameType | None) -> None:
+        stop_requested.set()
+
+    def second_signal(signum: int, frame: types.FrameType | None) -> None:
+        raise _Stop()
+
     if in_main:
         # Installed explicitly: a process started in the background of a
         # non-interactive shell inherits SIGINT ignored.
-        signal.signal(signal.SIGINT, _raise_interrupt)
-        signal.signal(signal.SIGTERM, _raise_stop)
+        signal.signal(signal.SIGINT, first_signal)
+        signal.signal(signal.SIGTERM, first_signal)
+    started: list[Server] = []
     try:
-        server.serve_forever()  # werkzeug's loop returns on KeyboardInterrupt
-    except _Stop:
-        pass
-    if in_main:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        server.stop()
-    except KeyboardInterrupt:
-        logger.warning("interrupted again: stopping at once")
+        for server in servers:
+            server.serve_in_thread()
+            started.append(server)
+        while not stop_requested.wait(1.0):
+            pass
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, second_signal)
+            signal.signal(signal.SIGTERM, second_signal)
+        try:
+            for server in reversed(started):
+                server.stop()
+        except _Stop:
+            logger.warning("signalled again: stopping at once")
