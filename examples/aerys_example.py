@@ -1,47 +1,44 @@
-"""The Aerys documentation's websocket example, ported to syncaerys.
+"""The seed's example (SPEC §2): the Aerys websocket example, ported to syncaerys.
 
 Run ``python examples/aerys_example.py`` and open http://localhost:1337/ in a
 browser: the page connects to ws://localhost:1337/websocket, gets "Heyho!",
 and every message it sends is echoed back. Ctrl-C stops the server; connected
-pages receive "Byebye!" before the 1001 close.
-
-Until syncaerys has its own Host and Router, the two routes are dispatched by
-a ten-line WSGI function (``app`` below); the handler class is exactly the
-seed's.
+pages receive "Byebye!" before the 1001 close. ``--port`` changes the port.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 import syncaerys
+from syncaerys import Host
+from syncaerys import Router
 from syncaerys import Websocket
 from syncaerys import websocket
 
 
 class MyAwesomeWebsocket(Websocket):
-    def on_start(self, endpoint: Any) -> None:
+    def on_start(self, endpoint):  # type: ignore[no-untyped-def]
         self.endpoint = endpoint
 
-    def on_handshake(self, request: Any, response: Any) -> None:
+    def on_handshake(self, request, response):  # type: ignore[no-untyped-def]
         pass  # verify a session here; set response.status = 403 to deny
 
-    def on_open(self, client_id: int, handshake_data: Any) -> None:
+    def on_open(self, client_id, handshake_data):  # type: ignore[no-untyped-def]
         self.endpoint.send("Heyho!", client_id)
 
-    def on_data(self, client_id: int, message: Any) -> None:
+    def on_data(self, client_id, message):  # type: ignore[no-untyped-def]
         text = message.result()  # blocks until the whole message has arrived
         self.endpoint.send(text, client_id).result()  # blocks until it is written
 
-    def on_close(self, client_id: int, code: int, reason: str) -> None:
+    def on_close(self, client_id, code, reason):  # type: ignore[no-untyped-def]
         pass
 
-    def on_stop(self) -> None:
+    def on_stop(self):  # type: ignore[no-untyped-def]
         self.endpoint.broadcast("Byebye!")
 
 
-PAGE = b"""<!doctype html>
+PAGE = """<!doctype html>
 <title>syncaerys</title>
 <pre id="log"></pre>
 <input id="text" value="hello"><button id="send">send</button>
@@ -59,25 +56,15 @@ document.getElementById("send").onclick = () => {
 </script>
 """
 
-gateway = websocket(MyAwesomeWebsocket())
 
-
-def index(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(PAGE)))])
-    return [PAGE]
-
-
-def app(environ: dict[str, Any], start_response: Any) -> Any:
-    if environ.get("PATH_INFO") == "/websocket":
-        return gateway(environ, start_response)
-    if environ.get("PATH_INFO") == "/":
-        return index(environ, start_response)
-    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
-    return [b"Not Found\n"]
+def index(request, response):  # type: ignore[no-untyped-def]
+    response.send(PAGE)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="The Aerys websocket example on syncaerys")
     parser.add_argument("--port", type=int, default=1337)
-    args = parser.parse_args()
-    syncaerys.run(app, host="127.0.0.1", port=args.port)
+    port = parser.parse_args().port
+
+    router = Router().get("/websocket", websocket(MyAwesomeWebsocket())).get("/", index)
+    syncaerys.run(Host().expose("127.0.0.1", port).use(router))

@@ -80,7 +80,7 @@ class Response:
         if "Content-Length" not in self.headers:
             headers.append(("Content-Length", str(len(self.body))))
         if "Content-Type" not in self.headers and self.body:
-            headers.append(("Content-Type", "text/plain; charset=utf-8"))
+            headers.append(("Content-Type", "text/html; charset=utf-8"))  # Aerys's default
         return headers
 
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:

@@ -67,7 +67,9 @@ class Router:
         """Serve the request, or return ``None`` when no route matches its path."""
         adapter = self._map.bind_to_environ(environ)
         try:
-            index, arguments = adapter.match()
+            # websocket=False: werkzeug would otherwise only match Rule(websocket=True)
+            # for upgrade requests; gateways make their own upgrade checks (426, ...).
+            index, arguments = adapter.match(websocket=False)
         except NotFound:
             return None
         except HTTPException as error:  # 405 with Allow, or a redirect to the canonical path

@@ -305,8 +305,11 @@ def servers_for(*targets: Any, host: str = "127.0.0.1", port: int = 1337, **opti
     servers = []
     for target in targets:
         if isinstance(target, Host):
+            host_options = dict(options)
+            if target.ssl_context is not None:
+                host_options["ssl_context"] = target.ssl_context
             for address, host_port in target.addresses:
-                servers.append(Server(target, address, host_port, ssl_context=target.ssl_context, **options))
+                servers.append(Server(target, address, host_port, **host_options))
         else:
             servers.append(Server(target, host, port, **options))
     return servers

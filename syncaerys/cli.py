@@ -1,0 +1,65 @@
+"""``python -m syncaerys module:attr``: serve an application from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import ssl
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .gateway import websocket
+from .host import Host
+from .server import run
+from .websocket import Websocket
+
+__all__ = ["main", "load_target"]
+
+
+def load_target(spec: str) -> Any:
+    """Import ``module:attr`` (``attr`` may be dotted) and make it servable.
+
+    A :class:`~syncaerys.Websocket` instance or subclass is wrapped with
+    :func:`~syncaerys.websocket`; anything else (a Host, Router, gateway or
+    WSGI application) is served as it is.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise SystemExit(f"expected module:attr, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    if isinstance(target, type) and issubclass(target, Websocket):
+        target = target()
+    if isinstance(target, Websocket):
+        target = websocket(target)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m syncaerys", description="Serve a syncaerys application.")
+    parser.add_argument("target", help="module:attr of a Host, Router, gateway, Websocket handler or WSGI app")
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port to listen on (default 1337)")
+    parser.add_argument("--certfile", help="TLS certificate (PEM); serves wss://")
+    parser.add_argument("--keyfile", help="TLS private key (PEM)")
+    parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    target = load_target(args.target)
+    options: dict[str, Any] = {"max_connections": args.max_connections}
+    if args.certfile:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.certfile, args.keyfile)
+        options["ssl_context"] = context
+    if isinstance(target, Host) and (args.host is not None or args.port is not None):
+        address, port = target.addresses[0]
+        target = Host().expose(args.host or address, args.port if args.port is not None else port).use(target)
+    run(target, host=args.host or "127.0.0.1", port=args.port if args.port is not None else 1337, **options)
