@@ -100,6 +100,10 @@ class Gateway:
         self._lifecycle_lock = threading.RLock()
         # Notified when a client unregisters, for stop() to wait on.
         self._clients_changed = threading.Condition()
+        # Serializes registering a client with stop()'s snapshot of the clients
+        # to close, so that each client is closed by exactly one of the two.
+        self._registry_lock = threading.Lock()
+        self._closing_all = False
 
     # -- lifecycle
 
@@ -137,7 +141,10 @@ class Gateway:
                 self.callbacks.on_stop()
             except Exception:
                 logger.exception("exception in on_stop")
-            for connection in self.endpoint._connections():
+            with self._registry_lock:
+                self._closing_all = True
+                connections = self.endpoint._connections()
+            for connection in connections:
                 connection.close(1001, "Server shutting down")
             deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
             with self._clients_changed:
@@ -228,7 +235,9 @@ class Gateway:
         # 101 is known to stop() and to broadcasts; the send lock is held while
         # the (small) 101 is written so that no frame can overtake it.
         with connection.queue.lock:
-            self.endpoint._register(connection)
+            with self._registry_lock:
+                self.endpoint._register(connection)
+                late = self._closing_all
             try:
                 transport.send_all(head, self.options.close_period)
             except OSError:
@@ -241,8 +250,8 @@ class Gateway:
                 waiter._fail(connection.id, ClientException("the client went away during the handshake"))
             self._unregister(connection)
             return self._finish_wsgi(sock, start_response)
-        if self._stopped:
-            # stop() may have closed every client just before this one registered.
+        if late:
+            # Registered after stop() took its list of clients to close.
             connection.close(1001, "Server shutting down")
         connection.run(handshake_data)
         return self._finish_wsgi(sock, start_response)

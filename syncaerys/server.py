@@ -93,6 +93,21 @@ class _RequestHandler(WSGIRequestHandler):
         if owner.max_header_bytes is not None:
             self.rfile = _HeaderLimit(self.rfile, owner.max_header_bytes)  # type: ignore[assignment]
 
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            if isinstance(self.request, ssl.SSLSocket):
+                # wrap_socket() detached the accepted socket, so the server's own
+                # shutdown_request() no longer reaches it: close the TLS one here.
+                try:
+                    socket.socket.shutdown(self.request, socket.SHUT_WR)
+                except OSError:
+                    pass
+                self.request.close()
+
     def _too_slow(self) -> None:
         if not self._headers_done:
             self._timed_out = True

@@ -1,0 +1,162 @@
+"""Threads and file descriptors per client: N + a small constant, nothing left behind (SPEC 5, 6)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect
+
+from syncaerys.sendqueue import shared_flusher
+from syncaerys.timer import shared_timer
+from tests.utils import PROMPTLY
+from tests.utils import Recorder
+from tests.utils import serve
+from tests.utils import url
+from tests.utils import wait_until
+
+CLIENTS = 50
+#: Process-wide threads that start with the first client and then stay.
+PROCESS_WIDE = {"syncaerys-timer", "syncaerys-flusher"}
+
+
+def open_fds() -> dict[str, str]:
+    """This process's open descriptors and what they point to."""
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor of the listing itself
+            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return fds
+
+
+def new_threads(baseline: set[threading.Thread], clients: list[ClientConnection]) -> list[threading.Thread]:
+    """Live threads started since ``baseline`` that are not the test's own clients'."""
+    client_threads: set[threading.Thread] = set()
+    for ws in clients:
+        client_threads.add(ws.recv_events_thread)
+        keepalive = getattr(ws, "keepalive_thread", None)
+        if keepalive is not None:
+            client_threads.add(keepalive)
+    return [t for t in threading.enumerate() if t not in baseline and t not in client_threads]
+
+
+def names(threads: list[threading.Thread]) -> list[str]:
+    return sorted(t.name for t in threads)
+
+
+def count(recorder: Recorder, kind: str) -> int:
+    return len([e for e in recorder.events if e[0] == kind])
+
+
+def test_one_thread_per_client_and_nothing_left_after_close() -> None:
+    # The process-wide timer and flusher objects (the flusher holds a selector
+    # and a socketpair) exist before the baseline; their threads start lazily.
+    shared_timer()
+    shared_flusher()
+    baseline_threads = set(threading.enumerate())
+    baseline_count = threading.active_count()
+    baseline_fds = open_fds()
+
+    recorder = Recorder()
+    with serve(recorder) as server:
+        gateway = server.gateways[0]
+        clients: list[ClientConnection] = []
+        # What the server holds with no client: its accept loop's thread, its listener.
+        serving_threads = set(new_threads(baseline_threads, clients))
+        serving_fds = open_fds()
+
+        def per_client_threads() -> list[threading.Thread]:
+            """Threads started since the server was serving, but the process-wide ones."""
+            return [
+                t
+                for t in new_threads(baseline_threads, clients)
+                if t not in serving_threads and t.name not in PROCESS_WIDE
+            ]
+
+        with contextlib.ExitStack() as stack:
+            for _ in range(CLIENTS):
+                clients.append(stack.enter_context(connect(url(server), ping_interval=None, open_timeout=PROMPTLY)))
+            recorder.wait_for(lambda events: count(recorder, "open") == CLIENTS)
+
+            extra = new_threads(baseline_threads, clients)
+            client_thread_count = sum(t.is_alive() for t in {ws.recv_events_thread for ws in clients})
+            server_thread_count = threading.active_count() - baseline_count - client_thread_count
+            assert CLIENTS <= server_thread_count <= CLIENTS + 6, names(extra)
+            assert CLIENTS <= len(extra) <= CLIENTS + 6, names(extra)
+            # Exactly one thread per client, besides the accept loop, the timer and the flusher.
+            assert len(per_client_threads()) == CLIENTS, names(extra)
+            assert sorted(gateway.endpoint.get_clients()) == sorted(e[1] for e in recorder.events if e[0] == "open")
+
+            # Every client answers; nothing is stuck behind another.
+            for number, ws in enumerate(clients):
+                ws.send(f"hello {number}")
+            for number, ws in enumerate(clients):
+                assert ws.recv(timeout=PROMPTLY) == f"hello {number}"
+        # The ExitStack closed every client (closing handshake done client-side).
+        recorder.wait_for(lambda events: count(recorder, "close") == CLIENTS)
+        assert sorted(e[2] for e in recorder.events if e[0] == "close") == [1000] * CLIENTS
+
+        assert gateway.endpoint.get_clients() == []
+        assert gateway.endpoint._clients == {}
+
+        # Thread and descriptor counts have no event: poll them, bounded.
+        try:
+            wait_until(lambda: not per_client_threads())
+        except AssertionError:
+            raise AssertionError(f"threads left: {names(per_client_threads())}") from None
+        assert not any(t.is_alive() for t in {ws.recv_events_thread for ws in clients})
+
+        try:
+            wait_until(lambda: set(open_fds()) <= set(serving_fds))
+        except AssertionError:
+            leaked = {fd: target for fd, target in open_fds().items() if fd not in serving_fds}
+            raise AssertionError(f"descriptors left while serving: {leaked}") from None
+
+    # After the stop: only the process-wide timer and flusher threads remain.
+    def back_to_baseline() -> bool:
+        return all(t.name in PROCESS_WIDE for t in new_threads(baseline_threads, clients))
+
+    try:
+        wait_until(back_to_baseline)
+    except AssertionError:
+        raise AssertionError(f"threads left: {names(new_threads(baseline_threads, clients))}") from None
+    assert threading.active_count() <= baseline_count + len(PROCESS_WIDE)
+
+    def fds_back_to_baseline() -> bool:
+        return set(open_fds()) <= set(baseline_fds)
+
+    try:
+        wait_until(fds_back_to_baseline)
+    except AssertionError:
+        leaked = {fd: target for fd, target in open_fds().items() if fd not in baseline_fds}
+        raise AssertionError(f"descriptors left after the stop: {leaked}") from None
+    assert len(open_fds()) <= len(baseline_fds)
+
+
+def test_registry_is_empty_after_clients_close_and_after_a_server_close() -> None:
+    def on_data(rec: Recorder, client_id: int, message: object) -> None:
+        rec.endpoint.close(client_id, 4000, "bye")
+
+    recorder = Recorder(on_data=on_data)
+    with serve(recorder) as server:
+        gateway = server.gateways[0]
+        with contextlib.ExitStack() as stack:
+            clients = [stack.enter_context(connect(url(server), ping_interval=None)) for _ in range(10)]
+            recorder.wait_for(lambda events: count(recorder, "open") == 10)
+            assert len(gateway.endpoint.get_clients()) == 10
+            assert len(gateway.endpoint._clients) == 10
+            # Half close themselves, the server closes the other half.
+            for ws in clients[:5]:
+                ws.close()
+            for ws in clients[5:]:
+                ws.send("close me")
+            recorder.wait_for(lambda events: count(recorder, "close") == 10)
+        codes = sorted(e[2] for e in recorder.events if e[0] == "close")
+        assert codes == [1000] * 5 + [4000] * 5
+        assert gateway.endpoint.get_clients() == []
+        assert gateway.endpoint._clients == {}
+        for event in recorder.events:
+            if event[0] == "open":
+                assert gateway.endpoint.get_info(event[1]) is None
