@@ -86,4 +86,6 @@ class Response:
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
         """Serve this response as a WSGI application."""
         start_response(self.status_line, self.wsgi_headers())
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
         return [self.body]

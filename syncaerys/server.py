@@ -271,7 +271,7 @@ class Server:
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or a KeyboardInterrupt)."""
-        self._wsgi.serve_forever(poll_interval=0.2)
+        self._wsgi.serve_forever(poll_interval=0.05)
 
     def serve_in_thread(self) -> None:
         """Start and serve from a background thread; :meth:`stop` ends it."""
