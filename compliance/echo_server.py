@@ -30,6 +30,9 @@ OPTIONS = {
     "max_frames_per_second": None,
     "max_send_queue": None,
     "heartbeat_period": None,
+    # permessage-deflate for cases 12.* and 13.*; every message compressed.
+    "compression": True,
+    "compression_threshold": 0,
 }
 
 

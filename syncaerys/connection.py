@@ -12,18 +12,25 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 from typing import Any
 
 from .exceptions import ClientException
 from .exceptions import ProtocolError
 from .message import Message
+from .protocol.deflate import DeflateParams
+from .protocol.deflate import Deflater
+from .protocol.deflate import Inflater
+from .protocol.deflate import compress_once
 from .protocol.frames import OP_CLOSE
 from .protocol.frames import OP_CONT
 from .protocol.frames import OP_PING
 from .protocol.frames import OP_PONG
 from .protocol.frames import encode_close
 from .protocol.frames import encode_frame
+from .protocol.frames import encode_message
 from .protocol.parser import Frame
 from .protocol.parser import FrameParser
 from .protocol.ratelimit import TokenBucket
@@ -62,6 +69,7 @@ class Connection:
         remote_address: str,
         subprotocol: str | None,
         path: str,
+        deflate: DeflateParams | None = None,
     ) -> None:
         options = gateway.options
         self.id = client_id
@@ -71,7 +79,15 @@ class Connection:
         self.subprotocol = subprotocol
         self.path = path
         self._options = options
-        self._parser = FrameParser(options.max_frame_size, options.max_message_size, options.text_only)
+        self._parser = FrameParser(
+            options.max_frame_size,
+            options.max_message_size,
+            options.text_only,
+            Inflater(deflate) if deflate is not None else None,
+        )
+        self._deflater = Deflater(deflate, options.compression_memory_level) if deflate is not None else None
+        self._frame_size = options.auto_frame_size
+        self._compression_threshold = options.compression_threshold
         self.queue = SendQueue(transport, client_id, shared_flusher())
         #: OPEN, CLOSING or CLOSED; changed under ``queue.lock``.
         self.state = OPEN
@@ -303,7 +319,39 @@ class Connection:
 
     # -- any thread
 
-    def send_frames(self, frames: list[bytes], waiter: Waiter | None) -> bool:
+    @property
+    def compression(self) -> bool:
+        """Whether permessage-deflate was negotiated."""
+        return self._deflater is not None
+
+    def encoding_key(self, size: int) -> Hashable | None:
+        """Clients with equal keys get the same bytes for one message; ``None``: encode per client."""
+        deflater = self._deflater
+        if deflater is None or size < self._compression_threshold:
+            return self._frame_size
+        params = deflater.params
+        if params.server_no_context_takeover:
+            return (self._frame_size, params.server_window_bits, self._options.compression_memory_level)
+        return None
+
+    def frames_for(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
+        """The frames of a message, or a function building them in queue order (compression)."""
+        deflater = self._deflater
+        if deflater is None or len(payload) < self._compression_threshold:
+            return encode_message(opcode, payload, self._frame_size)
+        if deflater.params.server_no_context_takeover:
+            return self.shared_frames(opcode, payload)
+        return lambda: encode_message(opcode, deflater.compress(payload), self._frame_size, True)
+
+    def shared_frames(self, opcode: int, payload: bytes) -> list[bytes]:
+        """The frames for every client with this client's :meth:`encoding_key` (not ``None``)."""
+        deflater = self._deflater
+        if deflater is None or len(payload) < self._compression_threshold:
+            return encode_message(opcode, payload, self._frame_size)
+        compressed = compress_once(payload, deflater.params.server_window_bits, self._options.compression_memory_level)
+        return encode_message(opcode, compressed, self._frame_size, True)
+
+    def send_frames(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
         """Queue a message; False when the client is closing or gone."""
         queued = self.queue.put(frames, waiter)
         if queued < 0:

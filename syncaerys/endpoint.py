@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from collections.abc import Hashable
 from collections.abc import Iterable
 from dataclasses import asdict
 from dataclasses import dataclass
@@ -16,7 +18,6 @@ from .futures import BroadcastTracker
 from .futures import SendFuture
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
-from .protocol.frames import encode_message
 from .protocol.frames import validate_close_arguments
 
 __all__ = ["Endpoint", "ClientInfo"]
@@ -111,10 +112,8 @@ class Endpoint:
             return SendFuture.resolved(0)
         if connection.state != OPEN:
             return SendFuture.failed(ClientException(f"client {client_id} is closing"))
-        frames = encode_message(opcode, payload, connection.gateway.options.auto_frame_size)
         future: SendFuture[int] = SendFuture()
-        future._nbytes = sum(map(len, frames))
-        if not connection.send_frames(frames, future):
+        if not connection.send_frames(connection.frames_for(opcode, payload), future):
             future._fail(client_id, ClientException(f"client {client_id} is closing"))
         return future
 
@@ -159,15 +158,22 @@ class Endpoint:
             payload = data.encode("utf-8") if isinstance(data, str) else _as_bytes(data)
         future: SendFuture[BroadcastResult] = SendFuture()
         tracker = BroadcastTracker(future, len(targets))
-        encoded: dict[int | None, list[bytes]] = {}
+        # Encoded once per kind of client (frame size, compression parameters).
+        encoded: dict[Hashable, list[bytes]] = {}
+        size = len(payload)
         for target in targets:
             if not isinstance(target, Connection) or target.state != OPEN:
                 tracker.skip(target if isinstance(target, int) else target.id)
                 continue
-            frame_size = target.gateway.options.auto_frame_size
-            frames = encoded.get(frame_size)
-            if frames is None:
-                frames = encoded[frame_size] = encode_message(opcode, payload, frame_size)
+            key = target.encoding_key(size)
+            frames: list[bytes] | Callable[[], list[bytes]]
+            if key is None:
+                frames = target.frames_for(opcode, payload)
+            else:
+                shared = encoded.get(key)
+                if shared is None:
+                    shared = encoded[key] = target.shared_frames(opcode, payload)
+                frames = shared
             if not target.send_frames(frames, tracker):
                 tracker.skip(target.id)
         return future
@@ -208,7 +214,7 @@ class Endpoint:
             last_data_sent_at=q.last_data_sent_at,
             remote_address=c.remote_address,
             subprotocol=c.subprotocol,
-            compression=False,
+            compression=c.compression,
             send_queue_bytes=q.queued_bytes,
             pings_sent=c.pings_sent,
             pongs_received=c.pongs_received,

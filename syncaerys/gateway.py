@@ -23,6 +23,8 @@ from .connection import Connection
 from .endpoint import Endpoint
 from .exceptions import ClientException
 from .options import Options
+from .protocol.deflate import DeflateParams
+from .protocol.deflate import negotiate
 from .protocol.handshake import Rejection
 from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
@@ -203,13 +205,19 @@ class Gateway:
             logger.error("on_handshake chose subprotocol %r, which the client did not offer", response.subprotocol)
             return _reject(Rejection(500, "invalid subprotocol"), start_response)
 
+        deflate = None
+        extra_headers = list(response.headers.items())
+        if self.options.compression:
+            deflate = negotiate(environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS"), self.options.compression_window_bits)
+            if deflate is not None:
+                extra_headers.append(("Sec-WebSocket-Extensions", deflate.response_header()))
         try:
             sock = find_socket(environ)
-            head = response_101(environ["HTTP_SEC_WEBSOCKET_KEY"], response.subprotocol, response.headers.items())
+            head = response_101(environ["HTTP_SEC_WEBSOCKET_KEY"], response.subprotocol, extra_headers)
         except (RuntimeError, ValueError) as error:
             logger.error("cannot upgrade: %s", error)
             return _reject(Rejection(500, str(error)), start_response)
-        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data)
+        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate)
 
     def _serve(
         self,
@@ -219,6 +227,7 @@ class Gateway:
         head: bytes,
         subprotocol: str | None,
         handshake_data: Any,
+        deflate: DeflateParams | None,
     ) -> Iterable[bytes]:
         sock.settimeout(None)
         try:
@@ -230,7 +239,7 @@ class Gateway:
             remote = f"{remote}:{environ['REMOTE_PORT']}"
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         transport = transport_for(sock)
-        connection = Connection(self, transport, next(_client_ids), remote, subprotocol, path)
+        connection = Connection(self, transport, next(_client_ids), remote, subprotocol, path, deflate)
         # Registered before the 101 goes out, so that a client that has seen the
         # 101 is known to stop() and to broadcasts; the send lock is held while
         # the (small) 101 is written so that no frame can overtake it.

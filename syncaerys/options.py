@@ -56,8 +56,15 @@ class Options:
     #: header) or a callable; ``None`` disables the check.
     allowed_origins: OriginCheck | None = None
 
-    # Not yet implemented; kept so that the names are reserved.
+    # Compression (permessage-deflate, RFC 7692).
+    #: Negotiate permessage-deflate when the client offers it.
     compression: bool = False
+    #: Messages shorter than this go out uncompressed.
+    compression_threshold: int = 860
+    #: The window our compressor uses (9-15; less if the client asks): memory against ratio.
+    compression_window_bits: int = 12
+    #: zlib's memLevel for our compressor (1-9): memory against speed.
+    compression_memory_level: int = 5
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
@@ -85,8 +92,13 @@ class Options:
         for name in ("text_only", "compression"):
             if name in values and not isinstance(values[name], bool):
                 raise OptionError(f"option {name!r} must be a bool, not {type(values[name]).__name__}")
-        if values.get("compression"):
-            raise OptionError("option 'compression': permessage-deflate is not available yet")
+        if "compression_threshold" in values:
+            _check_int("compression_threshold", values["compression_threshold"], optional=False, minimum=0)
+        for name, low, high in (("compression_window_bits", 9, 15), ("compression_memory_level", 1, 9)):
+            if name in values:
+                _check_int(name, values[name], optional=False)
+                if not low <= values[name] <= high:
+                    raise OptionError(f"option {name!r} must be between {low} and {high}, not {values[name]!r}")
         if "subprotocols" in values:
             values["subprotocols"] = _check_subprotocols(values["subprotocols"])
         if "allowed_origins" in values:
@@ -94,13 +106,13 @@ class Options:
         return cls(**values)
 
 
-def _check_int(name: str, value: Any, *, optional: bool) -> None:
+def _check_int(name: str, value: Any, *, optional: bool, minimum: int = 1) -> None:
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise OptionError(f"option {name!r} must be a positive int{' or None' if optional else ''}, not {value!r}")
-    if value <= 0:
-        raise OptionError(f"option {name!r} must be greater than 0, not {value!r}")
+    if value < minimum:
+        raise OptionError(f"option {name!r} must be at least {minimum}, not {value!r}")
 
 
 def _check_period(name: str, value: Any, *, optional: bool) -> None:

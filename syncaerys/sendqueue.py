@@ -15,8 +15,10 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
+from .futures import SendFuture
 from .protocol.frames import OP_CLOSE
 from .transport import Transport
 
@@ -77,9 +79,11 @@ class SendQueue:
 
     # -- enqueueing (any thread)
 
-    def put(self, frames: list[bytes], waiter: Waiter | None) -> int:
+    def put(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> int:
         """Queue a data message's frames and write what the socket takes now.
 
+        ``frames`` may be a function that builds them: it is called under the
+        lock, so that a compressor with context sees messages in queue order.
         Returns the bytes still queued afterwards, or -1 (and nothing is
         queued) when the client is closing or broken.
         """
@@ -88,6 +92,10 @@ class SendQueue:
             self.messages_sent += 1
             if self.closing or self.broken:
                 return -1
+            if callable(frames):
+                frames = frames()
+            if isinstance(waiter, SendFuture):
+                waiter._nbytes = sum(map(len, frames))
             append = self._data.append
             last = len(frames) - 1
             for index, frame in enumerate(frames):

@@ -73,10 +73,15 @@ def validate_close_arguments(code: int, reason: str) -> bytes:
     return encoded
 
 
-def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
-    """One unmasked server frame: header and payload in a single ``bytes``."""
+def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = False) -> bytes:
+    """One unmasked server frame: header and payload in a single ``bytes``.
+
+    ``rsv1`` marks the first frame of a compressed message (RFC 7692).
+    """
     length = len(payload)
     first = opcode | _FIN if fin else opcode
+    if rsv1:
+        first |= 0x40
     if length < 126:
         return bytes((first, length)) + payload
     if length < 65536:
@@ -84,7 +89,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True) -> bytes:
     return _pack_long(first, 127, length) + payload
 
 
-def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None) -> list[bytes]:
+def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None, compressed: bool = False) -> list[bytes]:
     """A whole message as frames, split in equal fragments past ``auto_frame_size``.
 
     As Aerys does: ``slices = ceil(len / auto_frame_size)`` fragments of
@@ -93,14 +98,17 @@ def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None) -> 
     """
     length = len(payload)
     if auto_frame_size is None or length <= auto_frame_size:
-        return [encode_frame(opcode, payload)]
+        return [encode_frame(opcode, payload, True, compressed)]
     slices = -(-length // auto_frame_size)
     size = -(-length // slices)
     view = memoryview(payload)
     frames = []
     for start in range(0, length, size):
         end = start + size
-        frames.append(encode_frame(opcode if start == 0 else OP_CONT, bytes(view[start:end]), end >= length))
+        first = start == 0
+        frames.append(
+            encode_frame(opcode if first else OP_CONT, bytes(view[start:end]), end >= length, compressed and first)
+        )
     return frames
 
 

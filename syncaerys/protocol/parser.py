@@ -17,6 +17,7 @@ import codecs
 from typing import NamedTuple
 
 from ..exceptions import ProtocolError
+from .deflate import Inflater
 from .frames import OP_BINARY
 from .frames import OP_CLOSE
 from .frames import OP_CONT
@@ -66,6 +67,7 @@ class FrameParser:
         max_frame_size: int | None = None,
         max_message_size: int | None = None,
         text_only: bool = False,
+        inflater: Inflater | None = None,
     ) -> None:
         self._max_frame = max_frame_size if max_frame_size is not None else 1 << 63
         self._max_message = max_message_size if max_message_size is not None else 1 << 63
@@ -83,6 +85,10 @@ class FrameParser:
         self._message_opcode = 0
         self._message_size = 0
         self._decoder: codecs.IncrementalDecoder | None = None
+        # permessage-deflate, when negotiated: RSV1 marks a compressed message.
+        self._inflater = inflater
+        self._compressed = False
+        self._inflated_size = 0
 
     @property
     def in_message(self) -> bool:
@@ -144,6 +150,12 @@ class FrameParser:
         self._pos = pos + total
         self._want = 2
         payload = unmask(buf[pos + header : pos + total], buf[pos + header - 4 : pos + header])
+        if opcode == OP_TEXT or opcode == OP_BINARY:
+            self._compressed = first & 0x40 != 0
+        if opcode < OP_CLOSE and self._compressed:
+            assert self._inflater is not None
+            payload = self._inflater.inflate(payload, fin, self._max_message - self._inflated_size)
+            self._inflated_size = 0 if fin else self._inflated_size + len(payload)
         if opcode >= OP_CLOSE:
             if opcode == OP_CLOSE:
                 return self._close_frame(payload)
@@ -151,8 +163,9 @@ class FrameParser:
         return self._data_frame(opcode, payload, fin)
 
     def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:
-        # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated".
-        if first & 0x70:
+        # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated"; RFC 7692
+        # 6: RSV1 on the first frame of a data message marks it compressed.
+        if first & 0x70 and (first & 0x30 or self._inflater is None or opcode not in (OP_TEXT, OP_BINARY)):
             raise ProtocolError(1002, "RSV must be 0 if no extensions are negotiated")
         if opcode > OP_BINARY and opcode < OP_CLOSE:
             raise ProtocolError(1002, "Use of reserved non-control frame opcode")

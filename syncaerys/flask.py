@@ -1,0 +1,256 @@
+"""Mount syncaerys gateways on Flask routes and blueprints.
+
+One line per websocket route, on the app or on a blueprint; URL variables reach
+``on_handshake`` as keyword arguments::
+
+    from flask import Blueprint, Flask
+
+    import syncaerys
+    import syncaerys.flask
+
+    app = Flask(__name__)
+    sockets = syncaerys.flask.Websockets(app)
+    sockets.route("/echo", Echo())  # a handler: wrapped with syncaerys.websocket()
+
+    rooms = Blueprint("rooms", __name__)
+    syncaerys.flask.route(rooms, "/room/<name>", syncaerys.websocket(Chat(), heartbeat_period=5))
+    app.register_blueprint(rooms)
+
+Or call :func:`serve` from a view of your own, to put Flask decorators
+(authentication, ``before_request``...) in front of the upgrade::
+
+    @app.get("/private/<name>")
+    @login_required
+    def private(name):
+        return syncaerys.flask.serve(gateway, name=name)
+
+The view runs the gateway in the request's own thread: ``on_handshake``,
+``on_open``, ``on_data`` and ``on_close`` of a client run inside that
+request's Flask context (``flask.request``, ``flask.g``, ``current_app`` work
+there; ``on_start`` and ``on_stop`` run outside any request). A handshake the
+gateway refuses (a protocol check, or ``on_handshake`` setting a status of 300
+or more) comes back as a normal Flask response, which ``after_request``
+functions see. After an upgrade the socket has been shut down by the gateway,
+so the response Flask returns reaches nothing: werkzeug's server and gunicorn
+take the failed write for a dropped client and log no error.
+
+Works under ``app.run()``/``flask run`` (werkzeug's server), under
+:class:`syncaerys.Server` and under gunicorn's ``gthread`` worker (see
+:mod:`syncaerys.gunicorn`). Cookies set through ``flask.session`` during the
+websocket are not delivered (the 101 is already on the wire); set cookies in
+``on_handshake`` with ``response.set_cookie``.
+
+Requires Flask (``pip install syncaerys[flask]``); ``import syncaerys`` itself
+never imports Flask.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+
+from .gateway import Gateway
+from .gateway import websocket
+
+try:
+    import flask
+except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
+    raise ImportError("syncaerys.flask requires Flask: pip install syncaerys[flask]") from error
+
+if TYPE_CHECKING:
+    from flask.sansio.scaffold import Scaffold
+
+__all__ = ["Websockets", "route", "serve"]
+
+#: Rule options used when none are given: the gateway itself answers other
+#: methods and non-upgrade requests (405, 426...), so only GET is routed to it.
+DEFAULT_METHODS = ("GET",)
+
+
+def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
+    """Run ``gateway`` for the current Flask request; return the response for Flask to return.
+
+    Call it from a Flask view. ``route_args`` reach ``on_handshake`` as keyword
+    arguments. Blocks until the websocket client is gone. A refused handshake
+    gives a normal response carrying the gateway's status, headers and body.
+    """
+    environ = flask.request.environ
+    environ["syncaerys.route_args"] = dict(route_args)
+    status, headers, body = _run_wsgi(gateway, environ)
+    response_class = flask.current_app.response_class
+    response = response_class(body, status=status, headers=headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        # Keep the gateway's response as it was: no default text/html.
+        del response.headers["Content-Type"]
+    return response
+
+
+def _run_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call a WSGI app; return its status, headers and whole body."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    written: list[bytes] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [(status, list(headers))]
+        return written.append
+
+    result = app(environ, start_response)
+    try:
+        for chunk in result:
+            written.append(chunk)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not started:
+        raise RuntimeError(f"{app!r} returned without calling start_response")
+    status, headers = started[0]
+    return status, headers, b"".join(written)
+
+
+def route(
+    scaffold: Scaffold,
+    rule: str,
+    target: object,
+    *,
+    endpoint: str | None = None,
+    rule_options: Mapping[str, Any] | None = None,
+    **options: Any,
+) -> Gateway:
+    """Mount a websocket on ``rule`` of a Flask app or blueprint; return its gateway.
+
+    :param scaffold: a :class:`flask.Flask` or :class:`flask.Blueprint`.
+    :param rule: a werkzeug rule; its variables (``/room/<name>``) reach
+        ``on_handshake`` as keyword arguments.
+    :param target: a gateway from :func:`syncaerys.websocket`, or a handler
+        (a :class:`~syncaerys.Websocket`), wrapped here with ``options``.
+    :param endpoint: the Flask endpoint name; by default ``"websocket"``
+        followed by the rule's words, e.g. ``websocket_room_name``.
+        ``url_for`` gives the full ``ws://`` (``wss://`` under HTTPS) URL, as
+        browsers want it: ``url_for("rooms.websocket_room_name", name="lobby")``.
+    :param rule_options: more options for ``add_url_rule`` (``methods``,
+        ``defaults``, ``subdomain``...). Only GET is routed by default.
+    :param options: gateway options (:class:`~syncaerys.Options`), only when
+        ``target`` is a handler.
+    """
+    gateway = _as_gateway(target, options)
+    extra = dict(rule_options or {})
+    if "websocket" in extra:
+        raise TypeError("rule_options cannot set 'websocket': route() adds both kinds of rule")
+    extra.setdefault("methods", list(DEFAULT_METHODS))
+    name = endpoint if endpoint is not None else default_endpoint(rule)
+
+    def view(**route_args: Any) -> flask.Response:
+        return serve(gateway, **route_args)
+
+    view.__name__ = name
+    view.__qualname__ = name
+    view.__doc__ = f"The websocket at {rule}, served by syncaerys."
+    # Two rules for one view. werkzeug's routing sends upgrade requests only to
+    # rules marked websocket=True (anything else is a 400 "WebsocketMismatch"),
+    # and plain requests only to unmarked ones; with both, every request for
+    # the path reaches the gateway, which answers a plain GET with 426. The
+    # websocket rule comes first so that url_for(..., _external=True) gives ws://.
+    websocket_options = {**extra, "methods": ["GET"]}
+    scaffold.add_url_rule(rule, endpoint=name, view_func=view, websocket=True, **websocket_options)
+    scaffold.add_url_rule(rule, endpoint=name, view_func=view, **extra)
+    return gateway
+
+
+def default_endpoint(rule: str) -> str:
+    """The endpoint name :func:`route` gives ``rule``: ``/room/<name>`` → ``websocket_room_name``."""
+    words = re.sub(r"<(?:[^<>:]*:)?([^<>]*)>", r"\1", rule)
+    slug = re.sub(r"\W+", "_", words).strip("_")
+    return f"websocket_{slug}" if slug else "websocket"
+
+
+def _as_gateway(target: object, options: Mapping[str, Any]) -> Gateway:
+    if isinstance(target, Gateway):
+        if options:
+            raise TypeError(f"gateway options {sorted(options)} given with a ready gateway; pass them to websocket()")
+        return target
+    if isinstance(target, type):
+        raise TypeError(f"pass a handler instance, not the class {target.__name__}")
+    return websocket(target, **options)
+
+
+class Websockets:
+    """A Flask extension holding the websocket routes of an app.
+
+    ``Websockets(app)`` or ``Websockets()`` then :meth:`init_app`. Routes added
+    before :meth:`init_app` are registered when it runs. The extension is
+    stored as ``app.extensions["syncaerys"]``; :meth:`gateways` lists every
+    gateway mounted through it and :meth:`stop` stops them all (``on_stop``,
+    then 1001 to every client), e.g. after ``app.run()`` returns.
+
+    :param options: default gateway options for handlers passed to :meth:`route`.
+    """
+
+    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+        self.app: flask.Flask | None = None
+        self.options = dict(options)
+        self._gateways: list[Gateway] = []
+        self._pending: list[tuple[str, Gateway, str | None, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: flask.Flask) -> None:
+        """Attach to ``app`` and register the routes added so far."""
+        with self._lock:
+            self.app = app
+            pending, self._pending = self._pending, []
+        app.extensions["syncaerys"] = self
+        for rule, gateway, endpoint, rule_options in pending:
+            route(app, rule, gateway, endpoint=endpoint, rule_options=rule_options)
+
+    def route(
+        self,
+        rule: str,
+        target: object,
+        *,
+        blueprint: flask.Blueprint | None = None,
+        endpoint: str | None = None,
+        rule_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Gateway:
+        """Mount a websocket on ``rule`` (of ``blueprint`` if given, else of the app).
+
+        ``target`` is a gateway or a handler; a handler is wrapped with this
+        extension's default options updated with ``options``. Returns the
+        gateway. See :func:`route` for ``endpoint`` and ``rule_options``.
+        """
+        if isinstance(target, Gateway):
+            gateway = _as_gateway(target, options)
+        else:
+            gateway = _as_gateway(target, {**self.options, **options})
+        with self._lock:
+            self._gateways.append(gateway)
+            scaffold: Scaffold | None = blueprint if blueprint is not None else self.app
+            if scaffold is None:
+                self._pending.append((rule, gateway, endpoint, dict(rule_options or {})))
+                return gateway
+        route(scaffold, rule, gateway, endpoint=endpoint, rule_options=rule_options)
+        return gateway
+
+    def gateways(self) -> list[Gateway]:
+        """Every gateway mounted through this extension."""
+        with self._lock:
+            return list(self._gateways)
+
+    def start(self) -> None:
+        """Start every gateway now (``on_start``) instead of at its first request."""
+        for gateway in self.gateways():
+            gateway.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop every gateway: ``on_stop``, then 1001 to every client (see :meth:`Gateway.stop`)."""
+        for gateway in self.gateways():
+            gateway.stop(timeout)

@@ -1,0 +1,287 @@
+"""Serve syncaerys gateways under gunicorn's ``gthread`` worker.
+
+Put the hooks in your gunicorn config file (``examples/gunicorn.conf.py`` is
+a complete one)::
+
+    # gunicorn.conf.py
+    from syncaerys.gunicorn import post_worker_init  # noqa: F401
+    from syncaerys.gunicorn import worker_exit  # noqa: F401
+    from syncaerys.gunicorn import worker_int  # noqa: F401
+
+    worker_class = "gthread"
+    threads = 100          # >= websockets expected per worker + headroom for plain HTTP
+    graceful_timeout = 10  # > close_period: time for the closing handshakes
+
+and run ``gunicorn -c gunicorn.conf.py module:app``.
+
+**Threads.** Each open websocket holds one of the worker's ``--threads`` for
+its whole life (syncaerys serves it in the request's thread and adds no thread
+of its own per client). When every thread holds a websocket, new requests,
+plain HTTP included, wait in gunicorn's queue until a websocket closes. Set
+``--threads`` to the websockets you expect per worker plus headroom for
+ordinary requests; the hooks log a warning when websockets leave fewer than
+a tenth of the threads free. Several workers (``-w``) are fine, but each has
+its own clients: broadcasts reach one worker's clients only unless a
+cluster backplane is configured.
+
+**Stopping.** On SIGTERM gunicorn's worker stops accepting, then waits up to
+``--graceful-timeout`` (30 s by default) for its connections to end, and a
+websocket never ends by itself; gunicorn's own ``worker_exit`` hook only runs
+after that wait, when the master is about to SIGKILL the worker. So
+:func:`post_worker_init` also hooks SIGTERM: at once, every gateway in the
+worker runs ``on_stop`` and closes its clients with 1001 "Server shutting
+down", waiting up to ``close_period`` for the closing handshakes, and the
+worker exits as soon as they are done. Keep ``--graceful-timeout`` above
+``close_period`` plus a second. :func:`worker_int` does the same on SIGINT and
+SIGQUIT (quick shutdown, waiting at most :data:`QUICK_STOP_TIMEOUT`), and
+:func:`worker_exit` covers the other ways a worker ends (``max_requests``,
+the master dying). Each websocket counts as a request for ``--max-requests``:
+the restart it triggers closes the worker's websockets with 1001 too.
+
+**Workers.** Only ``gthread`` serves websockets well. The ``sync`` worker
+runs one request at a time, so one websocket blocks the worker, and its
+``--timeout`` kills the worker with every client; :func:`post_worker_init`
+logs an error for it (and a warning for the other, untested, workers).
+gunicorn puts the client's socket in the environ as ``gunicorn.socket``, so
+a gateway can upgrade under any of its WSGI workers; the ASGI worker
+(``-k asgi``) does not run WSGI applications.
+
+The gateways are found without any registration: those passed to
+:func:`track`, and every other :class:`~syncaerys.Gateway` alive in the
+worker process.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import threading
+import time
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+from typing import TypeVar
+
+from . import gateway as _gateway_module
+from .gateway import STARTED
+from .gateway import Gateway
+
+__all__ = [
+    "QUICK_STOP_TIMEOUT",
+    "check_worker",
+    "gateways",
+    "post_worker_init",
+    "share_gunicorn_log",
+    "stop_all",
+    "track",
+    "worker_exit",
+    "worker_int",
+]
+
+logger = logging.getLogger("syncaerys.gunicorn")
+
+#: Seconds :func:`worker_int` waits for closing handshakes on SIGINT/SIGQUIT.
+QUICK_STOP_TIMEOUT = 1.0
+#: Seconds between two checks of the worker's state and thread use.
+WATCH_INTERVAL = 1.0
+#: Seconds between two searches of the process for gateways (see :func:`gateways`).
+RESCAN_INTERVAL = 15.0
+
+G = TypeVar("G", bound=Gateway)
+
+_tracked: weakref.WeakSet[Gateway] = weakref.WeakSet()
+_tracked_lock = threading.Lock()
+
+
+def track(gateway: G) -> G:
+    """Register ``gateway`` for the hooks; returns it (usable as ``gw = track(websocket(...))``).
+
+    Optional: :func:`gateways` finds untracked gateways too, by a search of
+    the process's objects.
+    """
+    with _tracked_lock:
+        _tracked.add(gateway)
+    return gateway
+
+
+def gateways() -> list[Gateway]:
+    """Every gateway in this process: the tracked ones and any other still alive."""
+    with _tracked_lock:
+        found: dict[int, Gateway] = {id(g): g for g in _tracked}
+    registry: Callable[[], list[Gateway]] | None = getattr(_gateway_module, "live_gateways", None)
+    if registry is not None:
+        candidates = list(registry())
+    else:
+        # No registry in syncaerys.gateway: search the heap (type(), not
+        # isinstance(): proxies such as werkzeug's LocalProxy lie about __class__).
+        candidates = [obj for obj in gc.get_objects() if issubclass(type(obj), Gateway)]
+    for candidate in candidates:
+        found.setdefault(id(candidate), candidate)
+    return list(found.values())
+
+
+def stop_all(timeout: float | None = None) -> list[Gateway]:
+    """Stop every gateway of this process; return those that were started.
+
+    Each one runs ``on_stop`` and closes its clients with 1001; the whole
+    takes at most ``timeout`` seconds (default: the longest ``close_period``
+    plus one) beyond the ``on_stop`` calls. A gateway that has not started
+    yet will not start any more (new handshakes get 503).
+    """
+    targets = gateways()
+    started = [g for g in targets if g.state == STARTED]
+    if started:
+        logger.info("stopping %d syncaerys gateway(s) in pid %d", len(started), os.getpid())
+    if timeout is None:
+        timeout = max((g.options.close_period for g in started), default=0.0) + 1.0
+    deadline = time.monotonic() + timeout
+    for gateway in targets:
+        try:
+            gateway.stop(max(0.0, deadline - time.monotonic()))
+        except Exception:
+            logger.exception("error while stopping %r", gateway)
+    return started
+
+
+def _config(worker: Any, name: str, default: Any = None) -> Any:
+    return getattr(getattr(worker, "cfg", None), name, default)
+
+
+def check_worker(worker: Any) -> bool:
+    """Whether ``worker`` is gunicorn's gthread worker; log an error for the sync worker.
+
+    Other workers get a warning: gevent and eventlet hand the socket over too,
+    but syncaerys's threads are only tested as real threads.
+    """
+    if any(cls.__name__ == "ThreadWorker" for cls in type(worker).__mro__):
+        threads = _config(worker, "threads", 1)
+        if isinstance(threads, int) and threads < 2:
+            logger.warning(
+                "gunicorn --threads %d: one websocket will hold the worker's only thread; "
+                "set --threads to the websockets expected per worker plus headroom",
+                threads,
+            )
+        return True
+    name = type(worker).__name__
+    if name == "SyncWorker":
+        logger.error(
+            "syncaerys websockets need gunicorn's gthread worker (-k gthread --threads N), not %s: "
+            "under it a websocket blocks the worker and --timeout kills the worker with its clients",
+            name,
+        )
+    else:
+        logger.warning("syncaerys is made for gunicorn's gthread worker (-k gthread); %s is untested", name)
+    return False
+
+
+class _Watcher:
+    """Stops the gateways when the worker is told to stop; warns when threads run short.
+
+    The SIGTERM handler only sets an event: the stop itself runs in this
+    watcher's thread, started beforehand (starting a thread from a signal
+    handler can deadlock on threading's internal lock).
+    """
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.pid = os.getpid()
+        self.stop_requested = threading.Event()
+        self.threads: int = _config(worker, "threads", 1) or 1
+        self._warned = False
+        self._known: list[Gateway] = []
+        self._scanned_at = -RESCAN_INTERVAL
+        self.thread = threading.Thread(target=self._run, name="syncaerys-gunicorn", daemon=True)
+
+    def install(self) -> None:
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def on_sigterm(signum: int, frame: types.FrameType | None) -> None:
+            self.stop_requested.set()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        # As gunicorn has it: SIGTERM must not interrupt system calls in progress.
+        signal.siginterrupt(signal.SIGTERM, False)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop_requested.wait(WATCH_INTERVAL):
+            if not getattr(self.worker, "alive", True):
+                break
+            try:
+                self._check_threads()
+            except Exception:  # pragma: no cover - a warning must never kill the watcher
+                logger.exception("error while counting websockets")
+        stop_all()
+
+    def _check_threads(self) -> None:
+        now = time.monotonic()
+        if now - self._scanned_at >= RESCAN_INTERVAL:
+            self._known = gateways()
+            self._scanned_at = now
+        busy = sum(len(g.endpoint.get_clients()) for g in self._known)
+        free = self.threads - busy
+        if free < max(1, self.threads // 10):
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "%d websockets hold %d of the worker's %d threads: new requests wait for a free thread; "
+                    "raise gunicorn's --threads",
+                    busy,
+                    min(busy, self.threads),
+                    self.threads,
+                )
+        elif free >= max(2, self.threads // 4):
+            self._warned = False
+
+
+_watcher: _Watcher | None = None
+
+
+def share_gunicorn_log(worker: Any) -> None:
+    """Send the ``syncaerys`` loggers' records to gunicorn's error log, at its level.
+
+    Only when logging is not configured otherwise (no handler on the root
+    logger nor on ``syncaerys``): without it, the connection lines and
+    handler tracebacks would be lost.
+    """
+    error_log = getattr(getattr(worker, "log", None), "error_log", None)
+    ours = logging.getLogger("syncaerys")
+    if not isinstance(error_log, logging.Logger) or ours.handlers or logging.getLogger().handlers:
+        return
+    for handler in error_log.handlers:
+        ours.addHandler(handler)
+    if ours.level == logging.NOTSET:
+        ours.setLevel(error_log.level)
+
+
+def post_worker_init(worker: Any) -> None:
+    """gunicorn hook: check the worker class and stop the gateways promptly on SIGTERM.
+
+    Also sends syncaerys's log to gunicorn's error log (:func:`share_gunicorn_log`).
+    """
+    global _watcher
+    share_gunicorn_log(worker)
+    check_worker(worker)
+    _watcher = _Watcher(worker)
+    _watcher.install()
+
+
+def worker_int(worker: Any) -> None:
+    """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`."""
+    stop_all(QUICK_STOP_TIMEOUT)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """gunicorn hook: stop every gateway still running when the worker exits.
+
+    gunicorn also calls it in the master for a worker that vanished; it
+    does nothing there.
+    """
+    if getattr(worker, "pid", None) != os.getpid():
+        return
+    stop_all()
