@@ -17,9 +17,11 @@ One line per websocket route, on the app or on a blueprint; URL variables reach
     app.register_blueprint(rooms)
 
 Or call :func:`serve` from a view of your own, to put Flask decorators
-(authentication, ``before_request``...) in front of the upgrade::
+(authentication...) in front of the upgrade. Give its rule ``websocket=True``:
+werkzeug's routing answers an upgrade request for any other rule with 400
+(a plain GET then gets that 400 instead of the gateway's 426)::
 
-    @app.get("/private/<name>")
+    @app.get("/private/<name>", websocket=True)
     @login_required
     def private(name):
         return syncaerys.flask.serve(gateway, name=name)
@@ -40,8 +42,9 @@ Works under ``app.run()``/``flask run`` (werkzeug's server), under
 websocket are not delivered (the 101 is already on the wire); set cookies in
 ``on_handshake`` with ``response.set_cookie``.
 
-Requires Flask (``pip install syncaerys[flask]``); ``import syncaerys`` itself
-never imports Flask.
+Requires Flask (``pip install syncaerys[flask]``): without it, this module
+imports but its functions raise ImportError; ``import syncaerys`` itself never
+imports Flask.
 """
 
 from __future__ import annotations
@@ -57,10 +60,19 @@ from typing import Any
 from .gateway import Gateway
 from .gateway import websocket
 
+# Flask is optional: without it this module still imports, and using it raises
+# ImportError (as websockets does for werkzeug in its router).
+_flask_missing: ImportError | None = None
 try:
     import flask
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
-    raise ImportError("syncaerys.flask requires Flask: pip install syncaerys[flask]") from error
+    _flask_missing = error
+
+
+def _require_flask() -> None:
+    if _flask_missing is not None:
+        raise ImportError("syncaerys.flask requires Flask: pip install syncaerys[flask]") from _flask_missing
+
 
 if TYPE_CHECKING:
     from flask.sansio.scaffold import Scaffold
@@ -79,6 +91,7 @@ def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
     arguments. Blocks until the websocket client is gone. A refused handshake
     gives a normal response carrying the gateway's status, headers and body.
     """
+    _require_flask()
     environ = flask.request.environ
     environ["syncaerys.route_args"] = dict(route_args)
     status, headers, body = _run_wsgi(gateway, environ)
@@ -140,6 +153,7 @@ def route(
     :param options: gateway options (:class:`~syncaerys.Options`), only when
         ``target`` is a handler.
     """
+    _require_flask()
     gateway = _as_gateway(target, options)
     extra = dict(rule_options or {})
     if "websocket" in extra:
@@ -194,6 +208,7 @@ class Websockets:
     """
 
     def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+        _require_flask()
         self.app: flask.Flask | None = None
         self.options = dict(options)
         self._gateways: list[Gateway] = []

@@ -13,6 +13,7 @@ import logging
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,7 +35,7 @@ from .response import Response
 from .transport import transport_for
 from .websocket import Callbacks
 
-__all__ = ["Gateway", "websocket", "STOPPED", "STARTING", "STARTED", "STOPPING"]
+__all__ = ["Gateway", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
 
 logger = logging.getLogger("syncaerys")
 
@@ -45,6 +46,16 @@ STOPPING = "STOPPING"
 
 # Client ids are unique for the life of the process, across gateways.
 _client_ids = itertools.count(1)
+
+# Every gateway alive in the process, for host-server hooks (gunicorn's worker exit).
+_live: weakref.WeakSet[Gateway] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def live_gateways() -> list[Gateway]:
+    """Every :class:`Gateway` alive in this process."""
+    with _live_lock:
+        return list(_live)
 
 
 def websocket(handler: object, **options: Any) -> Gateway:
@@ -106,6 +117,8 @@ class Gateway:
         # to close, so that each client is closed by exactly one of the two.
         self._registry_lock = threading.Lock()
         self._closing_all = False
+        with _live_lock:
+            _live.add(self)
 
     # -- lifecycle
 
@@ -183,7 +196,17 @@ class Gateway:
             rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins)
         if rejection is not None:
             logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
-            return _reject(rejection, start_response)
+            return _reject(rejection, start_response, environ)
+        try:
+            sock = find_socket(environ)
+        except RuntimeError:
+            software = environ.get("SERVER_SOFTWARE") or "this WSGI server"
+            logger.error(
+                "cannot upgrade: %s does not give WSGI applications the client's socket; serve the gateway "
+                "with syncaerys.Server, werkzeug (app.run, flask run) or gunicorn -k gthread",
+                software,
+            )
+            return _reject(Rejection(501, f"{software} cannot upgrade to WebSocket"), start_response, environ)
 
         request = Request(environ)
         response = Response(101)
@@ -194,16 +217,16 @@ class Gateway:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
         except Exception:
             logger.exception("exception in on_handshake")
-            return _reject(Rejection(500, "exception in on_handshake"), start_response)
+            return _reject(Rejection(500, "exception in on_handshake"), start_response, environ)
         if response.status != 101:
             if response.status >= 300:
                 start_response(response.status_line, response.wsgi_headers())
                 return [response.body]
             logger.error("on_handshake set status %d; 101 or 300-599 required", response.status)
-            return _reject(Rejection(500, "invalid handshake status"), start_response)
+            return _reject(Rejection(500, "invalid handshake status"), start_response, environ)
         if response.subprotocol is not None and response.subprotocol not in offered:
             logger.error("on_handshake chose subprotocol %r, which the client did not offer", response.subprotocol)
-            return _reject(Rejection(500, "invalid subprotocol"), start_response)
+            return _reject(Rejection(500, "invalid subprotocol"), start_response, environ)
 
         deflate = None
         extra_headers = list(response.headers.items())
@@ -212,11 +235,10 @@ class Gateway:
             if deflate is not None:
                 extra_headers.append(("Sec-WebSocket-Extensions", deflate.response_header()))
         try:
-            sock = find_socket(environ)
             head = response_101(environ["HTTP_SEC_WEBSOCKET_KEY"], response.subprotocol, extra_headers)
-        except (RuntimeError, ValueError) as error:
+        except ValueError as error:
             logger.error("cannot upgrade: %s", error)
-            return _reject(Rejection(500, str(error)), start_response)
+            return _reject(Rejection(500, str(error)), start_response, environ)
         return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate)
 
     def _serve(
@@ -296,13 +318,15 @@ def _has_body(environ: dict[str, Any]) -> bool:
     return length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
 
 
-def _reject(rejection: Rejection, start_response: Any) -> Iterable[bytes]:
+def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) -> Iterable[bytes]:
     body = rejection.body
     headers = [
         *rejection.headers,
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
-        ("Connection", "close"),
     ]
+    if "syncaerys.server" in environ:
+        # PEP 3333 forbids hop-by-hop headers from applications; our own server allows it.
+        headers.append(("Connection", "close"))
     start_response(rejection.status_line, headers)
     return [body]

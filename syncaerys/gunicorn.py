@@ -33,10 +33,16 @@ worker runs ``on_stop`` and closes its clients with 1001 "Server shutting
 down", waiting up to ``close_period`` for the closing handshakes, and the
 worker exits as soon as they are done. Keep ``--graceful-timeout`` above
 ``close_period`` plus a second. :func:`worker_int` does the same on SIGINT and
-SIGQUIT (quick shutdown, waiting at most :data:`QUICK_STOP_TIMEOUT`), and
-:func:`worker_exit` covers the other ways a worker ends (``max_requests``,
-the master dying). Each websocket counts as a request for ``--max-requests``:
-the restart it triggers closes the worker's websockets with 1001 too.
+SIGQUIT (quick shutdown, waiting at most :data:`QUICK_STOP_TIMEOUT`). When
+the worker stops for another reason (``--max-requests``, where each
+websocket counts as a request; ``--reload``) the hooks notice within a second
+and do the same, and :func:`worker_exit` covers the rest (the master dying).
+
+**Logging.** Unless logging is configured otherwise, :func:`post_worker_init`
+sends the ``syncaerys`` log (a line per connection opened and closed, handler
+tracebacks) to gunicorn's error log at gunicorn's ``--log-level``.
+
+If your config defines one of these hooks itself, call ours from it.
 
 **Workers.** Only ``gthread`` serves websockets well. The ``sync`` worker
 runs one request at a time, so one websocket blocks the worker, and its

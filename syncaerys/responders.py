@@ -128,6 +128,10 @@ class _WsgiResponder:
 
     def gateways(self) -> list[Gateway]:
         found = getattr(self.app, "gateways", None)  # a Host used inside a Host
+        if not callable(found):
+            extensions = getattr(self.app, "extensions", None)  # a Flask app with syncaerys.flask
+            if isinstance(extensions, dict):
+                found = getattr(extensions.get("syncaerys"), "gateways", None)
         return list(found()) if callable(found) else []
 
 

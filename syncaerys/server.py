@@ -308,6 +308,11 @@ def _gateways_of(app: Any) -> list[Gateway]:
     if isinstance(app, Gateway):
         return [app]
     gateways = getattr(app, "gateways", None)
+    if not callable(gateways):
+        # A Flask app with the syncaerys.flask extension.
+        extensions = getattr(app, "extensions", None)
+        if isinstance(extensions, dict):
+            gateways = getattr(extensions.get("syncaerys"), "gateways", None)
     if callable(gateways):
         return list(dict.fromkeys(gateways()))
     return []

@@ -61,6 +61,7 @@ _PHRASES = {
     405: "Method Not Allowed",
     426: "Upgrade Required",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
