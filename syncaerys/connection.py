@@ -203,7 +203,8 @@ class Connection:
             if opcode == OP_PING:
                 # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
                 # send a Pong frame in response", even between fragments.
-                self.queue.put_control(encode_frame(OP_PONG, frame.data))  # type: ignore[arg-type]
+                queued = self.queue.put_control(encode_frame(OP_PONG, frame.data))  # type: ignore[arg-type]
+                self._check_queue(queued)
             elif opcode == OP_PONG:
                 self._pong(frame.data)  # type: ignore[arg-type]
             else:
@@ -356,11 +357,15 @@ class Connection:
         queued = self.queue.put(frames, waiter)
         if queued < 0:
             return False
+        self._check_queue(queued)
+        return True
+
+    def _check_queue(self, queued: int) -> None:
+        """Close a client whose queue passed ``max_send_queue`` (it stopped reading)."""
         limit = self._options.max_send_queue
         if limit is not None and queued > limit:
             logger.warning("client %d: %d bytes queued, over max_send_queue; closing", self.id, queued)
             self.close(1008, "Send queue limit exceeded", drop_queued=True)
-        return True
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
         """Start the closing handshake; False if the client was already closing.
@@ -416,5 +421,5 @@ class Connection:
             return
         self.pings_sent += 1
         self._last_ping_at = now
-        self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode()))
+        self._check_queue(self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode())))
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)

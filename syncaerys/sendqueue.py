@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
+from .exceptions import ClientException
 from .futures import SendFuture
 from .protocol.frames import OP_CLOSE
 from .transport import Transport
@@ -69,6 +70,9 @@ class SendQueue:
         #: The socket failed; nothing more will be written.
         self.broken = False
         self._drained: threading.Event | None = None
+        # Waiters of frames that can no longer be written (the socket broke),
+        # failed by whichever thread next leaves the lock.
+        self._orphans: list[Waiter] = []
         # Statistics, written under ``lock``.
         self.bytes_sent = 0
         self.frames_sent = 0
@@ -106,16 +110,22 @@ class SendQueue:
         self._after_write(watch, done)
         return queued
 
-    def put_control(self, frame: bytes) -> None:
-        """Queue a ping or pong; it may go out between the frames of a message."""
+    def put_control(self, frame: bytes) -> int:
+        """Queue a ping or pong; it may go out between the frames of a message.
+
+        Returns the bytes still queued, or -1 (nothing queued) once the client
+        is closing: after a close frame only the closing handshake matters.
+        """
         done: list[Waiter] = []
         with self.lock:
-            if (self.closing and self.close_written) or self.broken:
-                return
+            if self.closing or self.broken:
+                return -1
             self._control.append((frame, None))
             self.queued_bytes += len(frame)
             watch = self._write_locked(done)
+            queued = self.queued_bytes
         self._after_write(watch, done)
+        return queued
 
     def put_close(self, frame: bytes, *, drop_queued: bool = False) -> list[Waiter]:
         """Queue the close frame after the data already queued.
@@ -161,6 +171,14 @@ class SendQueue:
         client_id = self.client_id
         for waiter in done:
             waiter._complete(client_id)
+        if self._orphans:
+            self._fail_orphans()
+
+    def _fail_orphans(self) -> None:
+        with self.lock:
+            orphans, self._orphans = self._orphans, []
+        for waiter in orphans:
+            waiter._fail(self.client_id, ClientException("the connection broke before the message was written"))
 
     def _write_some(self, done: list[Waiter]) -> bool:
         """Write queued frames until done (True) or the socket is full (False).
@@ -194,6 +212,8 @@ class SendQueue:
                 self._partial = (frame, waiter, offset)
                 self._break_locked()
                 result = True
+                if self._drained is not None:
+                    self._drained.set()
                 break
             written += sent
             offset += sent
@@ -222,7 +242,13 @@ class SendQueue:
         return result
 
     def _break_locked(self) -> None:
+        """The socket failed: nothing more will be written. Requires holding ``lock``."""
         self.broken = True
+        self._orphans.extend(self._drop_locked())
+        if self._partial is not None and self._partial[1] is not None:
+            self._orphans.append(self._partial[1])
+        self._partial = None
+        self.queued_bytes = 0
         self.transport.shutdown()
 
     def _drop_locked(self) -> list[Waiter]:
@@ -246,6 +272,8 @@ class SendQueue:
         client_id = self.client_id
         for waiter in done:
             waiter._complete(client_id)
+        if self._orphans:
+            self._fail_orphans()
         return finished
 
     # -- the end of the connection

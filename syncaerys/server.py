@@ -141,7 +141,11 @@ class _RequestHandler(WSGIRequestHandler):
         http_logger.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
 
     def log(self, type: str, message: str, *args: Any) -> None:
-        http_logger.log(logging.ERROR if type == "error" else logging.INFO, message, *args)
+        # http.server reports a client's malformed request as an "error"
+        # ("code 400, message ..."): the client's fault, not the server's.
+        client_error = type == "error" and message.startswith("code ")
+        level = logging.ERROR if type == "error" and not client_error else logging.INFO
+        http_logger.log(level, message, *args)
 
 
 class _ThreadedServer(ThreadedWSGIServer):
