@@ -208,8 +208,10 @@ def test_upload_streams_a_large_fragmented_message(tmp_path: Path) -> None:
         ws.send("not binary")
         assert "error" in json.loads(ws.recv(timeout=PROMPTLY))
 
-        # One frame over max_frame_size (1 MiB) is refused with 1009.
-        ws.send(b"\x00" * (1024 * 1024 + 1))
+        # One frame over max_frame_size (1 MiB) is refused with 1009, decided from
+        # its header: the server may close before the client has written it all.
+        with contextlib.suppress(ConnectionClosed):
+            ws.send(b"\x00" * (1024 * 1024 + 1))
         assert close_code(ws)[0] == 1009
         assert server.terminate() == 0
 
