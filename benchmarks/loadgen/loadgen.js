@@ -1,0 +1,415 @@
+#!/usr/bin/env node
+'use strict';
+// Load generator for the syncaerys side-by-side benchmark (driven by ../run.py).
+//
+//   node loadgen.js SCENARIO --url ws://127.0.0.1:PORT [options]
+//
+// Scenarios: echo, large, broadcast, burst, scale (options below, in DEFAULTS).
+// Every loop is bounded by a count and by a deadline; the process exits by
+// itself (--timeout is the hard limit for the whole run).
+//
+// Talking to the runner: stdout carries one JSON object per line.
+//   {"type":"mark","name":...,"sample":bool}  the runner samples the server
+//       process (/proc/PID/stat, and with sample=true also RSS, threads and
+//       fds), then writes one line on our stdin; we wait for that line.
+//       Without --marks we do not wait (standalone use).
+//   {"type":"result",...}                     the figures, once, at the end.
+// Progress and errors go to stderr.
+
+const WebSocket = require('ws');
+const readline = require('readline');
+
+const DEFAULTS = {
+  url: 'ws://127.0.0.1:8765/',
+  clients: 1, // echo: concurrent clients, each with one message in flight
+  size: 32, // echo/burst: message size in bytes; large: 1 MiB
+  messages: 1000000, // echo/large: total round trips (bound by count)
+  duration: 5, // echo/large: seconds measured (bound by time)
+  warmup: 1, // echo/large: seconds of round trips before measuring
+  count: 100, // broadcast: messages per broadcast
+  bsize: 64, // broadcast: message size
+  reps: 3, // broadcast/burst: repetitions on the same connections
+  steps: '100,1000,5000', // scale: connection counts where the server is sampled
+  connectConcurrency: 64, // handshakes in flight while opening connections
+  waitTimeout: 60, // broadcast/burst: seconds one repetition may take
+  timeout: 300, // hard limit for the whole process, seconds
+  marks: false, // wait for the runner's answer at each mark
+};
+
+function parseArgs(argv) {
+  const opts = { ...DEFAULTS, scenario: argv[0] };
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    const key = arg.slice(2).replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    if (!(key in DEFAULTS)) throw new Error(`unknown option ${arg}`);
+    if (typeof DEFAULTS[key] === 'boolean') {
+      opts[key] = true;
+    } else {
+      const value = argv[++i];
+      if (value === undefined) throw new Error(`${arg} needs a value`);
+      opts[key] = typeof DEFAULTS[key] === 'number' ? Number(value) : value;
+    }
+  }
+  return opts;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const hardDeadline = setTimeout(() => {
+  log(`hard timeout of ${opts.timeout}s reached, exiting`);
+  process.exit(3);
+}, opts.timeout * 1000);
+hardDeadline.unref();
+
+function log(msg) {
+  process.stderr.write(`loadgen: ${msg}\n`);
+}
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e9; // seconds
+const sleep = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+// --- marks: a rendezvous with the runner --------------------------------
+
+const answers = [];
+let answerWaiter = null;
+if (opts.marks) {
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', () => {
+    if (answerWaiter) {
+      const w = answerWaiter;
+      answerWaiter = null;
+      w();
+    } else {
+      answers.push(true);
+    }
+  });
+}
+
+async function mark(name, sample = false) {
+  emit({ type: 'mark', name, sample });
+  if (!opts.marks) return;
+  if (answers.length) {
+    answers.shift();
+    return;
+  }
+  let timer;
+  await new Promise((resolve, reject) => {
+    answerWaiter = resolve;
+    timer = setTimeout(() => reject(new Error(`no answer from the runner at mark ${name}`)), 60000);
+  });
+  clearTimeout(timer);
+}
+
+// --- connections ----------------------------------------------------------
+
+const WS_OPTIONS = {
+  perMessageDeflate: false, // ws offers it by default; no peer runs with it here
+  skipUTF8Validation: true, // the generator's CPU is not what we measure
+  handshakeTimeout: 30000,
+};
+
+function openOne(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, WS_OPTIONS);
+    ws.binaryType = 'nodebuffer';
+    const onError = (err) => {
+      ws.removeListener('open', onOpen);
+      reject(err);
+    };
+    const onOpen = () => {
+      ws.removeListener('error', onError);
+      ws.on('error', (err) => {
+        ws.lastError = err;
+      });
+      resolve(ws);
+    };
+    ws.once('open', onOpen);
+    ws.once('error', onError);
+  });
+}
+
+// Opens n connections with at most `concurrency` handshakes in flight; each
+// gets `setup(ws, index)` before any message can arrive. Retries a failed
+// handshake 5 times; bounded by a deadline.
+async function openMany(n, setup, startIndex = 0) {
+  const sockets = new Array(n);
+  const deadline = now() + Math.max(60, n / 20);
+  let next = 0;
+  let failures = 0;
+  async function worker() {
+    while (next < n) {
+      const i = next++;
+      for (let attempt = 0; ; attempt++) {
+        if (now() > deadline) throw new Error(`opening ${n} connections took too long`);
+        try {
+          const ws = await openOne(opts.url);
+          setup(ws, startIndex + i);
+          sockets[i] = ws;
+          break;
+        } catch (err) {
+          failures++;
+          if (attempt >= 5) throw new Error(`connection ${startIndex + i} failed: ${err.message}`);
+          await sleep(0.1 * (attempt + 1));
+        }
+      }
+    }
+  }
+  const workers = [];
+  for (let w = 0; w < Math.min(opts.connectConcurrency, n); w++) workers.push(worker());
+  await Promise.all(workers);
+  if (failures) log(`${failures} handshake(s) had to be retried`);
+  return sockets;
+}
+
+function closeAll(sockets) {
+  for (const ws of sockets) if (ws) ws.terminate();
+}
+
+function percentile(sorted, p) {
+  if (!sorted.length) return null;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx];
+}
+
+function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  if (!s.length) return null;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// --- echo: N clients, one message in flight each ---------------------------
+
+async function roundTrips(sockets, payload, binary, maxMessages, seconds, latencies) {
+  // Every client sends, waits for its echo, sends again, until the total
+  // count or the deadline is reached. Returns {count, elapsed, cpu}.
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let done = 0;
+    let active = sockets.length;
+    const t0 = now();
+    const cpu0 = cpuSeconds();
+    const deadline = t0 + seconds;
+    const guard = setTimeout(() => reject(new Error('echo: no progress, an echo went missing')), (seconds + 30) * 1000);
+    const finish = () => {
+      clearTimeout(guard);
+      for (const ws of sockets) ws.onEcho = null;
+      resolve({ count: done, elapsed: now() - t0, cpu: cpuSeconds() - cpu0 });
+    };
+    const sendOn = (ws) => {
+      sent++;
+      ws.sentAt = now();
+      ws.send(payload, { binary });
+    };
+    for (const ws of sockets) {
+      ws.onEcho = (data) => {
+        const t = now();
+        if (latencies && done < latencies.length) latencies[done] = t - ws.sentAt;
+        done++;
+        if (sent < maxMessages && t < deadline) {
+          sendOn(ws);
+        } else if (--active === 0) {
+          finish();
+        }
+      };
+    }
+    for (const ws of sockets) {
+      if (sent < maxMessages) sendOn(ws);
+      else active--;
+    }
+    if (active === 0) finish();
+  });
+}
+
+async function scenarioEcho(large) {
+  const n = large ? 1 : opts.clients;
+  const size = large ? 1 << 20 : opts.size;
+  const payload = Buffer.alloc(size, large ? 0xab : 0x78); // 'x' for text
+  const binary = large;
+  const sockets = await openMany(n, (ws) => {
+    ws.on('message', (data) => {
+      if (ws.onEcho) ws.onEcho(data);
+    });
+  });
+  log(`${n} connection(s) open, warming up ${opts.warmup}s`);
+  await roundTrips(sockets, payload, binary, Math.max(1, Math.floor(opts.messages / 10)), opts.warmup, null);
+  const latencies = new Float64Array(Math.min(opts.messages, 5000000));
+  await mark('start');
+  const r = await roundTrips(sockets, payload, binary, opts.messages, opts.duration, latencies);
+  await mark('end');
+  const lat = Array.from(latencies.subarray(0, Math.min(r.count, latencies.length))).sort((a, b) => a - b);
+  closeAll(sockets);
+  return {
+    clients: n,
+    size,
+    count: r.count,
+    elapsed: r.elapsed,
+    rate: r.count / r.elapsed,
+    mbps: (r.count * size) / r.elapsed / 1e6,
+    p50_ms: percentile(lat, 50) * 1e3,
+    p99_ms: percentile(lat, 99) * 1e3,
+    gen_cpu: r.cpu,
+  };
+}
+
+// --- broadcast: one trigger, every client counts deliveries ----------------
+
+async function scenarioBroadcast() {
+  let received = 0;
+  let target = Infinity;
+  let onDone = null;
+  const sockets = await openMany(opts.clients, (ws) => {
+    ws.on('message', () => {
+      received++;
+      if (received >= target && onDone) {
+        const f = onDone;
+        onDone = null;
+        f();
+      }
+    });
+  });
+  log(`${sockets.length} connections open`);
+  await sleep(0.5);
+  const reps = [];
+  const expected = opts.clients * opts.count;
+  for (let rep = 0; rep < opts.reps; rep++) {
+    received = 0;
+    target = expected;
+    await mark(`start-${rep}`);
+    const t0 = now();
+    const cpu0 = cpuSeconds();
+    const complete = new Promise((resolve) => {
+      onDone = resolve;
+    });
+    sockets[0].send(`broadcast:${opts.count}:${opts.bsize}`);
+    const ok = await Promise.race([complete.then(() => true), sleep(opts.waitTimeout).then(() => false)]);
+    const elapsed = now() - t0;
+    const cpu = cpuSeconds() - cpu0;
+    await mark(`end-${rep}`);
+    reps.push({ elapsed, received, complete: ok, rate: received / elapsed, gen_cpu: cpu });
+    if (!ok) {
+      log(`broadcast rep ${rep}: only ${received}/${expected} after ${opts.waitTimeout}s`);
+      break;
+    }
+    // Let stragglers (there should be none) arrive before the next round.
+    await sleep(0.3);
+    if (received !== expected) log(`broadcast rep ${rep}: ${received} deliveries, expected ${expected}`);
+  }
+  closeAll(sockets);
+  return { clients: opts.clients, count: opts.count, size: opts.bsize, expected, reps };
+}
+
+// --- burst: every open connection sends one message at once ---------------
+
+async function scenarioBurst() {
+  let received = 0;
+  let target = Infinity;
+  let onDone = null;
+  const sockets = await openMany(opts.clients, (ws) => {
+    ws.on('message', () => {
+      received++;
+      if (received >= target && onDone) {
+        const f = onDone;
+        onDone = null;
+        f();
+      }
+    });
+  });
+  log(`${sockets.length} connections open`);
+  await sleep(1);
+  const payload = Buffer.alloc(opts.size, 0x78);
+  const reps = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    received = 0;
+    target = sockets.length;
+    await mark(`start-${rep}`);
+    const t0 = now();
+    const cpu0 = cpuSeconds();
+    const complete = new Promise((resolve) => {
+      onDone = resolve;
+    });
+    for (const ws of sockets) ws.send(payload, { binary: false });
+    const sentAt = now() - t0;
+    const ok = await Promise.race([complete.then(() => true), sleep(opts.waitTimeout).then(() => false)]);
+    const elapsed = now() - t0;
+    const cpu = cpuSeconds() - cpu0;
+    await mark(`end-${rep}`);
+    reps.push({ elapsed, send_loop: sentAt, received, complete: ok, gen_cpu: cpu });
+    if (!ok) {
+      log(`burst rep ${rep}: only ${received}/${sockets.length} echoes after ${opts.waitTimeout}s`);
+      break;
+    }
+    await sleep(1);
+  }
+  closeAll(sockets);
+  return { clients: sockets.length, reps };
+}
+
+// --- scale: idle connections, sampled by the runner at each step -----------
+
+async function scenarioScale() {
+  const steps = opts.steps
+    .split(',')
+    .map(Number)
+    .filter((x) => x > 0)
+    .sort((a, b) => a - b);
+  const sockets = [];
+  await sleep(0.5);
+  await mark('conns-0', true);
+  for (const step of steps) {
+    const more = await openMany(step - sockets.length, () => {}, sockets.length);
+    sockets.push(...more);
+    log(`${sockets.length} idle connections`);
+    await sleep(1); // let every server thread reach its idle wait
+    await mark(`conns-${step}`, true);
+  }
+  const alive = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  closeAll(sockets);
+  return { steps, alive };
+}
+
+async function main() {
+  const cpu0 = cpuSeconds();
+  const t0 = now();
+  let result;
+  switch (opts.scenario) {
+    case 'echo':
+      result = await scenarioEcho(false);
+      break;
+    case 'large':
+      result = await scenarioEcho(true);
+      break;
+    case 'broadcast':
+      result = await scenarioBroadcast();
+      break;
+    case 'burst':
+      result = await scenarioBurst();
+      break;
+    case 'scale':
+      result = await scenarioScale();
+      break;
+    default:
+      throw new Error(`unknown scenario ${opts.scenario} (echo, large, broadcast, burst, scale)`);
+  }
+  result.type = 'result';
+  result.scenario = opts.scenario;
+  result.total_cpu = cpuSeconds() - cpu0;
+  result.total_elapsed = now() - t0;
+  emit(result);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    log(`error: ${err.stack || err}`);
+    process.exit(1);
+  },
+);

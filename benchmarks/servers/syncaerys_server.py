@@ -1,0 +1,45 @@
+"""syncaerys: one thread per client, broadcast with Endpoint.broadcast (encoded once)."""
+
+from __future__ import annotations
+
+import _common
+
+import syncaerys
+from syncaerys import Endpoint
+from syncaerys import Message
+from syncaerys import Websocket
+
+
+class Bench(Websocket):
+    def on_start(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def on_data(self, client_id: int, message: Message) -> None:
+        data = message.result()
+        command = _common.parse_broadcast(data)
+        if command is None:
+            self.endpoint.send(data, client_id)
+            return
+        count, payload = command
+        for _ in range(count):
+            self.endpoint.broadcast(payload)
+
+
+def main() -> None:
+    port = _common.setup()
+    gateway = syncaerys.websocket(
+        Bench(),
+        max_frames_per_second=None,
+        max_bytes_per_minute=None,
+        max_message_size=None,
+        max_frame_size=None,
+        max_send_queue=None,
+        heartbeat_period=None,
+    )
+    # max_connections=None: the default cap (1,000) would answer the burst and
+    # scale scenarios' 5,000 connections with 503.
+    syncaerys.run(gateway, host="127.0.0.1", port=port, max_connections=None)
+
+
+if __name__ == "__main__":
+    main()
