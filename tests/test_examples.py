@@ -7,7 +7,6 @@ import hashlib
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -22,27 +21,14 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect
 
 from tests.utils import PROMPTLY
+from tests.utils import accepts
+from tests.utils import free_port
 from tests.utils import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 #: Starting a fresh interpreter that imports werkzeug can be slow on a loaded machine.
 STARTUP = 4 * PROMPTLY
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass

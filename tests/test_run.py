@@ -17,6 +17,8 @@ from websockets.sync.client import connect
 
 from tests.utils import PROMPTLY
 from tests.utils import RawClient
+from tests.utils import accepts
+from tests.utils import free_port
 from tests.utils import http_request
 from tests.utils import wait_until
 
@@ -24,21 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ECHO = ROOT / "examples" / "echo.py"
 #: Starting a fresh interpreter that imports werkzeug can be slow on a loaded machine.
 STARTUP = 4 * PROMPTLY
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY):
-            return True
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager

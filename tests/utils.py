@@ -257,3 +257,20 @@ def wait_until(predicate: Callable[[], Any], timeout: float = PROMPTLY, interval
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago (for servers in subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY):
+            return True
+    except OSError:
+        return False
