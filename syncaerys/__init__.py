@@ -6,8 +6,14 @@ Write a :class:`Websocket` subclass with plain blocking methods, wrap it with
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+from typing import Any
+
+from .backplane import Backplane
+from .backplane import LocalBackplane
 from .endpoint import ClientInfo
 from .endpoint import Endpoint
+from .exceptions import BackplaneError
 from .exceptions import ClientException
 from .exceptions import OptionError
 from .exceptions import ProtocolError
@@ -26,9 +32,15 @@ from .server import Server
 from .server import run
 from .websocket import Websocket
 
+if TYPE_CHECKING:
+    from .backplane.redis_backplane import RedisBackplane
+    from .publisher import Publisher
+
 __version__ = "0.1.0"
 
 __all__ = [
+    "Backplane",
+    "BackplaneError",
     "BroadcastResult",
     "ClientException",
     "ClientInfo",
@@ -36,10 +48,13 @@ __all__ = [
     "Endpoint",
     "Gateway",
     "Host",
+    "LocalBackplane",
     "Message",
     "OptionError",
     "Options",
     "ProtocolError",
+    "Publisher",
+    "RedisBackplane",
     "Response",
     "Router",
     "SendFuture",
@@ -49,3 +64,16 @@ __all__ = [
     "run",
     "websocket",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on use: only the cluster mode needs redis-py.
+    if name == "RedisBackplane":
+        from .backplane.redis_backplane import RedisBackplane
+
+        return RedisBackplane
+    if name == "Publisher":
+        from .publisher import Publisher
+
+        return Publisher
+    raise AttributeError(f"module 'syncaerys' has no attribute {name!r}")

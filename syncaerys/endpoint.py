@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import fields
 from typing import Any
 
+from .backplane import wire
+from .backplane.base import Backplane
+from .backplane.base import LocalBackplane
 from .connection import OPEN
 from .connection import Connection
 from .exceptions import ClientException
@@ -19,8 +25,11 @@ from .futures import SendFuture
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
+from .rooms import Rooms
 
 __all__ = ["Endpoint", "ClientInfo"]
+
+logger = logging.getLogger("syncaerys")
 
 Data = str | bytes | bytearray | memoryview
 
@@ -67,22 +76,47 @@ class Endpoint:
     for a slow client: sends are queued per client and the returned
     :class:`~syncaerys.SendFuture` tells when they are written. Per-client
     order equals call order, across all methods.
+
+    With a cluster backplane (:class:`~syncaerys.RedisBackplane`) every method
+    also reaches the clients of the other processes: an operation is
+    published once and each process applies it to its own clients. The
+    futures of remote operations resolve when the operation is published
+    (delivery to other processes is at most once) and fail with
+    :class:`~syncaerys.BackplaneError` while the backplane is down.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, backplane: Backplane | None = None) -> None:
         # Guards changes to _clients; lookups read the dict without it.
         self._lock = threading.Lock()
         self._clients: dict[int, Connection] = {}
+        self._rooms = Rooms()
+        self._backplane: Backplane = backplane if backplane is not None else LocalBackplane()
+        self._backplane.attach(self)
+        # Called with True/False when the backplane comes up or goes down.
+        self._backplane_listeners: list[Callable[[bool], object]] = []
+
+    @property
+    def backplane(self) -> Backplane:
+        """The backplane that carries operations to other processes."""
+        return self._backplane
 
     # -- registry (used by the gateway)
+
+    def _next_client_id(self) -> int:
+        return self._backplane.next_client_id()
 
     def _register(self, connection: Connection) -> None:
         with self._lock:
             self._clients[connection.id] = connection
+        self._backplane.client_opened(connection.id)
 
     def _unregister(self, connection: Connection) -> None:
         with self._lock:
-            self._clients.pop(connection.id, None)
+            if self._clients.get(connection.id) is not connection:
+                return
+            del self._clients[connection.id]
+        self._rooms.leave_all(connection.id)
+        self._backplane.client_closed(connection.id)
 
     def _connections(self) -> list[Connection]:
         return list(self._clients.values())
@@ -109,7 +143,10 @@ class Endpoint:
     def _send(self, opcode: int, payload: bytes, client_id: int) -> SendFuture[int]:
         connection = self._clients.get(client_id)
         if connection is None:
-            return SendFuture.resolved(0)
+            if self._backplane.is_local(client_id):
+                return SendFuture.resolved(0)
+            op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
+            return self._backplane.publish(op, client_id)
         if connection.state != OPEN:
             return SendFuture.failed(ClientException(f"client {client_id} is closing"))
         future: SendFuture[int] = SendFuture()
@@ -119,45 +156,87 @@ class Endpoint:
 
     # -- sending to many
 
-    def broadcast(self, data: Data, except_ids: Iterable[int] = ()) -> SendFuture[BroadcastResult]:
-        """Send to every open client not in ``except_ids``.
+    def broadcast(
+        self, data: Data, except_ids: Iterable[int] = (), *, room: str | None = None
+    ) -> SendFuture[BroadcastResult]:
+        """Send to every open client not in ``except_ids`` (only those in ``room`` if given).
 
         The frames are encoded once and the same bytes go to every socket.
         Closing clients are skipped. The future resolves to a
-        :class:`~syncaerys.BroadcastResult` and never fails as a whole.
+        :class:`~syncaerys.BroadcastResult`; it fails (with
+        :class:`~syncaerys.BackplaneError`) only when a cluster backplane
+        could not publish it to the other processes.
         """
-        excluded = set(except_ids)
-        targets = [c for c in list(self._clients.values()) if c.state == OPEN and c.id not in excluded]
-        return self._fan_out(data, targets, binary=False)
+        return self._broadcast(data, except_ids, room, binary=False)
 
-    def broadcast_binary(self, data: Data, except_ids: Iterable[int] = ()) -> SendFuture[BroadcastResult]:
+    def broadcast_binary(
+        self, data: Data, except_ids: Iterable[int] = (), *, room: str | None = None
+    ) -> SendFuture[BroadcastResult]:
         """:meth:`broadcast` as a binary message whatever the type of ``data``."""
+        return self._broadcast(data, except_ids, room, binary=True)
+
+    def _broadcast(
+        self, data: Data, except_ids: Iterable[int], room: str | None, *, binary: bool
+    ) -> SendFuture[BroadcastResult]:
         excluded = set(except_ids)
-        targets = [c for c in list(self._clients.values()) if c.state == OPEN and c.id not in excluded]
-        return self._fan_out(data, targets, binary=True)
+        opcode, payload = _encode(data, binary)
+        publishes: list[tuple[wire.Operation, int | None]] = []
+        if self._backplane.clustered:
+            op = wire.Operation(
+                wire.BROADCAST, binary=opcode == OP_BINARY, payload=payload, except_ids=tuple(excluded), room=room
+            )
+            publishes.append((op, None))
+        return self._fan_out(opcode, payload, self._local_targets(excluded, room), publishes)
+
+    def _local_targets(self, excluded: set[int], room: str | None) -> list[Connection]:
+        if room is None:
+            candidates = list(self._clients.values())
+        else:
+            clients = self._clients
+            candidates = [c for c in map(clients.get, self._rooms.members(room)) if c is not None]
+        return [c for c in candidates if c.state == OPEN and c.id not in excluded]
 
     def multicast(self, data: Data, client_ids: Iterable[int]) -> SendFuture[BroadcastResult]:
-        """Send to the listed clients; unknown and closing ids count as failed."""
-        return self._fan_out(data, self._lookup(client_ids), binary=False)
+        """Send to the listed clients; unknown and closing ids count as failed.
+
+        With a cluster backplane, ids of other processes are published to
+        their processes and are not counted in the result.
+        """
+        return self._multicast(data, client_ids, binary=False)
 
     def multicast_binary(self, data: Data, client_ids: Iterable[int]) -> SendFuture[BroadcastResult]:
         """:meth:`multicast` as a binary message whatever the type of ``data``."""
-        return self._fan_out(data, self._lookup(client_ids), binary=True)
+        return self._multicast(data, client_ids, binary=True)
 
-    def _lookup(self, client_ids: Iterable[int]) -> list[Connection | int]:
+    def _multicast(self, data: Data, client_ids: Iterable[int], *, binary: bool) -> SendFuture[BroadcastResult]:
+        opcode, payload = _encode(data, binary)
         clients = self._clients
-        return [clients.get(client_id, client_id) for client_id in dict.fromkeys(client_ids)]
+        backplane = self._backplane
+        targets: list[Connection | int] = []
+        remote: dict[int, list[int]] = {}
+        for client_id in dict.fromkeys(client_ids):
+            connection = clients.get(client_id)
+            if connection is None and not backplane.is_local(client_id):
+                remote.setdefault(wire.node_of(client_id), []).append(client_id)
+            else:
+                targets.append(client_id if connection is None else connection)
+        publishes: list[tuple[wire.Operation, int | None]] = [
+            (wire.Operation(wire.MULTICAST, binary=opcode == OP_BINARY, payload=payload, client_ids=tuple(ids)), ids[0])
+            for ids in remote.values()
+        ]
+        return self._fan_out(opcode, payload, targets, publishes)
 
     def _fan_out(
-        self, data: Data, targets: list[Connection] | list[Connection | int], *, binary: bool
+        self,
+        opcode: int,
+        payload: bytes,
+        targets: list[Connection] | list[Connection | int],
+        publishes: Sequence[tuple[wire.Operation, int | None]] = (),
     ) -> SendFuture[BroadcastResult]:
-        if isinstance(data, str) and not binary:
-            opcode, payload = OP_TEXT, data.encode("utf-8")
-        else:
-            opcode = OP_BINARY
-            payload = data.encode("utf-8") if isinstance(data, str) else _as_bytes(data)
         future: SendFuture[BroadcastResult] = SendFuture()
-        tracker = BroadcastTracker(future, len(targets))
+        tracker = BroadcastTracker(future, len(targets), len(publishes))
+        for op, client_id in publishes:
+            self._backplane.publish(op, client_id).add_done_callback(tracker.published)
         # Encoded once per kind of client (frame size, compression parameters).
         encoded: dict[Hashable, list[bytes]] = {}
         size = len(payload)
@@ -190,12 +269,23 @@ class Endpoint:
         connection = self._clients.get(client_id)
         if connection is not None:
             connection.close(code, reason)
+        elif not self._backplane.is_local(client_id):
+            op = wire.Operation(wire.CLOSE, client_ids=(client_id,), code=code, reason=reason)
+            self._backplane.publish(op, client_id)
 
     def get_info(self, client_id: int) -> ClientInfo | None:
-        """A snapshot of a client's statistics; ``None`` for an unknown id."""
+        """A snapshot of a client's statistics; ``None`` for an unknown id.
+
+        For a client of another process (cluster backplane) this asks that
+        process and waits for its answer (at most the backplane's
+        ``request_timeout``); ``None`` if it does not answer in time.
+        """
         c = self._clients.get(client_id)
         if c is None:
-            return None
+            if self._backplane.is_local(client_id):
+                return None
+            reply = self._backplane.remote_info(client_id)
+            return None if reply is None else _info_from_dict(reply)
         q = c.queue
         return ClientInfo(
             bytes_read=c.bytes_read,
@@ -221,9 +311,112 @@ class Endpoint:
             latency=c.latency,
         )
 
-    def get_clients(self) -> list[int]:
-        """The ids of the open clients (closing ones excluded)."""
-        return [c.id for c in list(self._clients.values()) if c.state == OPEN]
+    def get_clients(self, *, local: bool = False) -> list[int]:
+        """The ids of the open clients (closing ones excluded).
+
+        With a cluster backplane this includes the clients of every live
+        process (as they last reported them), unless ``local`` is true. While
+        the backplane is down it returns the local clients only.
+        """
+        ids = [c.id for c in list(self._clients.values()) if c.state == OPEN]
+        if not local and self._backplane.clustered:
+            ids.extend(self._backplane.cluster_clients())
+        return ids
+
+    # -- rooms
+
+    def join(self, client_id: int, room: str) -> None:
+        """Put a client in ``room`` (nothing if it is unknown or already there).
+
+        Rooms exist while they have members; a client leaves all of them
+        when it closes. A client of another process is joined by its process.
+        """
+        _check_room(room)
+        connection = self._clients.get(client_id)
+        if connection is not None:
+            if connection.state == OPEN and self._rooms.join(client_id, room):
+                self._backplane.rooms_changed(client_id, room)
+                if connection.state != OPEN:  # closed meanwhile: its leave_all may have run first
+                    self._rooms.leave(client_id, room)
+        elif not self._backplane.is_local(client_id):
+            self._backplane.publish(wire.Operation(wire.JOIN, client_ids=(client_id,), room=room), client_id)
+
+    def leave(self, client_id: int, room: str) -> None:
+        """Take a client out of ``room`` (nothing if it is not in it)."""
+        _check_room(room)
+        if client_id in self._clients or self._backplane.is_local(client_id):
+            if self._rooms.leave(client_id, room):
+                self._backplane.rooms_changed(client_id, room)
+        else:
+            self._backplane.publish(wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room), client_id)
+
+    def rooms_of(self, client_id: int) -> set[str]:
+        """The rooms a client is in (empty for an unknown id)."""
+        if client_id in self._clients or self._backplane.is_local(client_id):
+            return self._rooms.rooms_of(client_id)
+        return self._backplane.remote_rooms(client_id)
+
+    def room_clients(self, room: str, *, local: bool = False) -> list[int]:
+        """The ids of the clients in ``room``, across the cluster unless ``local``."""
+        ids = sorted(self._rooms.members(room))
+        if not local and self._backplane.clustered:
+            ids.extend(self._backplane.cluster_room(room))
+        return ids
+
+    # -- operations from other processes (called by the backplane)
+
+    def _apply(self, op: wire.Operation) -> None:
+        """Apply an operation published by another process to the local clients."""
+        opcode = OP_BINARY if op.binary else OP_TEXT
+        kind = op.kind
+        if kind == wire.BROADCAST:
+            self._fan_out(opcode, op.payload, self._local_targets(set(op.except_ids), op.room))
+        elif kind in (wire.SEND, wire.MULTICAST):
+            clients = self._clients
+            targets = [c for c in map(clients.get, op.client_ids) if c is not None and c.state == OPEN]
+            self._fan_out(opcode, op.payload, targets)
+        elif kind == wire.CLOSE:
+            for client_id in op.client_ids:
+                connection = self._clients.get(client_id)
+                if connection is not None:
+                    connection.close(op.code, op.reason)
+        elif kind == wire.JOIN and op.room is not None:
+            for client_id in op.client_ids:
+                if client_id in self._clients:
+                    self.join(client_id, op.room)
+        elif kind == wire.LEAVE and op.room is not None:
+            for client_id in op.client_ids:
+                if client_id in self._clients:
+                    self.leave(client_id, op.room)
+
+    def _backplane_changed(self, up: bool) -> None:
+        for listener in list(self._backplane_listeners):
+            try:
+                listener(up)
+            except Exception:
+                logger.exception("exception in on_backplane_%s", "up" if up else "down")
+
+    def _info_dict(self, client_id: int) -> dict[str, Any] | None:
+        info = self.get_info(client_id) if client_id in self._clients else None
+        return None if info is None else info.as_dict()
+
+
+def _encode(data: Data, binary: bool) -> tuple[int, bytes]:
+    if isinstance(data, str):
+        return (OP_BINARY if binary else OP_TEXT), data.encode("utf-8")
+    return OP_BINARY, _as_bytes(data)
+
+
+def _check_room(room: str) -> None:
+    if not isinstance(room, str):
+        raise TypeError(f"room must be a str, not {type(room).__name__}")
+
+
+def _info_from_dict(values: dict[str, Any]) -> ClientInfo | None:
+    try:
+        return ClientInfo(**{f.name: values[f.name] for f in fields(ClientInfo)})
+    except (KeyError, TypeError):
+        return None
 
 
 def _as_bytes(data: Data) -> bytes:

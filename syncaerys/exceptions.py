@@ -7,6 +7,10 @@
     It is the one exception for every disconnect path (close frame, protocol
     error, size limit, shutdown, TCP reset); a raw :class:`OSError` never
     reaches user code.
+
+    * :class:`BackplaneError`: a cluster backplane (Redis) could not carry an
+      operation to the other processes.
+
   * :class:`ProtocolError` (sans-I/O): the peer broke RFC 6455; carries the
     close code and reason to answer with.
   * :class:`OptionError` (also a :class:`ValueError`): a bad option given to
@@ -15,7 +19,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SyncaerysError", "ClientException", "ProtocolError", "OptionError"]
+__all__ = ["SyncaerysError", "ClientException", "BackplaneError", "ProtocolError", "OptionError"]
 
 
 class SyncaerysError(Exception):
@@ -28,6 +32,20 @@ class ClientException(SyncaerysError):
     Handlers do not need to catch it: an exception escaping ``on_data`` after
     the client is gone is not logged as an error.
     """
+
+
+class BackplaneError(ClientException):
+    """A cluster backplane could not carry an operation to the other processes.
+
+    Raised by the futures of remote sends, broadcasts and multicasts while the
+    backplane is down (Redis unreachable). A subclass of
+    :class:`ClientException`, so code that handles unreachable clients handles
+    it too. For a broadcast, ``local_result`` holds the
+    :class:`~syncaerys.BroadcastResult` of this process's clients, which were
+    served.
+    """
+
+    local_result: object = None
 
 
 class ProtocolError(SyncaerysError):

@@ -16,6 +16,8 @@ from typing import Any
 from typing import Generic
 from typing import TypeVar
 
+from .exceptions import BackplaneError
+
 __all__ = ["SendFuture", "BroadcastResult"]
 
 logger = logging.getLogger("syncaerys")
@@ -162,27 +164,46 @@ class SendFuture(Generic[T]):
 class BroadcastResult:
     """What a broadcast or multicast achieved.
 
-    ``delivered`` counts the clients whose socket took the whole message;
-    ``failed`` lists the ids that were closing or went away first.
+    ``delivered`` counts the clients of this process whose socket took the
+    whole message; ``failed`` lists the ids that were closing or went away
+    first. With a cluster backplane, ``remote_nodes`` counts the other
+    processes the operation was published to (their deliveries are not
+    counted: delivery to other processes is at most once).
     """
 
     delivered: int
     failed: tuple[int, ...] = ()
+    remote_nodes: int = 0
 
 
 class BroadcastTracker:
     """Collects per-client outcomes of one broadcast into one future."""
 
-    __slots__ = ("_delivered", "_failed", "_lock", "_pending", "future")
+    __slots__ = ("_delivered", "_error", "_failed", "_lock", "_pending", "_remote_nodes", "future")
 
-    def __init__(self, future: SendFuture[BroadcastResult], pending: int) -> None:
+    def __init__(self, future: SendFuture[BroadcastResult], pending: int, publishes: int = 0) -> None:
         self.future = future
-        self._pending = pending
+        self._pending = pending + publishes
         self._delivered = 0
         self._failed: list[int] = []
+        self._remote_nodes = 0
+        self._error: BaseException | None = None
         self._lock = threading.Lock()
-        if pending == 0:
+        if self._pending == 0:
             future._set(BroadcastResult(0, ()), None)
+
+    def published(self, outcome: SendFuture[int]) -> None:
+        """Count the outcome of publishing to other processes (a done callback)."""
+        error = outcome.exception()
+        with self._lock:
+            if error is None:
+                self._remote_nodes += outcome.result()
+            elif self._error is None:
+                self._error = error
+            self._pending -= 1
+            if self._pending:
+                return
+        self._resolve()
 
     def _complete(self, client_id: int) -> None:
         self._finish(client_id, True)
@@ -203,5 +224,13 @@ class BroadcastTracker:
             self._pending -= 1
             if self._pending:
                 return
-            result = BroadcastResult(self._delivered, tuple(sorted(self._failed)))
-        self.future._set(result, None)
+        self._resolve()
+
+    def _resolve(self) -> None:
+        result = BroadcastResult(self._delivered, tuple(sorted(self._failed)), self._remote_nodes)
+        if self._error is None:
+            self.future._set(result, None)
+            return
+        error = BackplaneError(f"delivered locally, but not published to the other processes: {self._error}")
+        error.local_result = result
+        self.future._set(None, error)

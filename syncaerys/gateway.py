@@ -8,7 +8,6 @@ then serves the client in the request's own thread until it is gone.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import socket
 import threading
@@ -43,9 +42,6 @@ STOPPED = "STOPPED"
 STARTING = "STARTING"
 STARTED = "STARTED"
 STOPPING = "STOPPING"
-
-# Client ids are unique for the life of the process, across gateways.
-_client_ids = itertools.count(1)
 
 # Every gateway alive in the process, for host-server hooks (gunicorn's worker exit).
 _live: weakref.WeakSet[Gateway] = weakref.WeakSet()
@@ -106,7 +102,8 @@ class Gateway:
         self.callbacks = Callbacks.resolve(handler)
         self.options = options
         #: The endpoint handed to ``on_start``.
-        self.endpoint = Endpoint()
+        self.endpoint = Endpoint(options.backplane)
+        self.endpoint._backplane_listeners.append(self._backplane_changed)
         self.state = STOPPED
         self._stopped = False
         # Serializes start() and stop().
@@ -133,10 +130,13 @@ class Gateway:
             if self.state != STOPPED or self._stopped:
                 return
             self.state = STARTING
+            backplane = self.endpoint.backplane
+            backplane.start()
             try:
                 self.callbacks.on_start(self.endpoint)
             except BaseException:
                 self.state = STOPPED
+                backplane.stop()
                 raise
             self.state = STARTED
 
@@ -169,7 +169,14 @@ class Gateway:
                         logger.warning("%d clients still closing after the stop timeout", len(self.endpoint._clients))
                         break
                     self._clients_changed.wait(remaining)
+            self.endpoint.backplane.stop()
             self.state = STOPPED
+
+    def _backplane_changed(self, up: bool) -> None:
+        if up:
+            self.callbacks.on_backplane_up()
+        else:
+            self.callbacks.on_backplane_down()
 
     def _unregister(self, connection: Connection) -> None:
         self.endpoint._unregister(connection)
@@ -261,7 +268,7 @@ class Gateway:
             remote = f"{remote}:{environ['REMOTE_PORT']}"
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         transport = transport_for(sock)
-        connection = Connection(self, transport, next(_client_ids), remote, subprotocol, path, deflate)
+        connection = Connection(self, transport, self.endpoint._next_client_id(), remote, subprotocol, path, deflate)
         # Registered before the 101 goes out, so that a client that has seen the
         # 101 is known to stop() and to broadcasts; the send lock is held while
         # the (small) 101 is written so that no frame can overtake it.

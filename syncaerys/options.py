@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dataclasses import fields
 from typing import Any
 
+from .backplane.base import Backplane
 from .exceptions import OptionError
 from .protocol.handshake import OriginCheck
 
@@ -66,6 +67,11 @@ class Options:
     #: zlib's memLevel for our compressor (1-9): memory against speed.
     compression_memory_level: int = 5
 
+    # Beyond one process.
+    #: Carries endpoint operations to the other processes of a cluster
+    #: (:class:`~syncaerys.RedisBackplane`); ``None``: this process only.
+    backplane: Backplane | None = None
+
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
         """Validate keyword options; raises :class:`OptionError` naming the option."""
@@ -103,6 +109,9 @@ class Options:
             values["subprotocols"] = _check_subprotocols(values["subprotocols"])
         if "allowed_origins" in values:
             values["allowed_origins"] = _check_origins(values["allowed_origins"])
+        backplane = values.get("backplane")
+        if backplane is not None and not isinstance(backplane, Backplane):
+            raise OptionError(f"option 'backplane' must be a Backplane such as RedisBackplane(url), not {backplane!r}")
         return cls(**values)
 
 

@@ -36,6 +36,11 @@ class Websocket:
     * ``on_close(client_id, code, reason)``: exactly once per opened client.
     * ``on_stop()``: once, when the server stops, before clients are closed
       with 1001.
+
+    With a cluster backplane, two more optional methods tell when operations
+    on other processes' clients start failing and work again (resync what you
+    need then): ``on_backplane_down()`` and ``on_backplane_up()``. They run on
+    the backplane's listener thread: keep them short.
     """
 
     def on_start(self, endpoint: Endpoint) -> None:
@@ -57,6 +62,12 @@ class Websocket:
     def on_stop(self) -> None:
         """The server is stopping; clients are closed with 1001 right after."""
 
+    def on_backplane_down(self) -> None:
+        """The cluster backplane lost Redis: remote operations fail until it is back."""
+
+    def on_backplane_up(self) -> None:
+        """The cluster backplane (re)connected to Redis (not called for the first connection)."""
+
 
 _NAMES = (
     ("on_start", "onStart"),
@@ -65,6 +76,8 @@ _NAMES = (
     ("on_data", "onData"),
     ("on_close", "onClose"),
     ("on_stop", "onStop"),
+    ("on_backplane_down", "onBackplaneDown"),
+    ("on_backplane_up", "onBackplaneUp"),
 )
 
 
@@ -82,6 +95,8 @@ class Callbacks:
     on_data: Callable[..., Any]
     on_close: Callable[..., Any]
     on_stop: Callable[..., Any]
+    on_backplane_down: Callable[..., Any]
+    on_backplane_up: Callable[..., Any]
 
     @classmethod
     def resolve(cls, handler: object) -> Callbacks:

@@ -1,0 +1,107 @@
+"""The backplane interface behind the Endpoint, and the in-process default."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import TYPE_CHECKING
+from typing import Any
+
+from ..futures import SendFuture
+from .wire import Operation
+
+if TYPE_CHECKING:
+    from ..endpoint import Endpoint
+
+__all__ = ["Backplane", "LocalBackplane"]
+
+# Client ids are unique for the life of the process, across gateways.
+_process_ids = itertools.count(1)
+_process_ids_lock = threading.Lock()
+
+
+def next_process_client_id() -> int:
+    """A client id no other gateway of this process has issued."""
+    with _process_ids_lock:
+        return next(_process_ids)
+
+
+class Backplane:
+    """What an :class:`~syncaerys.Endpoint` needs to reach clients outside its process.
+
+    The default, :class:`LocalBackplane`, has no outside: every operation is
+    local. :class:`~syncaerys.RedisBackplane` publishes operations once to
+    Redis, and every other process applies them to its own clients.
+    One backplane serves one gateway.
+    """
+
+    #: Whether clients may live in other processes.
+    clustered = False
+
+    def __init__(self) -> None:
+        self._endpoint: Endpoint | None = None
+
+    def attach(self, endpoint: Endpoint) -> None:
+        """Bind to the endpoint it serves (once, when the gateway is built)."""
+        if self._endpoint is not None and self._endpoint is not endpoint:
+            raise ValueError("a backplane serves one gateway; give each gateway its own (and its own channel)")
+        self._endpoint = endpoint
+
+    def start(self) -> None:
+        """Connect; called when the gateway starts, before ``on_start``."""
+
+    def stop(self) -> None:
+        """Disconnect; called when the gateway has stopped."""
+
+    @property
+    def up(self) -> bool:
+        """Whether remote operations can be carried right now."""
+        return True
+
+    # -- ids and membership (called with locks held: must not block)
+
+    def next_client_id(self) -> int:
+        """A new client id, unique across everything this backplane connects."""
+        return next_process_client_id()
+
+    def is_local(self, client_id: int) -> bool:
+        """Whether ``client_id`` was issued by this process."""
+        return True
+
+    def client_opened(self, client_id: int) -> None:
+        """A local client is registered."""
+
+    def client_closed(self, client_id: int) -> None:
+        """A local client is gone (and out of every room)."""
+
+    def rooms_changed(self, client_id: int, room: str) -> None:
+        """A local client joined or left ``room``."""
+
+    # -- remote operations
+
+    def publish(self, op: Operation, client_id: int | None = None) -> SendFuture[int]:
+        """Carry ``op`` to the node of ``client_id``, or to every other node.
+
+        The future resolves to the number of other nodes that received it.
+        """
+        return SendFuture.resolved(0)
+
+    def cluster_clients(self) -> list[int]:
+        """The ids of the clients of the other nodes."""
+        return []
+
+    def cluster_room(self, room: str) -> list[int]:
+        """The ids of the clients of the other nodes in ``room``."""
+        return []
+
+    def remote_rooms(self, client_id: int) -> set[str]:
+        """The rooms of a client of another node."""
+        return set()
+
+    def remote_info(self, client_id: int) -> dict[str, Any] | None:
+        """What the node of ``client_id`` reports about it, or ``None``."""
+        return None
+
+
+class LocalBackplane(Backplane):
+    """The default: one process, nothing to install or start."""

@@ -1,0 +1,520 @@
+"""RedisBackplane: endpoint operations, membership and rooms across processes.
+
+Two threads per backplane:
+
+* the **listener** owns the pub/sub connection: it applies what other nodes
+  publish, notices when Redis goes away, reconnects with a backoff that
+  resets after each success, resubscribes, and decides whether the backplane
+  is up;
+* the **writer** publishes queued operations in pipelined batches, mirrors
+  this node's clients and rooms into Redis (only what changed, or everything
+  after a reconnect) and refreshes the node's liveness key.
+
+Nothing on a client's thread waits for Redis, except the cluster queries
+(``get_clients``, ``room_clients``, remote ``rooms_of`` and ``get_info``),
+which are one pipelined round trip.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import json
+import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
+
+from ..exceptions import BackplaneError
+from ..futures import SendFuture
+from . import wire
+from .base import Backplane
+from .cluster import ClusterView
+from .cluster import Keys
+
+try:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+except ImportError as error:  # pragma: no cover - depends on the install
+    raise ImportError("RedisBackplane needs redis-py: pip install 'syncaerys[redis]'") from error
+
+__all__ = ["RedisBackplane", "connect"]
+
+logger = logging.getLogger("syncaerys.backplane")
+T = TypeVar("T")
+
+_BATCH = 512
+
+
+def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
+    """A redis-py client that fails fast instead of retrying behind our back."""
+    kwargs: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "socket_keepalive": True,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    kwargs.update(options or {})
+    return redis.Redis.from_url(url, **kwargs)
+
+
+@dataclasses.dataclass
+class _Outgoing:
+    data: bytes
+    channel: str
+    future: SendFuture[int]
+    # A message to every node also reaches this node's own subscription.
+    discount_self: bool
+
+
+class RedisBackplane(Backplane):
+    """A cluster backplane on Redis pub/sub (``pip install syncaerys[redis]``).
+
+    Give each gateway of the cluster the same ``url`` and ``channel`` (and
+    different gateways different channels)::
+
+        syncaerys.websocket(Chat(), backplane=RedisBackplane("redis://127.0.0.1:6379/0", channel="chat"))
+
+    :param url: a redis-py URL (``redis://``, ``rediss://``, ``unix://``).
+    :param channel: the prefix of this cluster's keys and pub/sub channels.
+    :param node_ttl: seconds after which a node that stopped refreshing its
+        liveness key (a crash, a kill) is dropped with its clients; refreshed
+        every third of it.
+    :param request_timeout: how long ``get_info`` of a remote client waits for
+        its node's answer, and the timeout of every Redis command.
+    :param max_backlog: operations waiting to be published past which new
+        ones fail at once with :class:`~syncaerys.BackplaneError`.
+    :param max_reconnect_delay: the cap of the reconnection backoff (it starts
+        at 50 ms, doubles, and starts over after a success).
+    :param redis_options: extra keyword arguments for ``redis.Redis.from_url``.
+    """
+
+    clustered = True
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        channel: str = "syncaerys",
+        node_ttl: float = 10.0,
+        request_timeout: float = 1.0,
+        max_backlog: int = 10_000,
+        max_reconnect_delay: float = 5.0,
+        redis_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if not node_ttl >= 1.0:
+            raise ValueError("node_ttl must be at least 1 second")
+        if not request_timeout > 0:
+            raise ValueError("request_timeout must be greater than 0")
+        self.url = url
+        self.keys = Keys(channel)
+        self.node_ttl = float(node_ttl)
+        self.request_timeout = float(request_timeout)
+        self.max_backlog = max_backlog
+        self.max_reconnect_delay = max_reconnect_delay
+        self._redis_options = dict(redis_options or {})
+        #: This node's number (0 until started); client ids are ``node << 32 | n``.
+        self.node = 0
+        self._token = secrets.token_hex(8)
+        self._seq = itertools.count(1)
+        self._seq_lock = threading.Lock()
+        self._redis: Any = None
+        self._view: ClusterView | None = None
+
+        self._cond = threading.Condition()
+        self._outgoing: collections.deque[_Outgoing] = collections.deque()
+        self._dirty_clients: set[int] = set()
+        self._dirty_rooms: set[str] = set()
+        self._resync = False
+        self._stopping = False
+        self._up = False
+        self._ever_up = False
+        self._reconnect = threading.Event()
+        self._requests: dict[str, list[Any]] = {}
+        self._requests_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Take a node number, subscribe, start the two threads.
+
+        If Redis is unreachable the gateway still starts: local operations
+        work, remote ones fail, and the listener keeps trying to connect.
+        """
+        if self._threads:
+            return
+        self._stopping = False
+        self._redis = connect(self.url, self.request_timeout, self._redis_options)
+        try:
+            self.node = self._claim_node()
+        except redis.RedisError as error:
+            self.node = random.randrange(wire.MAX_NODES // 2, wire.MAX_NODES)
+            logger.warning(
+                "backplane: Redis at %s is unreachable (%s); starting as node %d, remote operations fail until it is",
+                self.url,
+                error,
+                self.node,
+            )
+        self._view = ClusterView(self._redis, self.keys, self.node)
+        subscribed = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._listen, args=(subscribed,), name="syncaerys-backplane-listener", daemon=True),
+            threading.Thread(target=self._write, name="syncaerys-backplane-writer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        # So that operations published right after start reach this node.
+        subscribed.wait(self.request_timeout * 2)
+
+    def stop(self) -> None:
+        """Remove this node from the cluster, stop the threads, close the connections."""
+        if not self._threads:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._reconnect.set()
+        for thread in self._threads:
+            thread.join(self.request_timeout * 3 + 1)
+        self._threads = []
+        if self._up:
+            try:
+                self._redis.delete(self.keys.node(self.node), self.keys.clients(self.node), self.keys.rooms(self.node))
+                self._redis.srem(self.keys.nodes, self.node)
+            except redis.RedisError as error:
+                logger.info("backplane: could not remove node %d from Redis: %s", self.node, error)
+        self._set_up(False, quiet=True)
+        self._fail_outgoing(BackplaneError("the backplane is stopped"))
+        self._redis.close()
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    # -- ids and membership
+
+    def next_client_id(self) -> int:
+        with self._seq_lock:
+            return self.node << wire.NODE_SHIFT | next(self._seq)
+
+    def is_local(self, client_id: int) -> bool:
+        return wire.node_of(client_id) == self.node
+
+    def client_opened(self, client_id: int) -> None:
+        self._mark(client_id)
+
+    def client_closed(self, client_id: int) -> None:
+        self._mark(client_id)
+
+    def rooms_changed(self, client_id: int, room: str) -> None:
+        with self._cond:
+            self._dirty_clients.add(client_id)
+            self._dirty_rooms.add(room)
+            self._cond.notify()
+
+    def _mark(self, client_id: int) -> None:
+        with self._cond:
+            self._dirty_clients.add(client_id)
+            self._cond.notify()
+
+    # -- remote operations
+
+    def publish(self, op: wire.Operation, client_id: int | None = None) -> SendFuture[int]:
+        if not self._up:
+            return SendFuture.failed(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
+        if client_id is None:
+            return self._enqueue(op, self.keys.all, discount_self=True)
+        return self._enqueue(op, self.keys.to(wire.node_of(client_id)), discount_self=False)
+
+    def _enqueue(self, op: wire.Operation, channel: str, *, discount_self: bool) -> SendFuture[int]:
+        data = wire.encode(dataclasses.replace(op, origin=self.node))
+        future: SendFuture[int] = SendFuture()
+        with self._cond:
+            if len(self._outgoing) >= self.max_backlog:
+                return SendFuture.failed(BackplaneError(f"{len(self._outgoing)} operations waiting for Redis"))
+            self._outgoing.append(_Outgoing(data, channel, future, discount_self))
+            self._cond.notify()
+        return future
+
+    def cluster_clients(self) -> list[int]:
+        return self._query(lambda view: view.clients(), [])
+
+    def cluster_room(self, room: str) -> list[int]:
+        return self._query(lambda view: view.room(room), [])
+
+    def remote_rooms(self, client_id: int) -> set[str]:
+        return self._query(lambda view: view.rooms_of(client_id), set())
+
+    def remote_info(self, client_id: int) -> dict[str, Any] | None:
+        if not self._up:
+            return None
+        request_id = secrets.token_hex(8)
+        slot: list[Any] = [threading.Event(), None]
+        with self._requests_lock:
+            self._requests[request_id] = slot
+        try:
+            op = wire.Operation(wire.INFO, client_ids=(client_id,), request_id=request_id)
+            self.publish(op, client_id)
+            slot[0].wait(self.request_timeout)
+            reply: dict[str, Any] | None = slot[1]
+            return reply
+        finally:
+            with self._requests_lock:
+                self._requests.pop(request_id, None)
+
+    def _query(self, read: Callable[[ClusterView], T], fallback: T) -> T:
+        view = self._view
+        if view is None or not self._up:
+            return fallback
+        try:
+            return read(view)
+        except (redis.RedisError, ValueError) as error:
+            logger.warning("backplane: cluster query failed, answering for this process only: %s", error)
+            return fallback
+
+    # -- node number and state in Redis
+
+    def _claim_node(self) -> int:
+        keys = self.keys
+        for _ in range(64):
+            n = int(self._redis.incr(keys.node_seq)) % wire.MAX_NODES
+            if n and self._redis.set(keys.node(n), self._token, nx=True, ex=self._ttl_ms() // 1000 or 1):
+                self._redis.sadd(keys.nodes, n)
+                return n
+        raise redis.RedisError("no free node number")
+
+    def _ttl_ms(self) -> int:
+        return int(self.node_ttl * 1000)
+
+    def _write_state(self, pipe: Any, full: bool, clients: set[int], rooms: set[str]) -> None:
+        """Queue the commands that bring this node's state in Redis up to date."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            return
+        keys, n = self.keys, self.node
+        live = endpoint._clients
+        if full:
+            pipe.delete(keys.clients(n), keys.rooms(n))
+            clients = set(live)
+            rooms = set(endpoint._rooms.snapshot())
+        if clients:
+            present = {str(i): json.dumps(sorted(endpoint._rooms.rooms_of(i))) for i in clients if i in live}
+            gone = [str(i) for i in clients if i not in live]
+            if present:
+                pipe.hset(keys.clients(n), mapping=present)
+            if gone:
+                pipe.hdel(keys.clients(n), *gone)
+        if rooms:
+            members = {room: sorted(endpoint._rooms.members(room)) for room in rooms}
+            present_rooms = {room: json.dumps(ids) for room, ids in members.items() if ids}
+            empty = [room for room, ids in members.items() if not ids]
+            if present_rooms:
+                pipe.hset(keys.rooms(n), mapping=present_rooms)
+            if empty:
+                pipe.hdel(keys.rooms(n), *empty)
+        self._refresh(pipe)
+
+    def _refresh(self, pipe: Any) -> None:
+        keys, n, ttl = self.keys, self.node, self._ttl_ms()
+        pipe.pexpire(keys.clients(n), ttl)
+        pipe.pexpire(keys.rooms(n), ttl)
+        pipe.sadd(keys.nodes, n)
+
+    def _heartbeat(self) -> bool:
+        """Refresh the liveness key; whether everything must be rewritten (it was lost)."""
+        key, ttl = self.keys.node(self.node), self._ttl_ms()
+        owner = self._redis.get(key)
+        if owner is None:
+            # Expired (this process stalled) or Redis restarted empty: claim again.
+            if not self._redis.set(key, self._token, nx=True, px=ttl):
+                logger.error("backplane: node number %d was taken by another process meanwhile", self.node)
+            return True
+        if owner.decode() != self._token:
+            logger.error("backplane: node number %d belongs to another process; client ids may clash", self.node)
+            return False
+        self._redis.pexpire(key, ttl)
+        return False
+
+    # -- the writer thread
+
+    def _write(self) -> None:
+        interval = self.node_ttl / 3
+        next_beat = time.monotonic()
+        while True:
+            with self._cond:
+                while not (self._stopping or self._outgoing or (self._up and (self._dirty_clients or self._resync))):
+                    remaining = next_beat - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(remaining)
+                if self._stopping and not self._outgoing:
+                    return
+                batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
+                full, self._resync = self._resync, False
+                clients, self._dirty_clients = self._dirty_clients, set()
+                rooms, self._dirty_rooms = self._dirty_rooms, set()
+            if not self._up:
+                # Changes made meanwhile are written by the full resync that follows reconnection.
+                self._fail(batch, BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
+                next_beat = time.monotonic() + interval
+                continue
+            try:
+                if time.monotonic() >= next_beat:
+                    next_beat = time.monotonic() + interval
+                    full = self._heartbeat() or full
+                pipe = self._redis.pipeline(transaction=False)
+                for item in batch:
+                    pipe.publish(item.channel, item.data)
+                if full or clients or rooms:
+                    self._write_state(pipe, full, clients, rooms)
+                results = pipe.execute()
+            except redis.RedisError as error:
+                self._fail(batch, BackplaneError(f"could not publish to Redis: {error}"))
+                with self._cond:
+                    self._resync = True
+                self._connection_lost(error)
+                continue
+            for item, receivers in zip(batch, results, strict=False):  # state commands follow
+                item.future._set(max(0, int(receivers) - int(item.discount_self)), None)
+
+    def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
+        for item in batch:
+            item.future._set(None, error)
+
+    def _fail_outgoing(self, error: BackplaneError) -> None:
+        with self._cond:
+            batch = list(self._outgoing)
+            self._outgoing.clear()
+        self._fail(batch, error)
+
+    # -- the listener thread
+
+    def _listen(self, subscribed: threading.Event) -> None:
+        delay = 0.05
+        while not self._stopping:
+            pubsub = None
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(self.keys.all, self.keys.to(self.node))
+                self._confirm(pubsub)
+                # After a reconnect Redis may have restarted empty: claim the
+                # node number again if needed and rewrite this node's state.
+                self._heartbeat()
+                with self._cond:
+                    self._resync = True
+                delay = 0.05
+                self._reconnect.clear()
+                self._set_up(True)
+                subscribed.set()
+                self._receive(pubsub)
+            except (redis.RedisError, OSError) as error:
+                subscribed.set()
+                if not self._stopping:
+                    self._connection_lost(error)
+            finally:
+                if pubsub is not None:
+                    try:
+                        pubsub.close()
+                    except (redis.RedisError, OSError):
+                        pass
+            if self._stopping:
+                return
+            self._reconnect.wait(delay)
+            delay = min(delay * 2, self.max_reconnect_delay)
+
+    def _confirm(self, pubsub: Any) -> None:
+        """Wait until Redis has processed the subscription (it answers a ping after it)."""
+        marker = f"syncaerys-subscribed-{self._token}"
+        pubsub.ping(marker)
+        deadline = time.monotonic() + self.request_timeout * 2
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=self.request_timeout)
+            if message is None:
+                continue
+            if message.get("type") == "pong":
+                if _text(message.get("data")) == marker:
+                    return
+            elif message.get("type") == "message":
+                self._dispatch(message)
+        raise redis.TimeoutError("Redis did not confirm the subscription")
+
+    def _receive(self, pubsub: Any) -> None:
+        ping_every = self.node_ttl / 3
+        last_ping = time.monotonic()
+        while not self._stopping and not self._reconnect.is_set():
+            message = pubsub.get_message(timeout=0.5)
+            now = time.monotonic()
+            if now - last_ping >= ping_every:
+                # A subscription that Redis (or a proxy) dropped silently shows here.
+                pubsub.ping()
+                last_ping = now
+            if message is not None and message.get("type") == "message":
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            op = wire.decode(message["data"])
+        except wire.WireError as error:
+            logger.warning("backplane: ignored a message on %s: %s", _text(message.get("channel")), error)
+            return
+        if op.origin and op.origin == self.node:
+            return
+        try:
+            self._handle(op)
+        except Exception:
+            logger.exception("backplane: exception applying a %s operation", op.kind)
+
+    def _handle(self, op: wire.Operation) -> None:
+        endpoint = self._endpoint
+        if endpoint is None:
+            return
+        if op.kind == wire.INFO:
+            if op.origin and op.client_ids:
+                info = endpoint._info_dict(op.client_ids[0])
+                reply = wire.Operation(wire.INFO_REPLY, request_id=op.request_id, reply={"info": info})
+                self._enqueue(reply, self.keys.to(op.origin), discount_self=False)
+        elif op.kind == wire.INFO_REPLY:
+            with self._requests_lock:
+                slot = self._requests.get(op.request_id)
+            if slot is not None and op.reply is not None:
+                slot[1] = op.reply.get("info")
+                slot[0].set()
+        else:
+            endpoint._apply(op)
+
+    # -- up and down
+
+    def _connection_lost(self, error: BaseException) -> None:
+        if self._up:
+            logger.warning("backplane: lost Redis at %s: %s; reconnecting", self.url, error)
+        self._set_up(False)
+        self._reconnect.set()
+
+    def _set_up(self, up: bool, *, quiet: bool = False) -> None:
+        with self._cond:
+            if up == self._up:
+                return
+            self._up = up
+            was_up_before = self._ever_up
+            self._ever_up = self._ever_up or up
+            self._cond.notify_all()
+        if not up:
+            self._fail_outgoing(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
+        elif was_up_before:
+            logger.warning("backplane: reconnected to Redis at %s as node %d", self.url, self.node)
+        if quiet or self._endpoint is None or (up and not was_up_before):
+            return
+        self._endpoint._backplane_changed(up)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
