@@ -136,6 +136,11 @@ function openOne(url) {
   });
 }
 
+// --url may list several servers (comma-separated): connection i goes to
+// server i modulo their number (the cluster benchmark spreads clients so).
+const URLS = String(opts.url).split(',');
+const urlFor = (i) => URLS[i % URLS.length];
+
 // Opens n connections with at most `concurrency` handshakes in flight; each
 // gets `setup(ws, index)` before any message can arrive. Retries a failed
 // handshake 5 times; bounded by a deadline.
@@ -150,7 +155,7 @@ async function openMany(n, setup, startIndex = 0) {
       for (let attempt = 0; ; attempt++) {
         if (now() > deadline) throw new Error(`opening ${n} connections took too long`);
         try {
-          const ws = await openOne(opts.url);
+          const ws = await openOne(urlFor(startIndex + i));
           setup(ws, startIndex + i);
           sockets[i] = ws;
           break;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import _common
 
 import syncaerys
@@ -35,6 +37,10 @@ def main() -> None:
         max_frame_size=None,
         max_send_queue=None,
         heartbeat_period=None,
+        # The cluster benchmark (benchmarks/cluster.py) sets BENCH_REDIS.
+        backplane=syncaerys.RedisBackplane(os.environ["BENCH_REDIS"], channel="bench")
+        if os.environ.get("BENCH_REDIS")
+        else None,
     )
     # max_connections=None: the default cap (1,000) would answer the burst and
     # scale scenarios' 5,000 connections with 503.
