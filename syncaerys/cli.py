@@ -13,6 +13,7 @@ from typing import Any
 
 from .gateway import websocket
 from .host import Host
+from .process import DEFAULT_SWITCH_INTERVAL
 from .server import run
 from .websocket import Websocket
 
@@ -49,12 +50,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--certfile", help="TLS certificate (PEM); serves wss://")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
     parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument(
+        "--cpu",
+        default=None,
+        help="pin the process to these CPUs (e.g. 0 or 0,1): fewer GIL hand-offs between cores (default: off)",
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        default=DEFAULT_SWITCH_INTERVAL,
+        help="sys.setswitchinterval for the process (default %(default)s s; Python's is 0.005)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     target = load_target(args.target)
-    options: dict[str, Any] = {"max_connections": args.max_connections}
+    options: dict[str, Any] = {"max_connections": args.max_connections, "switch_interval": args.switch_interval}
+    if args.cpu is not None:
+        try:
+            options["cpu"] = {int(c) for c in args.cpu.split(",")}
+        except ValueError:
+            parser.error(f"--cpu expects CPU numbers such as 0 or 0,1, not {args.cpu!r}")
     if args.certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.certfile, args.keyfile)
