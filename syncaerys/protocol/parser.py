@@ -23,10 +23,17 @@ from .frames import OP_CLOSE
 from .frames import OP_CONT
 from .frames import OP_TEXT
 from .frames import is_valid_peer_close_code
+from .mask import apply_mask
+
+# Kept for callers of the old name.
+unmask = apply_mask
 
 __all__ = ["Frame", "FrameParser", "unmask"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+# Payload size from which masking reads a memoryview of the buffer.
+_VIEW_AT = 65536
 
 
 class Frame(NamedTuple):
@@ -41,15 +48,6 @@ class Frame(NamedTuple):
     data: str | bytes
     fin: bool
     code: int = 0
-
-
-def unmask(payload: bytes, mask: bytes) -> bytes:
-    """XOR ``payload`` with the 4-byte ``mask`` repeated (RFC 6455 5.3)."""
-    length = len(payload)
-    if not length:
-        return b""
-    key = (mask * ((length >> 2) + 1))[:length]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
 
 
 class FrameParser:
@@ -149,7 +147,11 @@ class FrameParser:
             return None
         self._pos = pos + total
         self._want = 2
-        payload = unmask(buf[pos + header : pos + total], buf[pos + header - 4 : pos + header])
+        start = pos + header
+        # A large payload is masked straight out of the buffer (no copy first);
+        # for a small one, slicing bytes is cheaper than making a memoryview.
+        data = memoryview(buf)[start : pos + total] if length >= _VIEW_AT else buf[start : pos + total]
+        payload = apply_mask(data, buf[start - 4 : start])
         if opcode == OP_TEXT or opcode == OP_BINARY:
             self._compressed = first & 0x40 != 0
         if opcode < OP_CLOSE and self._compressed:

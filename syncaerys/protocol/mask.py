@@ -1,0 +1,89 @@
+"""RFC 6455 5.3 masking: XOR a payload with a 4-byte key repeated (sans-I/O).
+
+:func:`apply_mask` is the C version from ``syncaerys._speedups`` when that
+extension was built, otherwise :func:`apply_mask_python`. Setting the
+environment variable ``SYNCAERYS_NO_EXTENSIONS`` to a non-empty value forces
+the pure-Python version (and skips building the extension at install).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeAlias
+
+__all__ = ["Buffer", "SPEEDUPS", "TRANSLATE_THRESHOLD", "apply_mask", "apply_mask_python"]
+
+Buffer: TypeAlias = bytes | bytearray | memoryview
+
+# Payloads of at least this many bytes are masked with bytes.translate, shorter
+# ones with one big-int XOR; measured crossover ~400 B (benchmarks/mask_bench.py).
+TRANSLATE_THRESHOLD = 512
+
+_IDENTITY = int.from_bytes(bytes(range(256)), "little")
+_ONES = int.from_bytes(b"\x01" * 256, "little")
+# _TABLES[m] maps every byte b to b ^ m.
+_TABLES = [(_IDENTITY ^ _ONES * m).to_bytes(256, "little") for m in range(256)]
+
+
+def _mask_int(data: Buffer, mask: bytes, length: int) -> bytes:
+    # int.from_bytes/to_bytes are linear but have a large constant; the
+    # fastest pure-Python way for short payloads.
+    if not length:
+        return b""
+    key = (mask * ((length >> 2) + 1))[:length]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+
+
+def _mask_translate(data: Buffer, mask: bytes) -> bytes:
+    # Every 4th byte has the same key byte, so each of the 4 strided slices is
+    # one bytes.translate. Copying first and working in place beat building
+    # the result from slices of the input, and memoryview slice assignment.
+    out = bytearray(data)
+    tables = _TABLES
+    out[0::4] = out[0::4].translate(tables[mask[0]])
+    out[1::4] = out[1::4].translate(tables[mask[1]])
+    out[2::4] = out[2::4].translate(tables[mask[2]])
+    out[3::4] = out[3::4].translate(tables[mask[3]])
+    return bytes(out)
+
+
+def apply_mask_python(data: Buffer, mask: Buffer, /) -> bytes:
+    """Return ``data`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3).
+
+    Pure Python; ``data`` is any bytes-like object. Raises :class:`TypeError`
+    for non-buffers and :class:`ValueError` when ``mask`` is not 4 bytes long.
+    """
+    if type(mask) is not bytes:
+        mask = memoryview(mask).tobytes()
+    if len(mask) != 4:
+        raise ValueError(f"mask must be 4 bytes long, not {len(mask)}")
+    if type(data) is bytes or type(data) is bytearray:
+        length = len(data)
+    else:
+        # memoryview() also rejects non-buffers (bytearray(5) or a list would not).
+        data = memoryview(data)
+        length = data.nbytes
+    if length < TRANSLATE_THRESHOLD:
+        return _mask_int(data, mask, length)
+    return _mask_translate(data, mask)
+
+
+def _load_speedups() -> Callable[[Buffer, Buffer], bytes] | None:
+    if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
+        return None
+    try:
+        from .._speedups import apply_mask as c_apply_mask
+    except ImportError:
+        return None
+    return c_apply_mask
+
+
+_c_apply_mask = _load_speedups()
+
+#: Whether :func:`apply_mask` is the C version.
+SPEEDUPS = _c_apply_mask is not None
+
+apply_mask: Callable[[Buffer, Buffer], bytes] = _c_apply_mask or apply_mask_python
+"""Return ``data`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3): the C
+version when available, else :func:`apply_mask_python`."""
