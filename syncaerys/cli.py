@@ -52,8 +52,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-connections", type=int, default=1000)
     parser.add_argument(
         "--cpu",
-        default=None,
-        help="pin the process to these CPUs (e.g. 0 or 0,1): fewer GIL hand-offs between cores (default: off)",
+        default="auto",
+        help="pin the process to CPUs: 'auto' (default: one CPU no other syncaerys process holds), "
+        "'none', or numbers such as 0 or 0,1",
     )
     parser.add_argument(
         "--switch-interval",
@@ -67,11 +68,13 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     target = load_target(args.target)
     options: dict[str, Any] = {"max_connections": args.max_connections, "switch_interval": args.switch_interval}
-    if args.cpu is not None:
+    if args.cpu == "none":
+        options["cpu"] = None
+    elif args.cpu != "auto":
         try:
             options["cpu"] = {int(c) for c in args.cpu.split(",")}
         except ValueError:
-            parser.error(f"--cpu expects CPU numbers such as 0 or 0,1, not {args.cpu!r}")
+            parser.error(f"--cpu expects auto, none or CPU numbers such as 0 or 0,1, not {args.cpu!r}")
     if args.certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.certfile, args.keyfile)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,18 +41,82 @@ needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason
 def report(tmp_path: Path, extra: str = "") -> dict[str, object]:
     script = tmp_path / "reporter.py"
     script.write_text(REPORTER.format(extra=extra))
-    with echo_server(tmp_path, "reporter", script) as (_, port):
+    with private_cpu_claims(tmp_path), echo_server(tmp_path, "reporter", script) as (_, port):
         status, _, body = http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200, body
     result: dict[str, object] = json.loads(body)
     return result
 
 
+@contextlib.contextmanager
+def private_cpu_claims(tmp_path: Path) -> Iterator[None]:
+    """Child processes claim CPUs in ``tmp_path`` (TMPDIR), not beside other syncaerys processes of the host."""
+    claims = tmp_path / "tmp"
+    claims.mkdir(exist_ok=True)
+    before = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(claims)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = before
+
+
 @needs_affinity
-def test_run_sets_the_switch_interval_and_leaves_cpus_alone_by_default(tmp_path: Path) -> None:
+def test_run_sets_the_switch_interval_and_pins_to_one_claimed_cpu_by_default(tmp_path: Path) -> None:
     figures = report(tmp_path)
     assert figures["interval"] == pytest.approx(DEFAULT_SWITCH_INTERVAL)
-    assert figures["cpus"] == sorted(os.sched_getaffinity(0))
+    allowed = sorted(os.sched_getaffinity(0))
+    # Nobody else claims CPUs in this private directory: the first allowed one is free.
+    assert figures["cpus"] == (allowed[:1] if len(allowed) > 1 else allowed)
+
+
+@needs_affinity
+def test_run_with_cpu_none_leaves_the_affinity_alone(tmp_path: Path) -> None:
+    assert report(tmp_path, ", cpu=None")["cpus"] == sorted(os.sched_getaffinity(0))
+
+
+CLAIMER = """
+import sys, time
+from collections.abc import Iterator
+from pathlib import Path
+from syncaerys.process import claim_cpu
+print(claim_cpu(Path(sys.argv[1])), flush=True)
+sys.stdin.read()  # hold the claim until the test closes our stdin
+"""
+
+
+@needs_affinity
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_auto_claims_distinct_cpus_until_none_is_left_and_releases_them_at_exit(tmp_path: Path) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    holders = []
+    try:
+        claimed = []
+        for _ in allowed:
+            holder = subprocess.Popen(
+                [sys.executable, "-c", CLAIMER, str(tmp_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            holders.append(holder)
+            assert holder.stdout is not None
+            claimed.append(int(holder.stdout.readline()))
+        assert sorted(claimed) == allowed
+        # Every CPU is held: one more process pins nothing.
+        extra = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path)], input="", capture_output=True, text=True)
+        assert extra.stdout.strip() == "None"
+        # A process that ends releases its CPU (the kernel drops its lock).
+        first = holders.pop(0)
+        assert first.stdin is not None
+        first.stdin.close()
+        assert first.wait(timeout=10) == 0
+        again = subprocess.run([sys.executable, "-c", CLAIMER, str(tmp_path)], input="", capture_output=True, text=True)
+        assert int(again.stdout) == claimed[0]
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
 
 
 @needs_affinity
@@ -74,7 +141,7 @@ def test_cli_cpu_and_switch_interval_flags(tmp_path: Path) -> None:
         f"main(['reporter_app:app', '--port', sys.argv[sys.argv.index('--port') + 1], '--cpu', '{cpu}', "
         "'--switch-interval', '0.03'])\n"
     )
-    with echo_server(tmp_path, "cli", launcher) as (_, port):
+    with private_cpu_claims(tmp_path), echo_server(tmp_path, "cli", launcher) as (_, port):
         status, _, body = http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200, body
     figures = json.loads(body)
@@ -87,7 +154,7 @@ def test_a_server_in_someone_elses_process_leaves_the_interval_alone() -> None:
         assert sys.getswitchinterval() == before
 
 
-@pytest.mark.parametrize("bad", [-1, True, "0", [], 0.5])
+@pytest.mark.parametrize("bad", [-1, True, "0", "first", [], 0.5])
 def test_bad_cpu_values_are_refused(bad: object) -> None:
     with pytest.raises(ValueError, match="cpu"):
         pin_to_cpus(bad)  # type: ignore[arg-type]
