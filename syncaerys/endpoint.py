@@ -271,7 +271,7 @@ class Endpoint:
             connection.close(code, reason)
         elif not self._backplane.is_local(client_id):
             op = wire.Operation(wire.CLOSE, client_ids=(client_id,), code=code, reason=reason)
-            self._backplane.publish(op, client_id)
+            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
 
     def get_info(self, client_id: int) -> ClientInfo | None:
         """A snapshot of a client's statistics; ``None`` for an unknown id.
@@ -336,10 +336,12 @@ class Endpoint:
         if connection is not None:
             if connection.state == OPEN and self._rooms.join(client_id, room):
                 self._backplane.rooms_changed(client_id, room)
-                if connection.state != OPEN:  # closed meanwhile: its leave_all may have run first
-                    self._rooms.leave(client_id, room)
+                if connection.state != OPEN and self._rooms.leave(client_id, room):
+                    # Closed meanwhile: its leave_all may have run before this join.
+                    self._backplane.rooms_changed(client_id, room)
         elif not self._backplane.is_local(client_id):
-            self._backplane.publish(wire.Operation(wire.JOIN, client_ids=(client_id,), room=room), client_id)
+            op = wire.Operation(wire.JOIN, client_ids=(client_id,), room=room)
+            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
 
     def leave(self, client_id: int, room: str) -> None:
         """Take a client out of ``room`` (nothing if it is not in it)."""
@@ -348,7 +350,8 @@ class Endpoint:
             if self._rooms.leave(client_id, room):
                 self._backplane.rooms_changed(client_id, room)
         else:
-            self._backplane.publish(wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room), client_id)
+            op = wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room)
+            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
 
     def rooms_of(self, client_id: int) -> set[str]:
         """The rooms a client is in (empty for an unknown id)."""
@@ -399,6 +402,13 @@ class Endpoint:
     def _info_dict(self, client_id: int) -> dict[str, Any] | None:
         info = self.get_info(client_id) if client_id in self._clients else None
         return None if info is None else info.as_dict()
+
+
+def _log_unpublished(future: SendFuture[int]) -> None:
+    # close/join/leave return nothing, so a failure to reach another process is logged.
+    error = future.exception()
+    if error is not None:
+        logger.warning("a remote close/join/leave was not published: %s", error)
 
 
 def _encode(data: Data, binary: bool) -> tuple[int, bytes]:

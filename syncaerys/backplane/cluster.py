@@ -8,7 +8,7 @@ Each node owns its state and nobody else writes it:
 * ``{channel}:clients:{n}``: a hash, client id -> JSON list of its rooms;
 * ``{channel}:rooms:{n}``: a hash, room -> JSON list of its client ids;
 * ``{channel}:nodes``: the set of node numbers ever live (pruned by readers);
-* ``{channel}:node-seq``: the counter node numbers are drawn from.
+* ``{channel}:node-seq``: the counter node numbers are drawn from (from a random start).
 
 Operations travel on the pub/sub channels ``{channel}:all`` (every node) and
 ``{channel}:to:{n}`` (node ``n`` only).

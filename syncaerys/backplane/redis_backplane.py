@@ -134,6 +134,8 @@ class RedisBackplane(Backplane):
         self._dirty_clients: set[int] = set()
         self._dirty_rooms: set[str] = set()
         self._resync = False
+        # The writer's record of each client's rooms as last written to Redis.
+        self._written_rooms: dict[int, set[str]] = {}
         self._stopping = False
         self._up = False
         self._ever_up = False
@@ -285,6 +287,9 @@ class RedisBackplane(Backplane):
 
     def _claim_node(self) -> int:
         keys = self.keys
+        # From a random start, not from 1: after Redis lost its data, live nodes that
+        # have not claimed their number again yet must not see it handed out again.
+        self._redis.set(keys.node_seq, random.randrange(wire.MAX_NODES // 2), nx=True)
         for _ in range(64):
             n = int(self._redis.incr(keys.node_seq)) % wire.MAX_NODES
             if n and self._redis.set(keys.node(n), self._token, nx=True, ex=self._ttl_ms() // 1000 or 1):
@@ -306,9 +311,19 @@ class RedisBackplane(Backplane):
             pipe.delete(keys.clients(n), keys.rooms(n))
             clients = set(live)
             rooms = set(endpoint._rooms.snapshot())
+            self._written_rooms = {}
         if clients:
-            present = {str(i): json.dumps(sorted(endpoint._rooms.rooms_of(i))) for i in clients if i in live}
-            gone = [str(i) for i in clients if i not in live]
+            present: dict[str, str] = {}
+            gone: list[str] = []
+            for i in clients:
+                if i in live:
+                    member_of = endpoint._rooms.rooms_of(i)
+                    present[str(i)] = json.dumps(sorted(member_of))
+                    self._written_rooms[i] = member_of
+                else:
+                    gone.append(str(i))
+                    # A closing client leaves its rooms without rooms_changed(): rewrite them.
+                    rooms = rooms | self._written_rooms.pop(i, set())
             if present:
                 pipe.hset(keys.clients(n), mapping=present)
             if gone:
@@ -368,7 +383,8 @@ class RedisBackplane(Backplane):
                 next_beat = time.monotonic() + interval
                 continue
             try:
-                if time.monotonic() >= next_beat:
+                beat = time.monotonic() >= next_beat
+                if beat:
                     next_beat = time.monotonic() + interval
                     full = self._heartbeat() or full
                 pipe = self._redis.pipeline(transaction=False)
@@ -376,6 +392,9 @@ class RedisBackplane(Backplane):
                     pipe.publish(item.channel, item.data)
                 if full or clients or rooms:
                     self._write_state(pipe, full, clients, rooms)
+                elif beat:
+                    # The clients and rooms live as long as the liveness key, changed or not.
+                    self._refresh(pipe)
                 results = pipe.execute()
             except redis.RedisError as error:
                 self._fail(batch, BackplaneError(f"could not publish to Redis: {error}"))
@@ -428,7 +447,10 @@ class RedisBackplane(Backplane):
                         pass
             if self._stopping:
                 return
-            self._reconnect.wait(delay)
+            # Set by the failure itself: cleared, so that only stop() ends the backoff early.
+            self._reconnect.clear()
+            if not self._stopping:
+                self._reconnect.wait(delay)
             delay = min(delay * 2, self.max_reconnect_delay)
 
     def _confirm(self, pubsub: Any) -> None:

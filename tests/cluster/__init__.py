@@ -1,0 +1,1 @@
+"""Cluster tests: RedisBackplane and Publisher against real server processes and a real redis-server."""
