@@ -32,6 +32,10 @@ bind = "127.0.0.1:8000"
 worker_class = "gthread"
 workers = 1
 threads = 64
+# A gthread worker accepts connections up to worker_connections (1000 by default)
+# whatever its free threads; a websocket accepted past its threads waits for one.
+# Equal to threads, a busy worker leaves new connections to the other workers.
+worker_connections = threads
 graceful_timeout = 10
 # gthread's main thread tells the master it is alive while requests run, so
 # long-lived websockets do not trip this timeout (unlike the sync worker's).

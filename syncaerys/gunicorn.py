@@ -73,6 +73,7 @@ from typing import TypeVar
 
 from . import gateway as _gateway_module
 from .gateway import STARTED
+from .gateway import STOPPED
 from .gateway import Gateway
 
 __all__ = [
@@ -229,7 +230,7 @@ class _Watcher:
         if now - self._scanned_at >= RESCAN_INTERVAL:
             self._known = gateways()
             self._scanned_at = now
-        busy = sum(len(g.endpoint.get_clients()) for g in self._known)
+        busy = sum(len(g.endpoint.get_clients(local=True)) for g in self._known)
         free = self.threads - busy
         if free < max(1, self.threads // 10):
             if not self._warned:
@@ -266,15 +267,31 @@ def share_gunicorn_log(worker: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """gunicorn hook: check the worker class and stop the gateways promptly on SIGTERM.
+    """gunicorn hook: check the worker class, start the gateways, stop them promptly on SIGTERM.
 
     Also sends syncaerys's log to gunicorn's error log (:func:`share_gunicorn_log`).
     """
     global _watcher
     share_gunicorn_log(worker)
     check_worker(worker)
+    start_all()
     _watcher = _Watcher(worker)
     _watcher.install()
+
+
+def start_all() -> None:
+    """Start the gateways the worker's application built (``on_start``, the backplane).
+
+    Without this a gateway would start at its first request; started with the
+    worker, a cluster member joins its backplane before its first client.
+    Errors are logged: the gateway then tries again at its first request.
+    """
+    for gateway in gateways():
+        if gateway.state == STOPPED and not gateway.stopping:
+            try:
+                gateway.start()
+            except Exception:
+                logger.exception("could not start a syncaerys gateway in pid %d", os.getpid())
 
 
 def worker_int(worker: Any) -> None:

@@ -12,5 +12,9 @@ worker_class = "gthread"
 # Four processes, each with its own clients; the backplane joins them up.
 workers = 4
 threads = 64
+# A gthread worker accepts connections up to worker_connections (1000 by default)
+# whatever its free threads; a websocket accepted past its threads waits for one.
+# Equal to threads, a busy worker leaves new connections to the other workers.
+worker_connections = threads
 graceful_timeout = 10
 timeout = 30

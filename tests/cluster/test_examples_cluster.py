@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -55,8 +56,8 @@ def two_chat_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list
 
 
 @contextlib.contextmanager
-def join(port: int, name: str, room: str) -> Iterator[ClientConnection]:
-    with connect(f"ws://127.0.0.1:{port}/chat?name={name}&room={room}", open_timeout=PROMPTLY) as client:
+def join(port: int, name: str, room: str, open_timeout: float = PROMPTLY) -> Iterator[ClientConnection]:
+    with connect(f"ws://127.0.0.1:{port}/chat?name={name}&room={room}", open_timeout=open_timeout) as client:
         assert client.recv(timeout=PROMPTLY) == f"* {name} joined {room}"
         yield client
 
@@ -85,3 +86,71 @@ def test_rooms_chat_spans_two_processes_and_announce_reaches_both(
         bob.send("/who")
         who = bob.recv(timeout=PROMPTLY)
         assert isinstance(who, str) and who.startswith("* lobby: 2 member(s)")
+
+
+def recv_until(client: ClientConnection, expected: str) -> None:
+    """Skip other chat lines (joins) until ``expected`` arrives; bounded by PROMPTLY per line."""
+    seen = []
+    for _ in range(200):
+        line = client.recv(timeout=PROMPTLY)
+        if line == expected:
+            return
+        seen.append(line)
+    raise AssertionError(f"{expected!r} did not arrive; got {seen[-5:]!r}")
+
+
+@pytest.mark.timeout(120)
+def test_rooms_chat_under_gunicorn_with_four_workers(redis_server: RedisServer, tmp_path: Path) -> None:
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with log_path.open("wb") as log:
+        master = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "examples/cluster/gunicorn.conf.py",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--threads",
+                "16",
+                "--no-control-socket",
+                "examples.cluster.wsgi:app",
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "SYNCAERYS_REDIS": redis_server.url},
+        )
+    try:
+        # post_worker_init starts each worker's gateway, which joins the cluster: four live nodes.
+        redis = redis_server.client()
+        wait_until(lambda: master.poll() is not None or len(redis.smembers("rooms-chat:nodes")) == 4, timeout=STARTUP)
+        assert master.poll() is None, log_path.read_text()
+        with contextlib.ExitStack() as stack:
+            clients: list[ClientConnection] = []
+            nodes: set[int] = set()
+            # The kernel hands each connection to one of the four workers: connect until two hold clients.
+            while len(nodes) < 2:
+                assert len(clients) < 20, f"every connection went to one worker: {log_path.read_text()}"
+                name = f"c{len(clients)}"
+                # A worker still importing the app answers late: a fresh one may be slow on a busy machine.
+                clients.append(stack.enter_context(join(port, name, "lobby", open_timeout=STARTUP)))
+                clients[-1].send("/who")
+                line = ""
+                while not line.startswith("* lobby:"):
+                    line = str(clients[-1].recv(timeout=PROMPTLY))
+                ids = [int(i) for i in line.split("ids [")[1].rstrip("]").split(", ")]
+                nodes = {i >> 32 for i in ids}
+            clients[0].send("hello from c0")
+            for client in clients:
+                recv_until(client, "[lobby] c0: hello from c0")
+    finally:
+        master.terminate()
+        try:
+            master.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            master.kill()
+            master.wait()
