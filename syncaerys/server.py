@@ -18,6 +18,7 @@ the total size of the request headers (431).
 from __future__ import annotations
 
 import http.client
+import io
 import logging
 import signal
 import socket
@@ -133,6 +134,16 @@ class _RequestHandler(WSGIRequestHandler):
             self._deadline.cancel()
         if isinstance(self.rfile, _HeaderLimit):
             self.rfile = self.rfile.raw
+        if (
+            ok
+            and (self.headers.get("Upgrade") or "").lower() == "websocket"
+            and isinstance(self.rfile, io.BufferedReader)
+        ):
+            # A websocket is read straight from its socket for its whole life:
+            # let go of the 8 KiB read buffer now (a client may send nothing
+            # after its handshake request until it has seen the 101, RFC 6455 4.1).
+            # detach(): dropping the reader would close the socket's file object.
+            self.rfile = self.rfile.detach()  # type: ignore[assignment]
         return ok and not self._timed_out
 
     def make_environ(self) -> Any:
