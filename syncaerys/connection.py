@@ -55,7 +55,11 @@ CLOSING = 1
 #: The socket is shut down; ``on_close`` runs or has run.
 CLOSED = 2
 
+#: The most one read asks for (a large frame is read in pieces of this size).
 READ_SIZE = 1 << 16
+#: The size of each connection's reusable read buffer, used unless a frame
+#: larger than it is known to be on its way (see ``Connection._receive``).
+BUFFER_SIZE = 1 << 12
 
 
 class Connection:
@@ -125,6 +129,7 @@ class Connection:
         )
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
+        self._buffer = memoryview(bytearray(BUFFER_SIZE))
         self._debug = logger.isEnabledFor(logging.DEBUG)
 
     @property
@@ -142,21 +147,30 @@ class Connection:
         logger.info("client %d opened from %s on %s", client_id, self.remote_address, self.path)
         try:
             self._call_handler(callbacks.on_open, client_id, handshake_data)
-            while True:
-                frame = self.next_data_frame(None)
-                if frame is None:
-                    break
-                if frame.opcode == OP_CONT or self.state != OPEN or self.gateway.stopping:
-                    # Data of a message that is being dropped (closing, stopping).
-                    continue
-                message = Message(self, frame)
-                self._call_handler(callbacks.on_data, client_id, message)
-                message._drain()
+            while self._handle_next():
+                pass
         except Exception:
             logger.exception("client %d: unexpected error in its connection loop", client_id)
             self.close(1011, "Internal server error, aborting")
         finally:
             self._finish()
+
+    def _handle_next(self) -> bool:
+        """Wait for the next message and hand it to ``on_data``; False when the connection is over.
+
+        A method of its own so that nothing of a message is still referenced
+        while the thread waits for the next one.
+        """
+        frame = self.next_data_frame(None)
+        if frame is None:
+            return False
+        if frame.opcode == OP_CONT or self.state != OPEN or self.gateway.stopping:
+            # Data of a message that is being dropped (closing, stopping).
+            return True
+        message = Message(self, frame)
+        self._call_handler(self.gateway.callbacks.on_data, self.id, message)
+        message._drain()
+        return True
 
     def _call_handler(self, method: Any, *args: Any) -> None:
         try:
@@ -219,10 +233,23 @@ class Connection:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not transport.wait_readable(remaining):
                 raise TimeoutError("no data from the client before the timeout")
+        # Reads go into this connection's small reusable buffer and only what
+        # came is copied out, in an object of its exact size. The alternative,
+        # recv(READ_SIZE), allocates 64 KiB that the thread holds while it
+        # waits and that is then shrunk in place: with a thread per client,
+        # glibc's heap fills with 64 KiB holes pinned by the small survivors,
+        # and RSS grew by over 1 GiB in a soak of 1,000 clients. Only the rest
+        # of a frame known to be larger than the buffer is read with recv(), in
+        # pieces no larger than what the frame still needs.
+        missing = self._parser.missing
+        buffer = self._buffer
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
-            data = transport.recv(READ_SIZE)
+            if missing > BUFFER_SIZE:
+                data = transport.recv(min(missing, READ_SIZE))
+            else:
+                data = bytes(buffer[: transport.recv_into(buffer)])
         except OSError:
             data = b""
         finally:

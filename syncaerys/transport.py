@@ -14,10 +14,13 @@ import select
 import socket
 import ssl
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["Transport", "PlainTransport", "TLSTransport", "transport_for"]
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_T = TypeVar("_T")
 
 
 def _wait(fd: int, events: int, timeout: float | None) -> bool:
@@ -34,6 +37,10 @@ class Transport:
 
     def recv(self, size: int) -> bytes:
         """Block until data arrives; ``b""`` at EOF. May raise :class:`OSError`."""
+        raise NotImplementedError
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """Block until data arrives and write it into ``buffer``; 0 at EOF. May raise :class:`OSError`."""
         raise NotImplementedError
 
     def send_nowait(self, data: bytes | memoryview) -> int:
@@ -70,6 +77,9 @@ class PlainTransport(Transport):
     def recv(self, size: int) -> bytes:
         return self.sock.recv(size)
 
+    def recv_into(self, buffer: memoryview) -> int:
+        return self.sock.recv_into(buffer)
+
     def send_nowait(self, data: bytes | memoryview) -> int:
         try:
             return self.sock.send(data, _DONTWAIT)
@@ -91,16 +101,25 @@ class TLSTransport(Transport):
     def recv(self, size: int) -> bytes:
         sock = self.sock
         assert isinstance(sock, ssl.SSLSocket)
+        return self._read(lambda: sock.recv(size), b"")
+
+    def recv_into(self, buffer: memoryview) -> int:
+        sock = self.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        return self._read(lambda: sock.recv_into(buffer), 0)
+
+    def _read(self, read: Callable[[], _T], eof: _T) -> _T:
+        """Call ``read`` under the lock until it does not want to wait; ``eof`` on a TLS close."""
         while True:
             with self._lock:
                 try:
-                    return sock.recv(size)
+                    return read()
                 except ssl.SSLWantReadError:
                     events = select.POLLIN
                 except ssl.SSLWantWriteError:
                     events = select.POLLOUT
                 except ssl.SSLZeroReturnError:
-                    return b""
+                    return eof
                 except ssl.SSLError as error:
                     raise ConnectionResetError(str(error)) from error
             _wait(self.fileno, events, None)

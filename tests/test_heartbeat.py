@@ -198,9 +198,12 @@ def test_frame_rate_limit_delays_but_delivers_everything() -> None:
 def test_byte_rate_limit_delays_but_delivers_everything() -> None:
     recorder = Recorder()
     rate = 64 * 1024  # bytes per second
-    size = 8 * 1024
+    # Frames larger than the connection's 4 KiB read buffer: the rest of each is
+    # read in one request of ~56 KiB, so that reading pauses for most of a second
+    # at a time once the budget is spent (longer than heartbeat_period).
+    size = 60 * 1024
     budget = 60 * rate
-    # Past the burst budget by 2.5 s of refill (each frame is 8 bytes of header + 8 KiB).
+    # Past the burst budget by 2.5 s of refill (each frame is 8 bytes of header + 60 KiB).
     count = (budget + 5 * rate // 2) // (size + 8) + 1
     payloads = [number.to_bytes(4, "big") * (size // 4) for number in range(count)]
     with (
@@ -222,7 +225,7 @@ def test_byte_rate_limit_delays_but_delivers_everything() -> None:
         sender.result(timeout=PROMPTLY)
         elapsed = arrivals[-1] - arrivals[0]
         # Reading resumes only as the budget refills; whatever one read may overshoot
-        # (64 KiB = 1 s of refill here), at least ~1.5 s of the excess must be waited out.
+        # (under 64 KiB = 1 s of refill here), at least ~1.5 s of the excess must be waited out.
         assert elapsed >= 1.0, f"{count * size} bytes echoed in {elapsed:.3f}s over a {budget}-byte budget"
         ws.send("after")
         assert ws.recv(timeout=PROMPTLY) == "after"

@@ -93,6 +93,11 @@ class FrameParser:
         """Whether a fragmented data message has started and not yet finished."""
         return self._message_opcode != 0
 
+    @property
+    def missing(self) -> int:
+        """How many more bytes the frame (or frame header) being waited for needs; 0 when one may be ready."""
+        return max(0, self._want - (len(self._buf) - self._pos) - self._more_len)
+
     def feed(self, data: bytes) -> None:
         """Add bytes read from the network; then call :meth:`next_frame`."""
         if self._pos >= len(self._buf) and not self._more:
@@ -145,7 +150,13 @@ class FrameParser:
         if avail < total:
             self._want = total
             return None
-        self._pos = pos + total
+        if pos + total == len(buf):
+            # All parsed: let go of the buffer now (it may hold a large frame)
+            # rather than keep it until the next read, however long that takes.
+            self._buf = b""
+            self._pos = 0
+        else:
+            self._pos = pos + total
         self._want = 2
         start = pos + header
         # A large payload is masked straight out of the buffer (no copy first);

@@ -9,6 +9,7 @@ not with syncaerys's, so the parser is never checked against itself.
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 from hypothesis import HealthCheck
@@ -682,6 +683,74 @@ def test_empty_feeds_are_harmless() -> None:
 @given(st.lists(st.integers(min_value=0, max_value=len(LARGE_STREAM)), max_size=12))
 def test_random_splits_of_large_frames(offsets: list[int]) -> None:
     assert parse_chunks(split_at(LARGE_STREAM, offsets)) == LARGE_EXPECTED
+
+
+# -- how much to read next (FrameParser.missing), and what the parser keeps
+
+
+def frame_ends(stream: bytes) -> list[int]:
+    """Where each frame of ``stream`` (masked client frames) ends, from the test's own header decoding."""
+    ends = []
+    offset = 0
+    while offset < len(stream):
+        length = stream[offset + 1] & 0x7F
+        header = 2
+        if length == 126:
+            length = int.from_bytes(stream[offset + 2 : offset + 4], "big")
+            header = 4
+        elif length == 127:
+            length = int.from_bytes(stream[offset + 2 : offset + 10], "big")
+            header = 10
+        offset += header + 4 + length
+        ends.append(offset)
+    return ends
+
+
+def test_missing_is_the_rest_of_the_frame_once_its_header_is_in() -> None:
+    data = client_frame(OP_BINARY, binary_data(70000))  # 14-byte header
+    parser = FrameParser()
+    assert parser.missing == 2
+    parser.feed(data[:100])
+    assert parser.next_frame() is None
+    assert parser.missing == len(data) - 100
+    parser.feed(data[100:5000])
+    assert parser.missing == len(data) - 5000
+    parser.feed(data[5000:])
+    assert parser.missing == 0
+    assert parser.next_frame() == Frame(OP_BINARY, binary_data(70000), True)
+    assert parser.missing == 2  # the next header
+
+
+@FUZZ
+@given(st.lists(st.integers(min_value=0, max_value=len(LARGE_STREAM + SMALL_STREAM)), max_size=12))
+def test_missing_never_reaches_past_the_frame_being_received(offsets: list[int]) -> None:
+    # The connection reads at most ``missing`` bytes for a large frame: it must
+    # be more than nothing while a frame is incomplete, and never run into the
+    # next frame.
+    stream = LARGE_STREAM + SMALL_STREAM
+    ends = frame_ends(stream)
+    parser = FrameParser()
+    fed = 0
+    frames = []
+    for chunk in split_at(stream, offsets):
+        parser.feed(chunk)
+        fed += len(chunk)
+        frames += drain(parser)
+        if fed < len(stream):
+            end = next(end for end in ends if end > fed)
+            assert 0 < parser.missing <= end - fed
+    assert frames == parse(stream)
+
+
+def test_parsed_input_is_let_go() -> None:
+    # A connection waiting for its next message must not keep the last read
+    # (which may be a whole large frame) alive.
+    data = client_frame(OP_BINARY, binary_data(100_000))
+    references = sys.getrefcount(data)
+    parser = FrameParser()
+    parser.feed(data)
+    assert parser.next_frame() is not None
+    assert sys.getrefcount(data) == references
 
 
 # -- differential test against wsproto
