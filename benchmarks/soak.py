@@ -28,6 +28,13 @@ the first full socket and stays).
     python benchmarks/soak.py --clients 200 --minutes 1 --rounds 5  # growth from round to round?
     python benchmarks/soak.py --clients 1000 --minutes 10 --compression
 
+With ``--server-stats SECONDS`` the server also prints, every SECONDS, its
+count of gc-tracked objects and glibc's heap (``mallinfo2``: in use and free):
+objects or bytes in use that keep growing are a leak, free bytes that keep
+growing are the allocator holding on to fragments.
+
+    python benchmarks/soak.py --clients 1000 --minutes 2 --server-stats 20
+
 Every wait is bounded; the server is stopped (SIGTERM, then SIGKILL) on exit.
 """
 
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import random
@@ -59,7 +67,40 @@ FLUSHER_THREAD = 1
 # -- the server (a subprocess)
 
 
-def serve(port: int, max_connections: int, compression: bool) -> None:
+_MALLINFO2_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2``: ``arena`` is the heap's size, ``uordblks`` in use, ``fordblks`` free."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (*_MALLINFO2_FIELDS, "keepcost")]
+
+
+def report_stats(interval: float) -> None:
+    """Print the server's gc object count and glibc heap every ``interval`` seconds (a daemon thread)."""
+    import gc
+
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+        mallinfo2.restype = _MallInfo2
+    except (AttributeError, OSError):
+        mallinfo2 = None  # not glibc 2.33+
+
+    def run() -> None:
+        started = time.monotonic()
+        while True:
+            time.sleep(interval)  # a periodic report: nothing to wait on
+            line = f"  server stats at {time.monotonic() - started:5.0f}s: {len(gc.get_objects())} gc objects"
+            if mallinfo2 is not None:
+                info = mallinfo2()
+                heap, used, free = (value / (1 << 20) for value in (info.arena, info.uordblks, info.fordblks))
+                line += f", malloc heap {heap:.1f} MiB ({used:.1f} in use, {free:.1f} free)"
+            print(line, file=sys.stderr, flush=True)
+
+    threading.Thread(target=run, name="soak-stats", daemon=True).start()
+
+
+def serve(port: int, max_connections: int, compression: bool, stats_interval: float | None = None) -> None:
     """Run the soak server until SIGTERM/SIGINT; prints ``ready <port>`` once listening."""
     import logging
 
@@ -95,6 +136,8 @@ def serve(port: int, max_connections: int, compression: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server.serve_in_thread()
+    if stats_interval:
+        report_stats(stats_interval)
     print(f"ready {server.port}", flush=True)
     while not stop.wait(1.0):
         pass
@@ -301,6 +344,8 @@ def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen[str], int]:
     ]
     if args.compression:
         command.append("--compression")
+    if args.server_stats:
+        command += ["--server-stats", str(args.server_stats)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
     assert process.stdout is not None
@@ -329,13 +374,16 @@ def main() -> int:
     parser.add_argument("--compression", action="store_true", help="permessage-deflate on both sides")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--server-stats", type=float, metavar="SECONDS", help="print the server's gc objects and malloc heap this often"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--max-connections", type=int, default=1100, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     raise_fd_limit(args.max_connections + 200 if args.serve else args.clients + 200)
     if args.serve:
-        serve(args.port, args.max_connections, args.compression)
+        serve(args.port, args.max_connections, args.compression, args.server_stats)
         return 0
 
     # The listen backlog (128) is enough: clients connect 50 at a time.
