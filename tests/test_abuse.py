@@ -25,7 +25,6 @@ from tests.regressions.helpers import OP_PING
 from tests.regressions.helpers import OP_PONG
 from tests.regressions.helpers import OP_TEXT
 from tests.regressions.helpers import Frame
-from tests.regressions.helpers import SmallWindowClient
 from tests.regressions.helpers import assert_no_errors
 from tests.regressions.helpers import close_code_of
 from tests.regressions.helpers import close_payload
@@ -35,6 +34,7 @@ from tests.utils import PROMPTLY
 from tests.utils import SECOND
 from tests.utils import RawClient
 from tests.utils import Recorder
+from tests.utils import SmallWindowClient
 from tests.utils import client_frame
 from tests.utils import serve
 from tests.utils import url

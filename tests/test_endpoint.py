@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import selectors
 import socket
 import threading
@@ -22,6 +20,7 @@ from tests.utils import PROMPTLY
 from tests.utils import SECOND
 from tests.utils import RawClient
 from tests.utils import Recorder
+from tests.utils import SmallWindowClient
 from tests.utils import client_frame
 from tests.utils import serve
 from tests.utils import url
@@ -110,26 +109,6 @@ def id_of(endpoint: Endpoint, sock: socket.socket) -> int:
 
     found: int = wait_until(find)
     return found
-
-
-class SmallWindowClient(RawClient):
-    """A raw client whose socket has a tiny receive buffer, set before connecting."""
-
-    def __init__(self, port: int, rcvbuf: int = 4096) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(PROMPTLY)
-        self.sock.connect(("127.0.0.1", port))
-        self.buffer = b""
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        head = self._read_until(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
-        self.head = head.decode("latin-1")
 
 
 class StreamChecker:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 
 from websockets.sync.client import ClientConnection
@@ -13,6 +12,7 @@ from syncaerys.sendqueue import shared_flusher
 from syncaerys.timer import shared_timer
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
+from tests.utils import open_fds
 from tests.utils import serve
 from tests.utils import url
 from tests.utils import wait_until
@@ -20,15 +20,6 @@ from tests.utils import wait_until
 CLIENTS = 50
 #: Process-wide threads that start with the first client and then stay.
 PROCESS_WIDE = {"syncaerys-timer", "syncaerys-flusher"}
-
-
-def open_fds() -> dict[str, str]:
-    """This process's open descriptors and what they point to."""
-    fds = {}
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the descriptor of the listing itself
-            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
-    return fds
 
 
 def new_threads(baseline: set[threading.Thread], clients: list[ClientConnection]) -> list[threading.Thread]:

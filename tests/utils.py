@@ -227,6 +227,35 @@ class RawClient:
         self.close()
 
 
+class SmallWindowClient(RawClient):
+    """A raw client with a tiny receive buffer (set before connecting) that reads only when told."""
+
+    def __init__(self, port: int, rcvbuf: int = 4096) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(PROMPTLY)
+        self.sock.connect(("127.0.0.1", port))
+        self.buffer = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        self.sock.sendall(request.encode())
+        head = self._read_until(b"\r\n\r\n")
+        self.status = int(head.split(b" ", 2)[1])
+        self.head = head.decode("latin-1")
+
+
+def open_fds() -> dict[str, str]:
+    """This process's open descriptors and what they point to."""
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the descriptor of the listing itself
+            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    return fds
+
+
 def http_request(port: int, raw: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send raw bytes as an HTTP request; return (status, headers, body)."""
     with socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY) as sock:

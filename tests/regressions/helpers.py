@@ -5,10 +5,8 @@ Every wait is bounded; nothing here sleeps to synchronise.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
-import os
 import socket
 import struct
 import threading
@@ -22,8 +20,8 @@ import syncaerys
 from syncaerys.sendqueue import shared_flusher
 from syncaerys.timer import shared_timer
 from tests.utils import PROMPTLY
-from tests.utils import RawClient
 from tests.utils import Recorder
+from tests.utils import open_fds
 from tests.utils import wait_until
 
 OP_CONT = 0x0
@@ -107,26 +105,6 @@ def assert_no_errors(caplog: pytest.LogCaptureFixture) -> None:
     assert not errors, f"{len(errors)} records at ERROR or above, e.g. {errors[:3]}"
 
 
-class SmallWindowClient(RawClient):
-    """A raw client with a tiny receive buffer (set before connecting) that reads only when told."""
-
-    def __init__(self, port: int, rcvbuf: int = 4096) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(PROMPTLY)
-        self.sock.connect(("127.0.0.1", port))
-        self.buffer = b""
-        key = base64.b64encode(os.urandom(16)).decode()
-        request = (
-            f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        self.sock.sendall(request.encode())
-        head = self._read_until(b"\r\n\r\n")
-        self.status = int(head.split(b" ", 2)[1])
-        self.head = head.decode("latin-1")
-
-
 @contextlib.contextmanager
 def werkzeug_server(handler: object, **options: object) -> Iterator[int]:
     """The gateway on werkzeug's own threaded dev server (what ``flask run`` uses); yields the port."""
@@ -152,15 +130,6 @@ def syncaerys_server(handler: object, **options: object) -> Iterator[int]:
 
 
 HOSTS = {"werkzeug": werkzeug_server, "syncaerys": syncaerys_server}
-
-
-def open_fds() -> dict[str, str]:
-    """This process's open descriptors and what they point to."""
-    fds = {}
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the descriptor of the listing itself
-            fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
-    return fds
 
 
 class ResourceBaseline:

@@ -34,13 +34,13 @@ from syncaerys import BroadcastResult
 from syncaerys import ClientException
 from syncaerys import Message
 from syncaerys import SendFuture
-from tests.regressions.helpers import SmallWindowClient
 from tests.regressions.helpers import assert_no_errors
 from tests.regressions.helpers import count_events
 from tests.regressions.helpers import nth_event
 from tests.utils import PROMPTLY
 from tests.utils import SECOND
 from tests.utils import Recorder
+from tests.utils import SmallWindowClient
 from tests.utils import serve
 from tests.utils import url
 

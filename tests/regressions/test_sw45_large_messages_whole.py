@@ -29,10 +29,10 @@ from websockets.sync.client import connect
 from syncaerys import SendFuture
 from tests.regressions.helpers import OP_BINARY
 from tests.regressions.helpers import OP_CONT
-from tests.regressions.helpers import SmallWindowClient
 from tests.regressions.helpers import assert_no_errors
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
+from tests.utils import SmallWindowClient
 from tests.utils import serve
 from tests.utils import url
 
