@@ -20,8 +20,8 @@ __all__ = ["AUTO", "DEFAULT_SWITCH_INTERVAL", "claim_cpu", "pin_to_cpus", "set_s
 #: ``cpu="auto"``: pin to one CPU that no other syncaerys process on this host has claimed.
 AUTO = "auto"
 
-# The lock file of the CPU this process claimed; held (open) for the process's life.
-_claim: IO[bytes] | None = None
+# The CPU this process claimed and its lock file, held open for the process's life.
+_claim: tuple[int, IO[bytes]] | None = None
 
 logger = logging.getLogger("syncaerys")
 
@@ -87,7 +87,7 @@ def claim_cpu(lock_dir: Path | None = None) -> int | None:
     """
     global _claim
     if _claim is not None:
-        return int(Path(str(_claim.name)).stem[3:])
+        return _claim[0]
     getter = getattr(os, "sched_getaffinity", None)
     try:
         import fcntl
@@ -114,7 +114,7 @@ def claim_cpu(lock_dir: Path | None = None) -> int | None:
         except OSError:
             handle.close()
             continue
-        _claim = handle
+        _claim = (cpu, handle)
         return cpu
     logger.info("cpu='auto': every CPU is claimed by another syncaerys process; not pinning")
     return None
