@@ -270,8 +270,7 @@ class Endpoint:
         if connection is not None:
             connection.close(code, reason)
         elif not self._backplane.is_local(client_id):
-            op = wire.Operation(wire.CLOSE, client_ids=(client_id,), code=code, reason=reason)
-            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
+            self._publish_to(client_id, wire.Operation(wire.CLOSE, client_ids=(client_id,), code=code, reason=reason))
 
     def get_info(self, client_id: int) -> ClientInfo | None:
         """A snapshot of a client's statistics; ``None`` for an unknown id.
@@ -340,22 +339,20 @@ class Endpoint:
                     # Closed meanwhile: its leave_all may have run before this join.
                     self._backplane.rooms_changed(client_id, room)
         elif not self._backplane.is_local(client_id):
-            op = wire.Operation(wire.JOIN, client_ids=(client_id,), room=room)
-            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
+            self._publish_to(client_id, wire.Operation(wire.JOIN, client_ids=(client_id,), room=room))
 
     def leave(self, client_id: int, room: str) -> None:
         """Take a client out of ``room`` (nothing if it is not in it)."""
         _check_room(room)
-        if client_id in self._clients or self._backplane.is_local(client_id):
+        if self._is_here(client_id):
             if self._rooms.leave(client_id, room):
                 self._backplane.rooms_changed(client_id, room)
         else:
-            op = wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room)
-            self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
+            self._publish_to(client_id, wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room))
 
     def rooms_of(self, client_id: int) -> set[str]:
         """The rooms a client is in (empty for an unknown id)."""
-        if client_id in self._clients or self._backplane.is_local(client_id):
+        if self._is_here(client_id):
             return self._rooms.rooms_of(client_id)
         return self._backplane.remote_rooms(client_id)
 
@@ -365,6 +362,14 @@ class Endpoint:
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_room(room))
         return ids
+
+    def _is_here(self, client_id: int) -> bool:
+        """Whether ``client_id`` is (or was) a client of this process."""
+        return client_id in self._clients or self._backplane.is_local(client_id)
+
+    def _publish_to(self, client_id: int, op: wire.Operation) -> None:
+        # close, join and leave return nothing, so a failure to reach the other process is logged.
+        self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
 
     # -- operations from other processes (called by the backplane)
 
@@ -405,7 +410,6 @@ class Endpoint:
 
 
 def _log_unpublished(future: SendFuture[int]) -> None:
-    # close/join/leave return nothing, so a failure to reach another process is logged.
     error = future.exception()
     if error is not None:
         logger.warning("a remote close/join/leave was not published: %s", error)
