@@ -15,6 +15,8 @@ from .endpoint import ClientInfo
 from .endpoint import Endpoint
 from .exceptions import BackplaneError
 from .exceptions import ClientException
+from .exceptions import ConcurrencyError
+from .exceptions import NotStartedError
 from .exceptions import OptionError
 from .exceptions import ProtocolError
 from .exceptions import SyncaerysError
@@ -45,11 +47,13 @@ __all__ = [
     "ClientException",
     "ClientInfo",
     "CloseCode",
+    "ConcurrencyError",
     "Endpoint",
     "Gateway",
     "Host",
     "LocalBackplane",
     "Message",
+    "NotStartedError",
     "OptionError",
     "Options",
     "ProtocolError",

@@ -19,9 +19,11 @@ from .backplane.base import LocalBackplane
 from .connection import OPEN
 from .connection import Connection
 from .exceptions import ClientException
+from .exceptions import NotStartedError
 from .futures import BroadcastResult
 from .futures import BroadcastTracker
 from .futures import SendFuture
+from .ids import check_client_id
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
@@ -85,7 +87,9 @@ class Endpoint:
     :class:`~syncaerys.BackplaneError` while the backplane is down.
     """
 
-    def __init__(self, backplane: Backplane | None = None) -> None:
+    def __init__(self, backplane: Backplane | None = None, started: threading.Event | None = None) -> None:
+        # Set by the gateway when it starts; sends before that are a mistake worth an error.
+        self._started = started if started is not None else threading.Event()
         # Guards changes to _clients; lookups read the dict without it.
         self._lock = threading.Lock()
         self._clients: dict[int, Connection] = {}
@@ -99,6 +103,14 @@ class Endpoint:
     def backplane(self) -> Backplane:
         """The backplane that carries operations to other processes."""
         return self._backplane
+
+    def _check_started(self) -> None:
+        if not self._started.is_set():
+            raise NotStartedError(
+                "the gateway has not started yet, so no client can be reached: it starts with syncaerys.run() or "
+                "Server, at a Flask app's first request (syncaerys.flask.Websockets), or when you call "
+                "gateway.start() (sockets.start() for the Flask extension)"
+            )
 
     # -- registry (used by the gateway)
 
@@ -126,10 +138,13 @@ class Endpoint:
     def send(self, data: Data, client_id: int) -> SendFuture[int]:
         """Send a message: ``str`` as text, bytes-like as binary.
 
-        The future resolves to the number of bytes written (all frames) once
-        they are on the socket, and fails with :class:`ClientException` if the
-        client is closing or goes away first. An unknown id gives a future
-        already resolved to 0 (as Aerys does).
+        Thread-safe; never blocks (the frames are queued). The future resolves
+        to the number of bytes written (all frames) once they are on the
+        socket, and fails with :class:`ClientException` naming the id if the
+        client is closing, gone or unknown (unlike Aerys, whose future
+        resolves: a send that reached nobody must not look like one that
+        worked). A ``client_id`` that is not an ``int`` (say ``"2"`` from a
+        query string) raises :class:`TypeError`.
         """
         if isinstance(data, str):
             return self._send(OP_TEXT, data.encode("utf-8"), client_id)
@@ -141,10 +156,13 @@ class Endpoint:
         return self._send(OP_BINARY, payload, client_id)
 
     def _send(self, opcode: int, payload: bytes, client_id: int) -> SendFuture[int]:
+        if type(client_id) is not int:
+            check_client_id(client_id)
         connection = self._clients.get(client_id)
         if connection is None:
+            self._check_started()
             if self._backplane.is_local(client_id):
-                return SendFuture.resolved(0)
+                return SendFuture.failed(ClientException(f"client {client_id} is not open (closed or never seen)"))
             op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
             return self._backplane.publish(op, client_id)
         if connection.state != OPEN:
@@ -179,6 +197,9 @@ class Endpoint:
         self, data: Data, except_ids: Iterable[int], room: str | None, *, binary: bool
     ) -> SendFuture[BroadcastResult]:
         excluded = set(except_ids)
+        for client_id in excluded:
+            check_client_id(client_id, "except_ids")
+        self._check_started()
         opcode, payload = _encode(data, binary)
         publishes: list[tuple[wire.Operation, int | None]] = []
         if self._backplane.clustered:
@@ -214,7 +235,10 @@ class Endpoint:
         backplane = self._backplane
         targets: list[Connection | int] = []
         remote: dict[int, list[int]] = {}
+        self._check_started()
         for client_id in dict.fromkeys(client_ids):
+            if type(client_id) is not int:
+                check_client_id(client_id, "client_ids")
             connection = clients.get(client_id)
             if connection is None and not backplane.is_local(client_id):
                 remote.setdefault(wire.node_of(client_id), []).append(client_id)
@@ -262,9 +286,12 @@ class Endpoint:
     def close(self, client_id: int, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake with a client and return at once.
 
-        Raises :class:`ValueError` for a code an endpoint may not send or a
-        reason longer than 123 UTF-8 bytes. Unknown or closing ids: nothing.
+        Thread-safe; never blocks. Raises :class:`ValueError` for a code an
+        endpoint may not send or a reason longer than 123 UTF-8 bytes, and
+        :class:`TypeError` for a ``client_id`` that is not an ``int``.
+        Unknown or closing ids: nothing (the client is, or will be, closed).
         """
+        check_client_id(client_id)
         validate_close_arguments(code, reason)
         connection = self._clients.get(client_id)
         if connection is not None:
@@ -278,7 +305,10 @@ class Endpoint:
         For a client of another process (cluster backplane) this asks that
         process and waits for its answer (at most the backplane's
         ``request_timeout``); ``None`` if it does not answer in time.
+        Thread-safe; blocks only for such a remote client. A ``client_id``
+        that is not an ``int`` raises :class:`TypeError`.
         """
+        check_client_id(client_id)
         c = self._clients.get(client_id)
         if c is None:
             if self._backplane.is_local(client_id):
@@ -330,6 +360,7 @@ class Endpoint:
         Rooms exist while they have members; a client leaves all of them
         when it closes. A client of another process is joined by its process.
         """
+        check_client_id(client_id)
         _check_room(room)
         connection = self._clients.get(client_id)
         if connection is not None:
@@ -342,7 +373,8 @@ class Endpoint:
             self._publish_to(client_id, wire.Operation(wire.JOIN, client_ids=(client_id,), room=room))
 
     def leave(self, client_id: int, room: str) -> None:
-        """Take a client out of ``room`` (nothing if it is not in it)."""
+        """Take a client out of ``room`` (nothing if it is not in it). Thread-safe; never blocks."""
+        check_client_id(client_id)
         _check_room(room)
         if self._is_here(client_id):
             if self._rooms.leave(client_id, room):
@@ -351,7 +383,8 @@ class Endpoint:
             self._publish_to(client_id, wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room))
 
     def rooms_of(self, client_id: int) -> set[str]:
-        """The rooms a client is in (empty for an unknown id)."""
+        """The rooms a client is in (empty for an unknown id). Thread-safe; a remote client's asks Redis."""
+        check_client_id(client_id)
         if self._is_here(client_id):
             return self._rooms.rooms_of(client_id)
         return self._backplane.remote_rooms(client_id)

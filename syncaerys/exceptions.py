@@ -15,11 +15,24 @@
     close code and reason to answer with.
   * :class:`OptionError` (also a :class:`ValueError`): a bad option given to
     :func:`syncaerys.websocket`, naming the option.
+  * :class:`ConcurrencyError` (also a :class:`RuntimeError`): a
+    :class:`~syncaerys.Message` read off its client's thread, or after its
+    ``on_data`` call returned.
+  * :class:`NotStartedError` (also a :class:`RuntimeError`): an
+    :class:`~syncaerys.Endpoint` used before its gateway started.
 """
 
 from __future__ import annotations
 
-__all__ = ["SyncaerysError", "ClientException", "BackplaneError", "ProtocolError", "OptionError"]
+__all__ = [
+    "SyncaerysError",
+    "ClientException",
+    "BackplaneError",
+    "ProtocolError",
+    "OptionError",
+    "ConcurrencyError",
+    "NotStartedError",
+]
 
 
 class SyncaerysError(Exception):
@@ -64,3 +77,23 @@ class ProtocolError(SyncaerysError):
 
 class OptionError(SyncaerysError, ValueError):
     """An option of :func:`syncaerys.websocket` is unknown or has a bad value."""
+
+
+class ConcurrencyError(SyncaerysError, RuntimeError):
+    """A :class:`~syncaerys.Message` was read where it cannot be read correctly.
+
+    A message streams from its client's socket, which only that client's
+    thread reads, and only while ``on_data`` runs: once it returns, the rest
+    of the message is drained and the next message begins. Read the message
+    in ``on_data`` and hand the *value* to other threads.
+    """
+
+
+class NotStartedError(SyncaerysError, RuntimeError):
+    """The gateway of an :class:`~syncaerys.Endpoint` has not started yet.
+
+    A gateway starts with :func:`syncaerys.run` / :class:`syncaerys.Server`,
+    at the first request of a Flask app that has the
+    :class:`syncaerys.flask.Websockets` extension, at its own first request
+    under another WSGI server, or when :meth:`Gateway.start` is called.
+    """

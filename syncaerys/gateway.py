@@ -18,6 +18,7 @@ from typing import Any
 
 import simple_websocket.ws
 from werkzeug.wrappers import Request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .connection import Connection
 from .endpoint import Endpoint
@@ -102,7 +103,11 @@ class Gateway:
         self.callbacks = Callbacks.resolve(handler)
         self.options = options
         #: The endpoint handed to ``on_start``.
-        self.endpoint = Endpoint(options.backplane)
+        self._started = threading.Event()
+        #: The endpoint handed to ``on_start``: the way in for code outside
+        #: the handler (a view, a background job). Usable once the gateway
+        #: started; before that its sends raise :class:`~syncaerys.NotStartedError`.
+        self.endpoint = Endpoint(options.backplane, self._started)
         self.endpoint._backplane_listeners.append(self._backplane_changed)
         self.state = STOPPED
         self._stopped = False
@@ -132,9 +137,11 @@ class Gateway:
             self.state = STARTING
             backplane = self.endpoint.backplane
             backplane.start()
+            self._started.set()
             try:
                 self.callbacks.on_start(self.endpoint)
             except BaseException:
+                self._started.clear()
                 self.state = STOPPED
                 backplane.stop()
                 raise
@@ -225,6 +232,8 @@ class Gateway:
         except Exception:
             logger.exception("exception in on_handshake")
             return _reject(Rejection(500, "exception in on_handshake"), start_response, environ)
+        if isinstance(handshake_data, (WerkzeugResponse, Response)):
+            return self._returned_response(handshake_data, environ, start_response)
         if response.status != 101:
             if response.status >= 300:
                 start_response(response.status_line, response.wsgi_headers())
@@ -247,6 +256,22 @@ class Gateway:
             logger.error("cannot upgrade: %s", error)
             return _reject(Rejection(500, str(error)), start_response, environ)
         return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate)
+
+    def _returned_response(
+        self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any
+    ) -> Iterable[bytes]:
+        """``on_handshake`` returned a response object: deny with it, or refuse to guess."""
+        status = denial.status_code if isinstance(denial, WerkzeugResponse) else denial.status
+        if status >= 300:
+            logger.info("handshake denied by on_handshake with %d", status)
+            return denial(environ, start_response)
+        logger.error(
+            "on_handshake returned a %s with status %d: return one with a status of 300 or more to deny, "
+            "or return the data for on_open (set response.status on the response it was given to deny)",
+            type(denial).__name__,
+            status,
+        )
+        return _reject(Rejection(500, "on_handshake returned a response that does not deny"), start_response, environ)
 
     def _serve(
         self,
@@ -291,6 +316,8 @@ class Gateway:
         if late:
             # Registered after stop() took its list of clients to close.
             connection.close(1001, "Server shutting down")
+        else:
+            self.endpoint.backplane.wait_announced(connection.id)
         connection.run(handshake_data)
         return self._finish_wsgi(sock, start_response)
 

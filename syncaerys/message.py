@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .exceptions import ClientException
+from .exceptions import ConcurrencyError
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -23,50 +25,70 @@ class Message:
     ``result()`` blocks until the whole message is there; ``read()`` and
     iteration give the chunks as frames arrive (a text chunk never splits a
     character). Both keep reading the client's socket in the calling thread,
-    which must be the client's own thread (the one running ``on_data``); that
-    is why one client's messages are handled one at a time.
+    which must be the client's own thread, during the ``on_data`` call the
+    message was given to: anywhere else they raise
+    :class:`~syncaerys.ConcurrencyError` (read the message in ``on_data`` and
+    hand the value to other threads). That is why one client's messages are
+    handled one at a time.
 
     If the client disconnects or is closed before the message is complete,
     :class:`~syncaerys.ClientException` is raised. A ``timeout`` that expires
     raises :class:`TimeoutError` and leaves the message readable.
     Whatever is left unread when ``on_data`` returns is drained and dropped.
+
+    Not thread-safe by design: only the thread running ``on_data`` may read it.
     """
 
-    __slots__ = ("_chunks", "_connection", "_finished", "is_binary")
+    __slots__ = ("_chunks", "_connection", "_finished", "_handling", "_rest", "_thread", "is_binary")
 
     def __init__(self, connection: Connection, first: Frame) -> None:
         self._connection = connection
         #: Whether the message is binary (``bytes``) rather than text (``str``).
         self.is_binary: bool = isinstance(first.data, bytes)
-        self._chunks: list[Data] = [first.data]
+        # Empty frames add nothing: a message of empty fragments must not grow a list.
+        self._chunks: list[Data] = [first.data] if first.data else []
         self._finished = first.fin
+        # What result() returned, so that it returns the same value every time.
+        self._rest: Data | None = None
+        self._thread = threading.get_ident()
+        self._handling = True
 
     def result(self, timeout: float | None = None) -> Data:
-        """Block until the whole message has arrived and return what was not read yet.
+        """Block until the whole message has arrived and return what ``read()`` has not taken.
 
-        ``str`` for text, ``bytes`` for binary.
+        ``str`` for text, ``bytes`` for binary. Idempotent: every call returns
+        the same value. Blocks (reading the socket); raises
+        :class:`~syncaerys.ConcurrencyError` off the ``on_data`` call.
         """
+        self._check_reader()
+        if self._rest is not None:
+            return self._rest
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._finished:
             self._receive(deadline)
         chunks = self._chunks
         self._chunks = []
+        rest: Data
         if len(chunks) == 1:
-            return chunks[0]
-        if self.is_binary:
-            return b"".join(chunks)  # type: ignore[arg-type]
-        return "".join(chunks)  # type: ignore[arg-type]
+            rest = chunks[0]
+        elif self.is_binary:
+            rest = b"".join(chunks)  # type: ignore[arg-type]
+        else:
+            rest = "".join(chunks)  # type: ignore[arg-type]
+        self._rest = rest
+        return rest
 
     def read(self, timeout: float | None = None) -> Data | None:
-        """Return the next chunk, blocking until one arrives; ``None`` at the end."""
+        """Return the next chunk, blocking until one arrives; ``None`` at the end.
+
+        After :meth:`result` there is nothing left to read: ``None``. Raises
+        :class:`~syncaerys.ConcurrencyError` off the ``on_data`` call.
+        """
+        self._check_reader()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             if self._chunks:
-                chunk = self._chunks.pop(0)
-                # Empty frames carry nothing worth returning (as in Aerys).
-                if chunk:
-                    return chunk
-                continue
+                return self._chunks.pop(0)
             if self._finished:
                 return None
             self._receive(deadline)
@@ -78,6 +100,18 @@ class Message:
                 return
             yield chunk
 
+    def _check_reader(self) -> None:
+        if not self._handling:
+            raise ConcurrencyError(
+                "this Message was read after its on_data call returned; the connection has moved on to the "
+                "next message. Read it in on_data (message.result()) and hand the value to other threads"
+            )
+        if threading.get_ident() != self._thread:
+            raise ConcurrencyError(
+                f"this Message was read from thread {threading.current_thread().name!r}; only the client's own "
+                "thread can read it, during on_data. Read it there (message.result()) and hand the value on"
+            )
+
     def _receive(self, deadline: float | None) -> None:
         connection = self._connection
         if not connection.is_open:
@@ -85,11 +119,12 @@ class Message:
         frame = connection.next_data_frame(deadline)
         if frame is None or not connection.is_open:
             raise ClientException("the client is closing or gone")
-        self._chunks.append(frame.data)
+        if frame.data:
+            self._chunks.append(frame.data)
         self._finished = frame.fin
 
     def _drain(self) -> None:
-        """Read and drop the rest of the message (after ``on_data`` returned)."""
+        """Read and drop the rest of the message (after ``on_data`` returned), then retire it."""
         self._chunks = []
         try:
             while not self._finished:
@@ -97,6 +132,8 @@ class Message:
                 self._chunks = []
         except ClientException:
             self._finished = True
+        finally:
+            self._handling = False
 
     def __repr__(self) -> str:
         kind = "binary" if self.is_binary else "text"

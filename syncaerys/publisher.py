@@ -11,12 +11,14 @@ from .backplane.cluster import ClusterView
 from .backplane.cluster import Keys
 from .backplane.redis_backplane import connect
 from .exceptions import BackplaneError
+from .exceptions import ClientException
+from .ids import check_client_id
 from .protocol.frames import validate_close_arguments
 
 try:
     import redis
-except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError("Publisher needs redis-py: pip install 'syncaerys[redis]'") from error
+except ImportError:  # pragma: no cover - depends on the install; connect() raises, naming the extra
+    pass
 
 __all__ = ["Publisher"]
 
@@ -53,7 +55,13 @@ class Publisher:
         self._view = ClusterView(self._redis, self.keys)
 
     def send(self, data: Data, client_id: int) -> int:
-        """Send a message (``str`` as text, bytes-like as binary) to one client of the cluster."""
+        """Send a message (``str`` as text, bytes-like as binary) to one client of the cluster.
+
+        Blocks for one Redis round trip. Returns the number of processes that
+        received it (1); raises :class:`~syncaerys.ClientException` when the
+        client is not open on a live node, and :class:`TypeError` for an id
+        that is not an ``int``.
+        """
         return self._to_client(_operation(wire.SEND, data, False, client_ids=(client_id,)), client_id)
 
     def send_binary(self, data: Data, client_id: int) -> int:
@@ -107,6 +115,7 @@ class Publisher:
     def _multicast(self, data: Data, client_ids: Iterable[int], *, binary: bool) -> int:
         by_node: dict[int, list[int]] = {}
         for client_id in dict.fromkeys(client_ids):
+            check_client_id(client_id, "client_ids")
             by_node.setdefault(wire.node_of(client_id), []).append(client_id)
         reached = 0
         for node, ids in by_node.items():
@@ -116,7 +125,20 @@ class Publisher:
         return reached
 
     def _to_client(self, op: wire.Operation, client_id: int) -> int:
-        return self._publish(self.keys.to(wire.node_of(client_id)), op)
+        check_client_id(client_id)
+        channel = self.keys.to(wire.node_of(client_id))
+        if op.kind != wire.SEND:
+            return self._publish(channel, op)
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.hexists(self.keys.clients(wire.node_of(client_id)), str(client_id))
+            pipe.publish(channel, wire.encode(op))
+            known, receivers = pipe.execute()
+        except redis.RedisError as error:
+            raise BackplaneError(f"could not publish to Redis at {self.url}: {error}") from error
+        if not known or not receivers:
+            raise ClientException(f"client {client_id} is not open on any live node")
+        return int(receivers)
 
     def _publish(self, channel: str, op: wire.Operation) -> int:
         try:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .exceptions import NotStartedError
+
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request
 
@@ -15,6 +17,28 @@ if TYPE_CHECKING:
     from .response import Response
 
 __all__ = ["Websocket", "Callbacks"]
+
+
+class _EndpointNotSet(NotStartedError, AttributeError):
+    """``handler.endpoint`` read before ``on_start`` stored it (an AttributeError too, for ``hasattr``)."""
+
+
+class _UnsetEndpoint:
+    """Until ``on_start`` assigns ``self.endpoint``, reading it explains why it is missing.
+
+    A non-data descriptor: the assignment in ``on_start`` goes to the
+    instance and hides it.
+    """
+
+    def __get__(self, handler: object, owner: type | None = None) -> Any:
+        if handler is None:
+            return self
+        name = type(handler).__name__
+        raise _EndpointNotSet(
+            f"{name}.endpoint is not set: on_start(endpoint) has not run yet, so the gateway has not started "
+            "(it starts with syncaerys.run() or Server, at a Flask app's first request, or with gateway.start()). "
+            "Code outside the handler can use gateway.endpoint, which exists from the start"
+        )
 
 
 class Websocket:
@@ -42,6 +66,12 @@ class Websocket:
     need then): ``on_backplane_down()`` and ``on_backplane_up()``. They run on
     the backplane's listener thread: keep them short.
     """
+
+    if TYPE_CHECKING:
+        #: Where ``on_start`` conventionally keeps the endpoint (``self.endpoint = endpoint``).
+        endpoint: Endpoint
+    else:
+        endpoint = _UnsetEndpoint()
 
     def on_start(self, endpoint: Endpoint) -> None:
         """Called once before the first client; keep ``endpoint`` to talk to clients."""

@@ -292,13 +292,15 @@ def test_send_to_a_closing_client_fails_with_client_exception(recorder: Recorder
         recorder.wait_event("close")
 
 
-def test_send_to_an_unknown_id_gives_an_already_resolved_future(recorder: Recorder) -> None:
+def test_send_to_an_unknown_id_fails_naming_it(recorder: Recorder) -> None:
+    # SPEC 2.2 as issue 10 (item 4) decided: a send that reached nobody must not look like one that worked.
     with serve(recorder):
         endpoint = recorder.endpoint
         for future in (endpoint.send("x", 987_654_321), endpoint.send_binary(b"x", 987_654_321)):
             assert future.done()
-            assert future.exception(timeout=0) is None
-            future.result(timeout=0)
+            error = future.exception(timeout=0)
+            assert isinstance(error, ClientException)
+            assert "987654321" in str(error)
 
 
 def test_send_binary_and_accepted_types(recorder: Recorder) -> None:

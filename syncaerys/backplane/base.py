@@ -74,6 +74,9 @@ class Backplane:
     def client_closed(self, client_id: int) -> None:
         """A local client is gone (and out of every room)."""
 
+    def wait_announced(self, client_id: int) -> None:
+        """Block (briefly) until the other nodes can see ``client_id``; called before ``on_open``."""
+
     def rooms_changed(self, client_id: int, room: str) -> None:
         """A local client joined or left ``room``."""
 

@@ -32,20 +32,33 @@ from typing import Any
 from typing import TypeVar
 
 from ..exceptions import BackplaneError
+from ..exceptions import ClientException
 from ..futures import SendFuture
 from . import wire
 from .base import Backplane
 from .cluster import ClusterView
 from .cluster import Keys
 
+# redis-py is optional: without it this module still imports (so that
+# ``from syncaerys import *`` works), and building a backplane raises ImportError.
+_redis_missing: ImportError | None = None
 try:
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError("RedisBackplane needs redis-py: pip install 'syncaerys[redis]'") from error
+    _redis_missing = error
 
-__all__ = ["RedisBackplane", "connect"]
+
+def require_redis() -> None:
+    """Raise :class:`ImportError` naming the extra to install when redis-py is missing."""
+    if _redis_missing is not None:
+        raise ImportError("RedisBackplane and Publisher need redis-py: pip install 'syncaerys[redis]'") from (
+            _redis_missing
+        )
+
+
+__all__ = ["RedisBackplane", "connect", "require_redis"]
 
 logger = logging.getLogger("syncaerys.backplane")
 T = TypeVar("T")
@@ -55,6 +68,7 @@ _BATCH = 512
 
 def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
     """A redis-py client that fails fast instead of retrying behind our back."""
+    require_redis()
     kwargs: dict[str, Any] = {
         "socket_timeout": timeout,
         "socket_connect_timeout": timeout,
@@ -72,6 +86,8 @@ class _Outgoing:
     future: SendFuture[int]
     # A message to every node also reaches this node's own subscription.
     discount_self: bool
+    # A send to one client: fail unless that client is open on its (live) node.
+    client_id: int | None = None
 
 
 class RedisBackplane(Backplane):
@@ -109,6 +125,7 @@ class RedisBackplane(Backplane):
         max_reconnect_delay: float = 5.0,
         redis_options: Mapping[str, Any] | None = None,
     ) -> None:
+        require_redis()
         super().__init__()
         if not node_ttl >= 1.0:
             raise ValueError("node_ttl must be at least 1 second")
@@ -132,6 +149,9 @@ class RedisBackplane(Backplane):
         self._cond = threading.Condition()
         self._outgoing: collections.deque[_Outgoing] = collections.deque()
         self._dirty_clients: set[int] = set()
+        # Changes marked so far, and how many of them the writer has written to Redis.
+        self._marked = 0
+        self._written = 0
         self._dirty_rooms: set[str] = set()
         self._resync = False
         # The writer's record of each client's rooms as last written to Redis.
@@ -226,7 +246,25 @@ class RedisBackplane(Backplane):
     def _mark(self, client_id: int) -> None:
         with self._cond:
             self._dirty_clients.add(client_id)
+            self._marked += 1
             self._cond.notify()
+
+    def wait_announced(self, client_id: int) -> None:
+        """Block until this node's clients, ``client_id`` included, are written to Redis.
+
+        So that a client is known to the cluster (sends to it from other nodes
+        succeed) before ``on_open`` runs. At most ``request_timeout``; not at
+        all while the backplane is down.
+        """
+        deadline = time.monotonic() + self.request_timeout
+        with self._cond:
+            target = self._marked
+            while self._written < target and self._up and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning("backplane: client %d not written to Redis within request_timeout", client_id)
+                    return
+                self._cond.wait(remaining)
 
     # -- remote operations
 
@@ -235,15 +273,18 @@ class RedisBackplane(Backplane):
             return SendFuture.failed(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
         if client_id is None:
             return self._enqueue(op, self.keys.all, discount_self=True)
-        return self._enqueue(op, self.keys.to(wire.node_of(client_id)), discount_self=False)
+        checked = client_id if op.kind == wire.SEND else None
+        return self._enqueue(op, self.keys.to(wire.node_of(client_id)), discount_self=False, client_id=checked)
 
-    def _enqueue(self, op: wire.Operation, channel: str, *, discount_self: bool) -> SendFuture[int]:
+    def _enqueue(
+        self, op: wire.Operation, channel: str, *, discount_self: bool, client_id: int | None = None
+    ) -> SendFuture[int]:
         data = wire.encode(dataclasses.replace(op, origin=self.node))
         future: SendFuture[int] = SendFuture()
         with self._cond:
             if len(self._outgoing) >= self.max_backlog:
                 return SendFuture.failed(BackplaneError(f"{len(self._outgoing)} operations waiting for Redis"))
-            self._outgoing.append(_Outgoing(data, channel, future, discount_self))
+            self._outgoing.append(_Outgoing(data, channel, future, discount_self, client_id))
             self._cond.notify()
         return future
 
@@ -376,6 +417,7 @@ class RedisBackplane(Backplane):
                 batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
                 full, self._resync = self._resync, False
                 clients, self._dirty_clients = self._dirty_clients, set()
+                marked = self._marked
                 rooms, self._dirty_rooms = self._dirty_rooms, set()
             if not self._up:
                 # Changes made meanwhile are written by the full resync that follows reconnection.
@@ -388,22 +430,36 @@ class RedisBackplane(Backplane):
                     next_beat = time.monotonic() + interval
                     full = self._heartbeat() or full
                 pipe = self._redis.pipeline(transaction=False)
-                for item in batch:
-                    pipe.publish(item.channel, item.data)
+                # The state goes first: a client this node announces is in Redis before the announcement.
                 if full or clients or rooms:
                     self._write_state(pipe, full, clients, rooms)
                 elif beat:
                     # The clients and rooms live as long as the liveness key, changed or not.
                     self._refresh(pipe)
-                results = pipe.execute()
+                state_commands = len(pipe)
+                for item in batch:
+                    if item.client_id is not None:
+                        pipe.hexists(self.keys.clients(wire.node_of(item.client_id)), str(item.client_id))
+                    pipe.publish(item.channel, item.data)
+                results = pipe.execute()[state_commands:]
             except redis.RedisError as error:
                 self._fail(batch, BackplaneError(f"could not publish to Redis: {error}"))
                 with self._cond:
                     self._resync = True
                 self._connection_lost(error)
                 continue
-            for item, receivers in zip(batch, results, strict=False):  # state commands follow
-                item.future._set(max(0, int(receivers) - int(item.discount_self)), None)
+            if full or clients:
+                with self._cond:
+                    self._written = max(self._written, marked)
+                    self._cond.notify_all()
+            replies = iter(results)
+            for item in batch:
+                known = next(replies) if item.client_id is not None else True
+                receivers = int(next(replies))
+                if not known or (item.client_id is not None and receivers == 0):
+                    item.future._set(None, ClientException(f"client {item.client_id} is not open on any live node"))
+                else:
+                    item.future._set(max(0, receivers - int(item.discount_self)), None)
 
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
         for item in batch:

@@ -343,3 +343,24 @@ def test_a_node_started_after_redis_lost_its_data_does_not_reuse_a_live_node_num
     wait_until(lambda: sorted(b.endpoint.get_clients()) == sorted([a_id, b_id]), timeout=2 * PROMPTLY)
     b.endpoint.broadcast("from b").result(PROMPTLY)
     assert ws_a.recv(PROMPTLY) == "from b"
+
+
+def test_a_remote_send_to_a_client_that_is_not_open_fails_naming_it(start_node: Any) -> None:
+    # Issue 10, item 4: never seen, closed, or on a node that is gone: a failed future, not a 0.
+    a, b = start_node(), start_node()
+    ws, b_id = b.connect()
+    # Announced to the cluster before on_open ran, so a send at once reaches it.
+    assert published(a.endpoint.send("hello", b_id)) == 1
+    assert ws.recv(PROMPTLY) == "hello"
+    never_seen = b_id + 1000
+    error = a.endpoint.send("x", never_seen).exception(PROMPTLY)
+    assert isinstance(error, ClientException) and str(never_seen) in str(error)
+    ws.close()
+    b.recorder.wait_event("close")
+    wait_until(lambda: b_id not in a.endpoint.get_clients())
+    error = a.endpoint.send_binary(b"x", b_id).exception(PROMPTLY)
+    assert isinstance(error, ClientException) and str(b_id) in str(error)
+    no_node = (b.backplane.node + 77) << NODE_SHIFT | 1
+    assert isinstance(a.endpoint.send("x", no_node).exception(PROMPTLY), ClientException)
+    with pytest.raises(TypeError, match="int"):
+        a.endpoint.send("x", str(b_id))  # type: ignore[arg-type]

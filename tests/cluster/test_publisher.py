@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from syncaerys import BackplaneError
+from syncaerys import ClientException
 from syncaerys import Publisher
 from syncaerys.backplane.wire import NODE_SHIFT
 from tests.cluster.helpers import CHANNEL
@@ -96,7 +97,13 @@ def test_publisher_to_a_node_nobody_runs_reaches_nobody(redis_server: RedisServe
     ca = a.connect()
     missing = (ca.call("node") + 1000) << NODE_SHIFT | 1
     with Publisher(redis_server.url, channel=CHANNEL) as publisher:
-        assert publisher.send("nobody", missing) == 0
+        # A send that reaches nobody fails naming the id (issue 10, item 4); close just reports 0 nodes.
+        with pytest.raises(ClientException, match=str(missing)):
+            publisher.send("nobody", missing)
+        with pytest.raises(ClientException, match=str(ca.id + 1)):
+            publisher.send_binary(b"nobody", ca.id + 1)  # a live node, an id it never had
+        with pytest.raises(TypeError):
+            publisher.send("x", str(ca.id))  # type: ignore[arg-type]
         assert publisher.close(missing) == 0
         assert publisher.get_clients() == [ca.id]
         with pytest.raises(ValueError):
