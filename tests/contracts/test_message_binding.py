@@ -92,7 +92,8 @@ def test_result_is_idempotent_so_a_subclass_can_call_super() -> None:
             self.endpoint.send(message.result(), client_id)
 
     class Logged(Echo):
-        seen: list[str | bytes] = []
+        def __init__(self) -> None:
+            self.seen: list[str | bytes] = []
 
         def on_data(self, client_id: int, message: Message) -> None:
             self.seen.append(message.result())
