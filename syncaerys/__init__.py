@@ -2,12 +2,15 @@
 
 Write a :class:`Websocket` subclass with plain blocking methods, wrap it with
 :func:`websocket` (a WSGI application) and serve it with :func:`run`.
+``Request`` is werkzeug's request class, re-exported for type annotations.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 from typing import Any
+
+from werkzeug.wrappers import Request
 
 from .backplane import Backplane
 from .backplane import LocalBackplane
@@ -59,6 +62,7 @@ __all__ = [
     "ProtocolError",
     "Publisher",
     "RedisBackplane",
+    "Request",
     "Response",
     "Router",
     "SendFuture",

@@ -59,6 +59,7 @@ from typing import Any
 
 from .gateway import Gateway
 from .gateway import websocket
+from .router import rule_arguments
 
 # Flask is optional: without it this module still imports, and using it raises
 # ImportError (as websockets does for werkzeug in its router).
@@ -75,6 +76,7 @@ def _require_flask() -> None:
 
 
 if TYPE_CHECKING:
+    from flask.sansio.blueprints import BlueprintSetupState
     from flask.sansio.scaffold import Scaffold
 
 __all__ = ["Websockets", "route", "serve"]
@@ -160,6 +162,16 @@ def route(
         raise TypeError("rule_options cannot set 'websocket': route() adds both kinds of rule")
     extra.setdefault("methods", list(DEFAULT_METHODS))
     name = endpoint if endpoint is not None else default_endpoint(rule)
+    defaults = set(extra.get("defaults") or {})
+    if isinstance(scaffold, flask.Blueprint):
+        # The full rule (with the blueprint's url_prefix) is known when the blueprint is registered.
+        def check(state: BlueprintSetupState) -> None:
+            full = _prefixed(state.url_prefix, rule)
+            gateway.check_route_arguments(full, rule_arguments(full) | defaults | set(state.url_defaults))
+
+        scaffold.record(check)
+    else:
+        gateway.check_route_arguments(rule, rule_arguments(rule) | defaults)
 
     def view(**route_args: Any) -> flask.Response:
         return serve(gateway, **route_args)
@@ -176,6 +188,13 @@ def route(
     scaffold.add_url_rule(rule, endpoint=name, view_func=view, websocket=True, **websocket_options)
     scaffold.add_url_rule(rule, endpoint=name, view_func=view, **extra)
     return gateway
+
+
+def _prefixed(url_prefix: str | None, rule: str) -> str:
+    """The rule as Flask registers it under a blueprint's ``url_prefix``."""
+    if url_prefix is None:
+        return rule
+    return "/".join((url_prefix.rstrip("/"), rule.lstrip("/"))) if rule else url_prefix
 
 
 def default_endpoint(rule: str) -> str:

@@ -34,6 +34,7 @@ from .protocol.handshake import response_101
 from .response import Response
 from .transport import transport_for
 from .websocket import Callbacks
+from .websocket import check_route_arguments
 
 __all__ = ["Gateway", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
 
@@ -119,8 +120,18 @@ class Gateway:
         # to close, so that each client is closed by exactly one of the two.
         self._registry_lock = threading.Lock()
         self._closing_all = False
+        # The sets of route argument names on_handshake is known to take.
+        self._checked_arguments: set[frozenset[str]] = set()
         with _live_lock:
             _live.add(self)
+
+    def check_route_arguments(self, rule: str, arguments: Iterable[str]) -> None:
+        """Raise :class:`TypeError` unless ``on_handshake`` takes ``rule``'s arguments as keywords.
+
+        Routers and the Flask helpers call it when the gateway is mounted.
+        """
+        handler = type(self.handler).__name__
+        check_route_arguments(self.callbacks.on_handshake, arguments, rule, f"{handler}.on_handshake")
 
     # -- lifecycle
 
@@ -227,6 +238,14 @@ class Gateway:
         offered = offered_subprotocols(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL"))
         response.subprotocol = next((p for p in self.options.subprotocols if p in offered), None)
         route_args = environ.get("syncaerys.route_args") or {}
+        if frozenset(route_args) not in self._checked_arguments:
+            # Mounted routes were checked at mount; this catches serve() from a view of the user's.
+            try:
+                self.check_route_arguments(request.path, route_args)
+            except TypeError as error:
+                logger.error("cannot call on_handshake: %s", error)
+                return _reject(Rejection(500, "on_handshake cannot take the route arguments"), start_response, environ)
+            self._checked_arguments.add(frozenset(route_args))
         try:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
         except Exception:

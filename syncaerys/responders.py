@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request
 
 from .gateway import Gateway
 from .response import Response
+from .websocket import check_route_arguments
 
 if TYPE_CHECKING:
     from .router import Router
@@ -40,6 +41,9 @@ class Responder(Protocol):
     ) -> Iterable[bytes] | None: ...
 
     def gateways(self) -> list[Gateway]: ...
+
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        """Raise :class:`TypeError` if this responder cannot take ``rule``'s arguments."""
 
 
 def is_wsgi_app(obj: object) -> bool:
@@ -79,6 +83,9 @@ class _GatewayResponder:
     def gateways(self) -> list[Gateway]:
         return [self.gateway]
 
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        self.gateway.check_route_arguments(rule, arguments)
+
 
 class _RouterResponder:
     def __init__(self, router: Router) -> None:
@@ -91,6 +98,9 @@ class _RouterResponder:
 
     def gateways(self) -> list[Gateway]:
         return self.router.gateways()
+
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        pass  # a router takes no route arguments: its own routes are checked when added
 
 
 class _WsgiResponder:
@@ -134,6 +144,9 @@ class _WsgiResponder:
                 found = getattr(extensions.get("syncaerys"), "gateways", None)
         return list(found()) if callable(found) else []
 
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        pass  # they reach a WSGI app in the environ (wsgiorg.routing_args), not as arguments
+
 
 class _Prepended:
     """A WSGI iterable whose first item was already taken out."""
@@ -176,3 +189,6 @@ class _AerysResponder:
 
     def gateways(self) -> list[Gateway]:
         return []
+
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        check_route_arguments(self.view, arguments, rule, f"responder {getattr(self.view, '__qualname__', self.view)}")

@@ -22,7 +22,14 @@ from .gateway import Gateway
 from .responders import Responder
 from .responders import as_responder
 
-__all__ = ["Router"]
+__all__ = ["Router", "rule_arguments"]
+
+
+def rule_arguments(path: str) -> set[str]:
+    """The variable names of a werkzeug rule: ``/room/<int:n>/<name>`` -> ``{"n", "name"}``."""
+    rule = Rule(path)
+    Map([rule])  # binding parses the rule
+    return set(rule.arguments)
 
 
 class Router:
@@ -44,6 +51,7 @@ class Router:
         if not method:
             raise ValueError("a route needs a method")
         wrapped = as_responder(responder)
+        wrapped.check_route(path, rule_arguments(path))
         with self._lock:
             index = len(self._responders)
             self._responders.append(wrapped)

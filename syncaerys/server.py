@@ -17,6 +17,7 @@ the total size of the request headers (431).
 
 from __future__ import annotations
 
+import errno
 import http.client
 import io
 import logging
@@ -169,7 +170,28 @@ class _ThreadedServer(ThreadedWSGIServer):
 
     def __init__(self, host: str, port: int, app: Any, owner: Server) -> None:
         self.owner = owner
+        self._bind_error: OSError | None = None
         super().__init__(host, port, app, handler=_RequestHandler)
+        if self._bind_error is not None:
+            error = self._bind_error
+            self.server_close()
+            shown = f"[{host}]" if ":" in host else host
+            hint = ": another program listens there (pick another port, or 0 for a free one)"
+            raise OSError(
+                error.errno,
+                f"cannot listen on {shown}:{port}: {error.strerror}{hint if error.errno == errno.EADDRINUSE else ''}",
+            ) from error
+
+    # werkzeug prints a bind error and calls sys.exit(1): keep the error for __init__ to raise instead.
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as error:
+            self._bind_error = error
+
+    def server_activate(self) -> None:
+        if self._bind_error is None:
+            super().server_activate()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.owner._admit():

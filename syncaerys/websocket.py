@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
     from .message import Message
     from .response import Response
 
-__all__ = ["Websocket", "Callbacks"]
+__all__ = ["Websocket", "Callbacks", "check_route_arguments"]
 
 
 class _EndpointNotSet(NotStartedError, AttributeError):
@@ -153,3 +155,26 @@ def _overridden(handler: object, name: str) -> Callable[..., Any] | None:
     if getattr(type(handler), name, None) is getattr(Websocket, name, None):
         return None
     return method  # type: ignore[no-any-return]
+
+
+def check_route_arguments(function: Callable[..., Any], arguments: Iterable[str], rule: str, what: str) -> None:
+    """Raise :class:`TypeError` unless ``function(request, response, **route_args)`` can be called.
+
+    Called when a route is mounted, so that a handler that cannot take the
+    rule's arguments fails there, naming the rule, instead of giving every
+    client an HTTP 500. ``what`` names the function in the message.
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # a builtin or an odd callable: nothing to check
+        return
+    names = sorted(arguments)
+    try:
+        signature.bind(None, None, **dict.fromkeys(names))
+    except TypeError as error:
+        given = ", ".join(names) if names else "none"
+        example = ", ".join(["request", "response", *names])
+        raise TypeError(
+            f"route {rule!r} passes the arguments ({given}) to {what}{signature}, which cannot take them: {error}. "
+            f"Define it as ({example}) or accept **route_args"
+        ) from None
