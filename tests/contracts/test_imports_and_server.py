@@ -19,14 +19,14 @@ def test_a_busy_port_raises_os_error_naming_the_address() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(OSError, match=f"127.0.0.1:{port}") as caught:
+        with pytest.raises(OSError, match=rf"127\.0\.0\.1:{port}") as caught:
             syncaerys.Server(syncaerys.websocket(Recorder()), "127.0.0.1", port)
     assert caught.value.errno == errno.EADDRINUSE
     assert not isinstance(caught.value, SystemExit)
 
 
 def test_an_address_that_cannot_be_bound_raises_os_error() -> None:
-    with pytest.raises(OSError, match="192.0.2.1"):
+    with pytest.raises(OSError, match=r"192\.0\.2\.1"):
         syncaerys.Server(syncaerys.websocket(Recorder()), "192.0.2.1", 0)  # TEST-NET-1: not on this host
 
 
