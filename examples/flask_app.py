@@ -1,10 +1,20 @@
-"""Chat rooms in a Flask app: a page, and a websocket per room on a blueprint.
+"""Chat rooms in a Flask app: a page, a websocket per room on a blueprint, and views that push.
 
 ``/`` is a page that joins a room; ``/room/<name>`` is the room's websocket,
 mounted on the ``rooms`` blueprint with :func:`syncaerys.flask.route`. The
 room name reaches ``on_handshake`` as a keyword argument; a bad name is
 refused with 400. Every message is sent to everyone in the room, its sender
 included (alone in a room, you get an echo).
+
+Pushing from outside the handler, through ``gateway.endpoint``:
+
+* ``POST /room/<name>/announce`` (the body is the text) pushes from the view
+  itself and answers with how many clients got it;
+* ``POST /room/<name>/report`` answers 202 at once and starts a background
+  job that pushes "report for <name> is ready" when it is done.
+
+The gateway starts at the app's first request, whatever it is, so a push
+before any websocket client connected works (it reaches nobody, and says so).
 
 Run it with werkzeug's dev server (``app.run``)::
 
@@ -14,7 +24,9 @@ or under gunicorn's gthread worker, from the project root::
 
     gunicorn -c examples/gunicorn.conf.py examples.flask_app:app
 
-then open http://127.0.0.1:5000/ (gunicorn: http://127.0.0.1:8000/).
+then open http://127.0.0.1:5000/ (gunicorn: http://127.0.0.1:8000/), or push::
+
+    curl -d 'hello, lobby' http://127.0.0.1:5000/room/lobby/announce
 """
 
 from __future__ import annotations
@@ -24,11 +36,13 @@ import logging
 import re
 import signal
 import threading
+import time
 import types
 from typing import Any
 
 from flask import Blueprint
 from flask import Flask
+from flask import request
 from werkzeug.wrappers import Request
 
 import syncaerys
@@ -69,16 +83,10 @@ document.getElementById("say").onsubmit = (event) => {
 class Rooms(Websocket):
     """Chat rooms: each message goes to every client in the sender's room."""
 
-    def __init__(self) -> None:
-        self.endpoint: Endpoint
-        self._lock = threading.Lock()
-        self._room_of: dict[int, str] = {}
-
     def on_start(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 
-    def on_handshake(self, request: Request, response: Response, **route_args: Any) -> str | None:
-        name: str = route_args["name"]  # the <name> of the route
+    def on_handshake(self, request: Request, response: Response, name: str) -> str | None:
         if not ROOM_NAME.fullmatch(name):
             response.status = 400
             response.send("room names are 1 to 32 letters, digits, '-' or '_'\n")
@@ -86,19 +94,12 @@ class Rooms(Websocket):
         return name
 
     def on_open(self, client_id: int, handshake_data: Any) -> None:
-        with self._lock:
-            self._room_of[client_id] = handshake_data
+        self.endpoint.join(client_id, handshake_data)
 
     def on_data(self, client_id: int, message: Message) -> None:
         text = message.result()
-        with self._lock:
-            room = self._room_of.get(client_id)
-            members = [cid for cid, name in self._room_of.items() if name == room]
-        self.endpoint.multicast(text, members)
-
-    def on_close(self, client_id: int, code: int, reason: str) -> None:
-        with self._lock:
-            self._room_of.pop(client_id, None)
+        for room in self.endpoint.rooms_of(client_id):
+            self.endpoint.broadcast(text, room=room)
 
     def on_stop(self) -> None:
         self.endpoint.broadcast("server stopping, bye")
@@ -112,6 +113,25 @@ gateway = syncaerys.websocket(Rooms(), heartbeat_period=20)
 @app.get("/")
 def index() -> str:
     return PAGE
+
+
+@app.post("/room/<name>/announce")
+def announce(name: str) -> dict[str, Any]:
+    """Push from a view: the request's body to everyone in the room."""
+    sent = gateway.endpoint.broadcast(request.get_data(as_text=True), room=name)
+    return {"room": name, "delivered": sent.result(timeout=5).delivered}
+
+
+@app.post("/room/<name>/report")
+def report(name: str) -> tuple[dict[str, Any], int]:
+    """Push from a background job: answer at once, tell the room when the work is done."""
+
+    def job() -> None:
+        time.sleep(0.2)  # the slow part: a query, a call to another service...
+        gateway.endpoint.broadcast(f"report for {name} is ready", room=name)
+
+    threading.Thread(target=job, name=f"report-{name}", daemon=True).start()
+    return {"room": name, "status": "started"}, 202
 
 
 rooms = Blueprint("rooms", __name__)

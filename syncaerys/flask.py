@@ -26,6 +26,19 @@ werkzeug's routing answers an upgrade request for any other rule with 400
     def private(name):
         return syncaerys.flask.serve(gateway, name=name)
 
+A gateway mounted with :func:`route` or :meth:`Websockets.route` starts
+(``on_start`` runs) at the app's first request of any kind, or when
+:meth:`Websockets.start` / :meth:`Gateway.start` is called. From then on a view
+or a background thread pushes through ``gateway.endpoint``::
+
+    @app.post("/announce")
+    def announce():
+        gateway.endpoint.broadcast(flask.request.get_data(as_text=True))
+        return "", 204
+
+Before that, the endpoint's sends raise :class:`~syncaerys.NotStartedError`
+(call ``sockets.start()`` first in a job that may run before any request).
+
 The view runs the gateway in the request's own thread: ``on_handshake``,
 ``on_open``, ``on_data`` and ``on_close`` of a client run inside that
 request's Flask context (``flask.request``, ``flask.g``, ``current_app`` work
@@ -57,6 +70,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import websocket
 from .router import rule_arguments
@@ -78,6 +92,9 @@ def _require_flask() -> None:
 if TYPE_CHECKING:
     from flask.sansio.blueprints import BlueprintSetupState
     from flask.sansio.scaffold import Scaffold
+    from typing_extensions import Unpack
+
+    from .options import WebsocketOptions
 
 __all__ = ["Websockets", "route", "serve"]
 
@@ -137,7 +154,7 @@ def route(
     *,
     endpoint: str | None = None,
     rule_options: Mapping[str, Any] | None = None,
-    **options: Any,
+    **options: Unpack[WebsocketOptions],
 ) -> Gateway:
     """Mount a websocket on ``rule`` of a Flask app or blueprint; return its gateway.
 
@@ -175,6 +192,19 @@ def route(
 
     def view(**route_args: Any) -> flask.Response:
         return serve(gateway, **route_args)
+
+    def start_gateway() -> None:
+        # The gateway starts (on_start runs) at the app's first request of any kind, so
+        # that views and background jobs can push through gateway.endpoint from then on.
+        # Not at import: under gunicorn --preload that would be the master, whose
+        # threads do not survive the fork into the workers.
+        if gateway.state == STOPPED and not gateway.stopping:
+            gateway.start()
+
+    if isinstance(scaffold, flask.Blueprint):
+        scaffold.before_app_request(start_gateway)
+    else:
+        scaffold.before_request(start_gateway)
 
     view.__name__ = name
     view.__qualname__ = name
@@ -226,7 +256,7 @@ class Websockets:
     :param options: default gateway options for handlers passed to :meth:`route`.
     """
 
-    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+    def __init__(self, app: flask.Flask | None = None, **options: Unpack[WebsocketOptions]) -> None:
         _require_flask()
         self.app: flask.Flask | None = None
         self.options = dict(options)
@@ -253,7 +283,7 @@ class Websockets:
         blueprint: flask.Blueprint | None = None,
         endpoint: str | None = None,
         rule_options: Mapping[str, Any] | None = None,
-        **options: Any,
+        **options: Unpack[WebsocketOptions],
     ) -> Gateway:
         """Mount a websocket on ``rule`` (of ``blueprint`` if given, else of the app).
 

@@ -14,6 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
 
 import simple_websocket.ws
@@ -24,6 +25,7 @@ from .connection import Connection
 from .endpoint import Endpoint
 from .exceptions import ClientException
 from .options import Options
+from .options import WebsocketOptions
 from .protocol.deflate import DeflateParams
 from .protocol.deflate import negotiate
 from .protocol.handshake import Rejection
@@ -35,6 +37,9 @@ from .response import Response
 from .transport import transport_for
 from .websocket import Callbacks
 from .websocket import check_route_arguments
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["Gateway", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
 
@@ -56,7 +61,7 @@ def live_gateways() -> list[Gateway]:
         return list(_live)
 
 
-def websocket(handler: object, **options: Any) -> Gateway:
+def websocket(handler: object, **options: Unpack[WebsocketOptions]) -> Gateway:
     """Wrap a :class:`~syncaerys.Websocket` handler in a WSGI application.
 
     Options are validated now (unknown names and bad values raise

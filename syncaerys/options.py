@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields
 from typing import Any
+from typing import TypedDict
 
 from .backplane.base import Backplane
 from .exceptions import OptionError
 from .protocol.handshake import OriginCheck
 
-__all__ = ["Options"]
+__all__ = ["Options", "WebsocketOptions"]
 
 MiB = 1 << 20
 
@@ -113,6 +115,33 @@ class Options:
         if backplane is not None and not isinstance(backplane, Backplane):
             raise OptionError(f"option 'backplane' must be a Backplane such as RedisBackplane(url), not {backplane!r}")
         return cls(**values)
+
+
+class WebsocketOptions(TypedDict, total=False):
+    """The keyword options of :func:`syncaerys.websocket`, for type checkers.
+
+    The same names and meanings as :class:`Options`; a misspelt or mistyped
+    option is a ``mypy`` error in typed code and an
+    :class:`~syncaerys.OptionError` at run time.
+    """
+
+    max_message_size: int | None
+    max_frame_size: int | None
+    max_bytes_per_minute: int | None
+    max_frames_per_second: int | None
+    text_only: bool
+    auto_frame_size: int | None
+    max_send_queue: int | None
+    heartbeat_period: float | None
+    queued_ping_limit: int
+    close_period: float
+    subprotocols: str | Iterable[str]
+    allowed_origins: OriginCheck | str | None
+    compression: bool
+    compression_threshold: int
+    compression_window_bits: int
+    compression_memory_level: int
+    backplane: Backplane | None
 
 
 def _check_int(name: str, value: Any, *, optional: bool, minimum: int = 1) -> None:

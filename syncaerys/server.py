@@ -27,7 +27,9 @@ import ssl
 import threading
 import types
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypedDict
 
 from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.serving import WSGIRequestHandler
@@ -44,7 +46,10 @@ from .process import set_switch_interval
 from .timer import TimerHandle
 from .timer import shared_timer
 
-__all__ = ["Server", "run"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Server", "ServerOptions", "run"]
 
 logger = logging.getLogger("syncaerys")
 http_logger = logging.getLogger("syncaerys.http")
@@ -219,6 +224,15 @@ class _ThreadedServer(ThreadedWSGIServer):
         http_logger.exception("error while serving %s", client_address[0] if client_address else "?")
 
 
+class ServerOptions(TypedDict, total=False):
+    """The keyword options of :class:`Server` that :func:`run` passes on, for type checkers."""
+
+    ssl_context: ssl.SSLContext | None
+    max_connections: int | None
+    header_timeout: float | None
+    max_header_bytes: int | None
+
+
 class Server:
     """Serves a WSGI application (a Host, Router, gateway, or any app) on one address.
 
@@ -360,14 +374,16 @@ def _gateways_of(app: Any) -> list[Gateway]:
     return []
 
 
-def servers_for(*targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Any) -> list[Server]:
+def servers_for(
+    *targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Unpack[ServerOptions]
+) -> list[Server]:
     """One :class:`Server` per address: a Host brings its own; anything else uses ``host``/``port``."""
     from .host import Host
 
     servers = []
     for target in targets:
         if isinstance(target, Host):
-            host_options = dict(options)
+            host_options = options.copy()
             if target.ssl_context is not None:
                 host_options["ssl_context"] = target.ssl_context
             for address, host_port in target.addresses:
@@ -387,7 +403,7 @@ def run(
     port: int = 1337,
     cpu: int | Iterable[int] | str | None = AUTO,
     switch_interval: float | None = DEFAULT_SWITCH_INTERVAL,
-    **options: Any,
+    **options: Unpack[ServerOptions],
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully.
 

@@ -44,6 +44,7 @@ from collections import deque
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +72,11 @@ from .responders import is_wsgi_app
 from .router import Router
 from .server import Server
 from .websocket import Websocket
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .options import WebsocketOptions
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -130,7 +136,9 @@ def _as_app(target: object, options: Mapping[str, Any]) -> Any:
 
 
 @contextlib.contextmanager
-def serve(target: object, *, server_options: Mapping[str, Any] | None = None, **options: Any) -> Iterator[Server]:
+def serve(
+    target: object, *, server_options: Mapping[str, Any] | None = None, **options: Unpack[WebsocketOptions]
+) -> Iterator[Server]:
     """Serve ``target`` on 127.0.0.1 with a free port, from a background thread.
 
     ``target`` is one of:

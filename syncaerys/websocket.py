@@ -78,8 +78,18 @@ class Websocket:
     def on_start(self, endpoint: Endpoint) -> None:
         """Called once before the first client; keep ``endpoint`` to talk to clients."""
 
-    def on_handshake(self, request: Request, response: Response, **route_args: Any) -> Any:
-        """Inspect the upgrade request; deny with ``response.status >= 300``."""
+    # ``*args`` and ``**route_args`` let a subclass declare exactly what its route
+    # passes (``(self, request, response)``, ``(..., name: str)``) and still pass
+    # mypy --strict: only the two positional parameters are required of it.
+    def on_handshake(self, request: Request, response: Response, /, *args: Any, **route_args: Any) -> Any:
+        """Inspect the upgrade request; deny with ``response.status >= 300`` or by returning a response.
+
+        The route's arguments (``/room/<name>``) arrive as keyword arguments;
+        declare them as parameters (``def on_handshake(self, request,
+        response, name)``). What it returns reaches ``on_open``, unless it is
+        a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
+        with a status of 300 or more, which is sent to deny the upgrade.
+        """
         return None
 
     def on_open(self, client_id: int, handshake_data: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import struct
 
 __all__ = [
@@ -31,17 +32,36 @@ _pack_short = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 
 
-class CloseCode:
-    """Close codes by name (the Aerys ``Websocket\\Code`` constants)."""
+class CloseCode(enum.IntEnum):
+    """Close codes by their RFC 6455 / IANA registry names, with Aerys's names as aliases.
 
-    NORMAL_CLOSE = 1000
+    An ``int`` enum: ``endpoint.close(client_id, CloseCode.GOING_AWAY)`` and
+    ``code == CloseCode.NORMAL_CLOSURE`` work, and ``on_close`` receives plain
+    ints (applications may use 3000-4999, which have no name here).
+    """
+
+    NORMAL_CLOSURE = 1000
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005
+    ABNORMAL_CLOSURE = 1006
+    INVALID_FRAME_PAYLOAD_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015
+
+    # Aerys's Websocket\Code names, for apps ported from it.
+    NORMAL_CLOSE = 1000
     UNACCEPTABLE_TYPE = 1003
     NONE = 1005
     ABNORMAL_CLOSE = 1006
     INCONSISTENT_FRAME_DATA_TYPE = 1007
-    POLICY_VIOLATION = 1008
     MESSAGE_TOO_LARGE = 1009
     EXPECTED_EXTENSION_MISSING = 1010
     UNEXPECTED_SERVER_ERROR = 1011
@@ -56,7 +76,7 @@ _SENDABLE_BELOW_3000 = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010
 
 def is_valid_peer_close_code(code: int) -> bool:
     """Whether a close code received from the peer is acceptable (else 1002)."""
-    return code in _SENDABLE_BELOW_3000 or 3000 <= code <= 4999
+    return int(code) in _SENDABLE_BELOW_3000 or 3000 <= code <= 4999
 
 
 def validate_close_arguments(code: int, reason: str) -> bytes:
