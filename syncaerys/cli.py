@@ -42,6 +42,15 @@ def load_target(spec: str) -> Any:
     return target
 
 
+def _connections(value: str) -> int | str | None:
+    if value in ("auto", "none"):
+        return None if value == "none" else value
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m syncaerys", description="Serve a syncaerys application.")
     parser.add_argument("target", help="module:attr of a Host, Router, gateway, Websocket handler or WSGI app")
@@ -49,7 +58,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=None, help="port to listen on (default 1337)")
     parser.add_argument("--certfile", help="TLS certificate (PEM); serves wss://")
     parser.add_argument("--keyfile", help="TLS private key (PEM)")
-    parser.add_argument("--max-connections", type=int, default=1000)
+    parser.add_argument(
+        "--max-connections",
+        type=_connections,
+        default="auto",
+        help="connections served at once: a number, 'none', or 'auto' (the default: from the open-file limit)",
+    )
     parser.add_argument(
         "--cpu",
         default="auto",

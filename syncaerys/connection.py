@@ -127,6 +127,11 @@ class Connection:
             if options.max_frames_per_second is not None
             else None
         )
+        # The handler method this client's thread is in (None while it reads frames).
+        self._callback: str | None = None
+        self._callback_since = 0.0
+        self._callback_calls = 0
+        self._warned_call = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -173,6 +178,9 @@ class Connection:
         return True
 
     def _call_handler(self, method: Any, *args: Any) -> None:
+        self._callback = getattr(method, "__name__", "handler")
+        self._callback_since = time.monotonic()
+        self._callback_calls += 1
         try:
             method(*args)
         except ClientException:
@@ -182,6 +190,15 @@ class Connection:
         except Exception:
             logger.exception("client %d: exception in %s", self.id, getattr(method, "__name__", "handler"))
             self.close(1011, "Internal server error, aborting")
+        finally:
+            self._callback = None
+
+    def busy_in(self) -> tuple[str, float] | None:
+        """The callback this client's thread is running and for how long, or ``None``. Any thread."""
+        name = self._callback
+        if name is None:
+            return None
+        return name, time.monotonic() - self._callback_since
 
     def next_data_frame(self, deadline: float | None) -> Frame | None:
         """Return the next data frame, handling control frames on the way.
@@ -423,10 +440,26 @@ class Connection:
     # -- the timer thread
 
     def _close_deadline(self) -> None:
-        """The peer did not finish the closing handshake in time: drop TCP."""
-        if self.state != CLOSED:
+        """The closing handshake did not finish in time: drop TCP, and say whose fault it is."""
+        if self.state == CLOSED:
+            return
+        busy = self.busy_in()
+        if busy is None:
             logger.info("client %d: no close frame from the peer within close_period", self.id)
-            self.transport.shutdown()
+        elif self._warned_call != self._callback_calls:
+            # The peer may well have answered: this thread cannot read its close frame
+            # while it runs the handler.
+            self._warned_call = self._callback_calls
+            logger.warning(
+                "client %d: %s has been running for %.1f s while the client is closing; the thread is blocked in "
+                "your code, so the closing handshake cannot finish: dropping the connection (return from %s, or "
+                "hand long work to your own thread)",
+                self.id,
+                busy[0],
+                busy[1],
+                busy[0],
+            )
+        self.transport.shutdown()
 
     def _heartbeat(self) -> None:
         if self.state != OPEN:

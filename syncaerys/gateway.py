@@ -189,11 +189,21 @@ class Gateway:
                 while self.endpoint._clients:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
-                        logger.warning("%d clients still closing after the stop timeout", len(self.endpoint._clients))
+                        self._log_stuck()
                         break
                     self._clients_changed.wait(remaining)
             self.endpoint.backplane.stop()
             self.state = STOPPED
+
+    def _log_stuck(self) -> None:
+        connections = self.endpoint._connections()
+        busy = [(c.id, c.busy_in()) for c in connections]
+        in_code = [f"client {i} in {b[0]} for {b[1]:.1f} s" for i, b in busy if b is not None]
+        logger.warning(
+            "%d clients still closing after the stop timeout%s",
+            len(connections),
+            f"; blocked in handler code: {', '.join(in_code)}" if in_code else "",
+        )
 
     def _backplane_changed(self, up: bool) -> None:
         if up:

@@ -15,7 +15,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["AUTO", "DEFAULT_SWITCH_INTERVAL", "claim_cpu", "pin_to_cpus", "set_switch_interval"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_SWITCH_INTERVAL",
+    "INHERITED_PIN",
+    "claim_cpu",
+    "pin_to_cpus",
+    "restore_inherited_affinity",
+    "set_switch_interval",
+]
 
 #: ``cpu="auto"``: pin to one CPU that no other syncaerys process on this host has claimed.
 AUTO = "auto"
@@ -70,9 +78,63 @@ def pin_to_cpus(cpu: int | Iterable[int] | str | None) -> set[int] | None:
     if setter is None:
         logger.warning("cpu=%r ignored: this platform cannot pin a process to CPUs", cpu)
         return None
+    original = os.sched_getaffinity(0)
     setter(0, cpus)
-    logger.info("pinned to CPU %s (cpu=None turns this off)", ",".join(map(str, sorted(cpus))))
+    _unpin_children(cpus, original)
+    logger.info(
+        "pinned to CPU %s for the GIL's sake (child processes get CPUs %s back; cpu=None or --cpu none turns "
+        "pinning off)",
+        _cpu_list(cpus),
+        _cpu_list(original),
+    )
     return cpus
+
+
+def _cpu_list(cpus: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(cpus)))
+
+
+#: Set in the environment of a pinned process, for its exec'd children: "pinned;original".
+INHERITED_PIN = "SYNCAERYS_INHERITED_PIN"
+_fork_hook_installed = False
+
+
+def _unpin_children(pinned: set[int], original: set[int]) -> None:
+    """Make child processes run on ``original`` again: the pin is for this server, not for its workers.
+
+    A forked child (``os.fork``, multiprocessing's "fork") is restored at once
+    by an at-fork hook. An exec'd child (``subprocess``, multiprocessing's
+    "spawn" and "forkserver") inherits the affinity through exec, where no
+    Python hook runs: it finds :data:`INHERITED_PIN` in its environment and
+    is restored when it imports syncaerys (a multiprocessing child re-imports
+    the main module, which does). Other programs keep the pin; see the README.
+    """
+    global _fork_hook_installed
+    os.environ[INHERITED_PIN] = f"{_cpu_list(pinned)};{_cpu_list(original)}"
+    if not _fork_hook_installed:
+        _fork_hook_installed = True
+        os.register_at_fork(after_in_child=restore_inherited_affinity)
+
+
+def restore_inherited_affinity() -> None:
+    """Undo a pin inherited from a syncaerys server process (called at import and in forked children).
+
+    Only the exact pin is undone: a child whose affinity was changed since
+    keeps it. Forgets this process's CPU claim (the parent keeps holding it).
+    """
+    global _claim
+    _claim = None
+    value = os.environ.pop(INHERITED_PIN, None)
+    if value is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        pinned_text, original_text = value.split(";")
+        pinned = {int(c) for c in pinned_text.split(",")}
+        original = {int(c) for c in original_text.split(",")}
+        if os.sched_getaffinity(0) == pinned:
+            os.sched_setaffinity(0, original)
+    except (ValueError, OSError):  # a malformed value, or CPUs that are gone: keep what we have
+        pass
 
 
 def claim_cpu(lock_dir: Path | None = None) -> int | None:
@@ -118,3 +180,8 @@ def claim_cpu(lock_dir: Path | None = None) -> int | None:
         return cpu
     logger.info("cpu='auto': every CPU is claimed by another syncaerys process; not pinning")
     return None
+
+
+# An exec'd child of a pinned server (see _unpin_children) gets its CPUs back on import.
+if INHERITED_PIN in os.environ:
+    restore_inherited_affinity()

@@ -25,10 +25,12 @@ import signal
 import socket
 import ssl
 import threading
+import time
 import types
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Literal
 from typing import TypedDict
 
 from werkzeug.serving import ThreadedWSGIServer
@@ -49,7 +51,7 @@ from .timer import shared_timer
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Server", "ServerOptions", "run"]
+__all__ = ["Server", "ServerOptions", "default_max_connections", "run"]
 
 logger = logging.getLogger("syncaerys")
 http_logger = logging.getLogger("syncaerys.http")
@@ -198,9 +200,19 @@ class _ThreadedServer(ThreadedWSGIServer):
         if self._bind_error is None:
             super().server_activate()
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        try:
+            return super().get_request()
+        except OSError as error:
+            if error.errno in (errno.EMFILE, errno.ENFILE):
+                # The listening socket stays readable: without a pause the accept loop spins.
+                self.owner._refused("out of file descriptors", error.strerror or "")
+                time.sleep(_ACCEPT_BACKOFF)
+            raise
+
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.owner._admit():
-            http_logger.warning("max_connections reached: 503 to %s", client_address[0])
+            self.owner._refused("max_connections", client_address[0])
             try:
                 request.send(_BUSY, socket.MSG_DONTWAIT)
             except OSError:
@@ -224,11 +236,70 @@ class _ThreadedServer(ThreadedWSGIServer):
         http_logger.exception("error while serving %s", client_address[0] if client_address else "?")
 
 
+#: How long the accept loop pauses when the process is out of file descriptors.
+_ACCEPT_BACKOFF = 0.05
+#: Descriptors kept for everything that is not a connection (logs, Redis, the flusher, the app's own).
+_MIN_FD_RESERVE = 32
+
+
+def default_max_connections() -> int:
+    """The default ``max_connections``: the open-file soft limit less a reserve.
+
+    Each connection holds one descriptor; the reserve (a tenth of the limit,
+    at least 32) is for the rest of the process. With the usual soft limit
+    of 1,024 that is 922: raise the limit (``ulimit -n``, systemd's
+    ``LimitNOFILE``) to serve more. Where the limit cannot be read, 1,000.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 1000
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1_000_000
+    return max(1, soft - max(_MIN_FD_RESERVE, soft // 10))
+
+
+class _RefusalLog:
+    """Warns about refused connections at most every ``interval`` seconds, with a count."""
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._last = -interval
+        self._count = 0
+
+    def refused(self, cause: str, detail: str, limit: int | None) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < self._interval:
+                return
+            count, self._count, self._last = self._count, 0, now
+        if cause == "max_connections":
+            http_logger.warning(
+                "max_connections=%s reached: %d connection(s) refused with 503 (the last from %s); if the load is "
+                "legitimate, raise max_connections= (and the open-file limit, ulimit -n)",
+                limit,
+                count,
+                detail,
+            )
+        else:
+            http_logger.warning(
+                "cannot accept connections: %s (%s), %d time(s); raise the open-file limit (ulimit -n) or lower "
+                "max_connections (now %s)",
+                cause,
+                detail,
+                count,
+                limit,
+            )
+
+
 class ServerOptions(TypedDict, total=False):
     """The keyword options of :class:`Server` that :func:`run` passes on, for type checkers."""
 
     ssl_context: ssl.SSLContext | None
-    max_connections: int | None
+    max_connections: int | None | Literal["auto"]
     header_timeout: float | None
     max_header_bytes: int | None
 
@@ -242,7 +313,10 @@ class Server:
 
     :param ssl_context: serve TLS; the handshake runs in the connection's thread.
     :param max_connections: connections served at once (WebSocket clients
-        included); past it new connections get a 503. ``None``: no limit.
+        included); past it new connections get a 503 (and the log a warning,
+        at most every 10 s, naming this option). ``"auto"`` (the default):
+        what the process's open-file limit allows, see
+        :func:`default_max_connections`. ``None``: no limit.
     :param header_timeout: seconds a new connection has for its TLS handshake
         and request headers. ``None``: no limit.
     :param max_header_bytes: total size of the request headers (431 past it).
@@ -255,13 +329,21 @@ class Server:
         port: int = 1337,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        max_connections: int | None = 1000,
+        max_connections: int | None | Literal["auto"] = "auto",
         header_timeout: float | None = 10.0,
         max_header_bytes: int | None = 65536,
     ) -> None:
         self.app = app
         self.ssl_context = ssl_context
-        self.max_connections = max_connections
+        #: Connections served at once; ``"auto"`` resolved with :func:`default_max_connections`.
+        self.max_connections: int | None = default_max_connections() if max_connections == "auto" else max_connections
+        if self.max_connections is not None and (
+            isinstance(self.max_connections, bool)
+            or not isinstance(self.max_connections, int)
+            or self.max_connections < 1
+        ):
+            raise ValueError(f"max_connections must be a positive int, 'auto' or None, not {max_connections!r}")
+        self._refusals = _RefusalLog()
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self._connections = 0
@@ -292,6 +374,9 @@ class Server:
                 return False
             self._connections += 1
             return True
+
+    def _refused(self, cause: str, detail: str) -> None:
+        self._refusals.refused(cause, detail, self.max_connections)
 
     def _release(self) -> None:
         with self._lock:

@@ -1,0 +1,136 @@
+"""max_connections follows the open-file limit, and refusals say why (issue 10, item 11)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from websockets.exceptions import InvalidHandshake
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect
+
+import syncaerys
+from syncaerys.server import default_max_connections
+from tests.test_http import get
+from tests.utils import PROMPTLY
+from tests.utils import Recorder
+from tests.utils import wait_until
+
+
+def test_the_default_comes_from_the_open_file_limit() -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    expected = soft - max(32, soft // 10) if soft != resource.RLIM_INFINITY else 1_000_000
+    assert default_max_connections() == max(1, expected)
+    with syncaerys.Server(syncaerys.websocket(Recorder()), port=0) as server:
+        assert server.max_connections == default_max_connections()
+
+
+@pytest.mark.parametrize("value", [0, -5, True, "lots", 2.5])
+def test_a_bad_max_connections_is_a_value_error(value: object) -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        syncaerys.Server(syncaerys.websocket(Recorder()), port=0, max_connections=value)  # type: ignore[arg-type]
+
+
+def test_the_default_under_a_small_limit(tmp_path: object) -> None:
+    code = textwrap.dedent(
+        """
+        import json, resource
+        from syncaerys.server import default_max_connections
+        values = {}
+        for soft in (64, 1024, 4096):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            values[soft] = default_max_connections()
+        print(json.dumps(values))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"64": 32, "1024": 922, "4096": 3687}
+
+
+def test_refusals_are_logged_once_per_interval_naming_the_option(caplog: pytest.LogCaptureFixture) -> None:
+    recorder = Recorder()
+    with (
+        caplog.at_level(logging.WARNING, logger="syncaerys.http"),
+        syncaerys.Server(syncaerys.websocket(recorder), port=0, max_connections=1) as server,
+        connect(f"{server.url}/") as ws,
+    ):
+        recorder.wait_event("open")
+        wait_until(lambda: server._connections == 1)
+        statuses = [get(server.port, "/")[0] for _ in range(5)]
+        ws.send("still here")
+        assert ws.recv(timeout=PROMPTLY) == "still here"
+    assert statuses == [503] * 5
+    warnings = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "max_connections=1 reached" in warnings[0] and "raise max_connections=" in warnings[0]
+
+
+EMFILE_SERVER = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+import syncaerys
+
+class Echo(syncaerys.Websocket):
+    def on_start(self, endpoint):
+        self.endpoint = endpoint
+    def on_data(self, client_id, message):
+        self.endpoint.send(message.result(), client_id)
+
+with syncaerys.Server(syncaerys.websocket(Echo()), port=0, max_connections=None) as server:
+    print(server.port, flush=True)
+    sys.stdin.readline()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_out_of_file_descriptors_backs_off_logs_and_recovers() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", EMFILE_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None and process.stderr is not None
+    try:
+        port = int(process.stdout.readline())
+        clients = []
+        for _ in range(80):
+            try:
+                clients.append(socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY))
+            except OSError:
+                break
+        # The accept loop runs out of descriptors: the first thing the server writes to stderr says so.
+        first_line = process.stderr.readline()
+        assert "cannot accept connections: out of file descriptors" in first_line, first_line
+        # A websocket client must work again once the others went.
+        for client in clients:
+            client.close()
+        ws = wait_until(lambda: _try_connect(port), timeout=4 * PROMPTLY, interval=0.05)
+        with ws:
+            ws.send("back")
+            assert ws.recv(timeout=PROMPTLY) == "back"
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.wait(4 * PROMPTLY) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = process.stderr.read()
+    assert log.count("cannot accept connections") <= 1, log  # rate-limited, not once per attempt
+    assert "Traceback" not in log, log
+
+
+def _try_connect(port: int) -> ClientConnection | None:
+    try:
+        return connect(f"ws://127.0.0.1:{port}/", open_timeout=PROMPTLY)
+    except (OSError, InvalidHandshake, TimeoutError):
+        return None
