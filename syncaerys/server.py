@@ -299,7 +299,7 @@ class ServerOptions(TypedDict, total=False):
     """The keyword options of :class:`Server` that :func:`run` passes on, for type checkers."""
 
     ssl_context: ssl.SSLContext | None
-    max_connections: int | None | Literal["auto"]
+    max_connections: int | Literal["auto"] | None
     header_timeout: float | None
     max_header_bytes: int | None
 
@@ -329,7 +329,7 @@ class Server:
         port: int = 1337,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        max_connections: int | None | Literal["auto"] = "auto",
+        max_connections: int | Literal["auto"] | None = "auto",
         header_timeout: float | None = 10.0,
         max_header_bytes: int | None = 65536,
     ) -> None:
