@@ -36,6 +36,9 @@ threads = 64
 # whatever its free threads; a websocket accepted past its threads waits for one.
 # Equal to threads, a busy worker leaves new connections to the other workers.
 worker_connections = threads
+# Every accepted connection gets a thread: idle HTTP keep-alive connections, which gthread
+# parks without one, would need worker_connections > threads (gunicorn warns otherwise).
+keepalive = 0
 graceful_timeout = 10
 # gthread's main thread tells the master it is alive while requests run, so
 # long-lived websockets do not trip this timeout (unlike the sync worker's).

@@ -16,5 +16,8 @@ threads = 64
 # whatever its free threads; a websocket accepted past its threads waits for one.
 # Equal to threads, a busy worker leaves new connections to the other workers.
 worker_connections = threads
+# Every accepted connection gets a thread: idle HTTP keep-alive connections, which gthread
+# parks without one, would need worker_connections > threads (gunicorn warns otherwise).
+keepalive = 0
 graceful_timeout = 10
 timeout = 30
