@@ -52,13 +52,16 @@ class Websocket:
 
     * ``on_start(endpoint)``: once, before the first client is accepted.
     * ``on_handshake(request, response, **route_args)``: after the protocol
-      checks passed; set ``response.status`` to 300 or more to deny. The return
-      value reaches ``on_open``.
+      checks passed; set ``response.status`` to 300 or more to deny, or return
+      a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
+      with such a status. Any other return value reaches ``on_open``. Declare
+      the route's arguments as parameters (``name`` for ``/room/<name>``).
     * ``on_open(client_id, handshake_data)``: after the 101 was written, on the
       client's thread.
     * ``on_data(client_id, message)``: at the first frame of each message, on
-      the client's thread, one message at a time and in order. Hand work to
-      your own pool if you want a client's messages handled concurrently.
+      the client's thread, one message at a time and in order. The message
+      can be read only there, during that call: to handle a client's
+      messages concurrently, read it and hand the value to your own pool.
     * ``on_close(client_id, code, reason)``: exactly once per opened client.
     * ``on_stop()``: once, when the server stops, before clients are closed
       with 1001.
