@@ -132,6 +132,8 @@ class Connection:
         self._callback_since = 0.0
         self._callback_calls = 0
         self._warned_call = 0
+        self._inflates = deflate is not None
+        self._inflated_charged = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -208,7 +210,11 @@ class Connection:
         ``deadline`` (a ``time.monotonic()`` value) passes first.
         """
         parser = self._parser
+        frame_budget = self._frame_budget
         while not self._done_reading:
+            if frame_budget is not None and frame_budget.level < 0:
+                # Before taking the next frame: a timeout raised here loses nothing.
+                self._throttle(deadline)
             try:
                 frame = parser.next_frame()
             except ProtocolError as error:
@@ -218,11 +224,15 @@ class Connection:
                 self._receive(deadline)
                 continue
             self.frames_read += 1
-            if self._frame_budget is not None:
+            if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
-                self._frame_budget.spend(1, time.monotonic())
-                if self._frame_budget.level < 0:
-                    self._throttle()
+                frame_budget.spend(1, time.monotonic())
+            if self._inflates and self._byte_budget is not None:
+                # Charged on what the client makes us inflate, not on its compressed bytes.
+                inflated = parser.inflated_bytes
+                if inflated > self._inflated_charged:
+                    self._byte_budget.spend(inflated - self._inflated_charged, time.monotonic())
+                    self._inflated_charged = inflated
             opcode = frame.opcode
             if self._debug:
                 logger.debug("client %d < %s fin=%s %d", self.id, opcode, frame.fin, len(frame.data))
@@ -244,7 +254,7 @@ class Connection:
 
     def _receive(self, deadline: float | None) -> None:
         if self._byte_budget is not None:
-            self._throttle()
+            self._throttle(deadline)
         transport = self.transport
         if deadline is not None:
             remaining = deadline - time.monotonic()
@@ -281,8 +291,12 @@ class Connection:
             self._byte_budget.spend(len(data), self._last_read_mono)
         self._parser.feed(data)
 
-    def _throttle(self) -> None:
-        """Stop reading (TCP backpressure) while an inbound budget is spent."""
+    def _throttle(self, deadline: float | None) -> None:
+        """Stop reading (TCP backpressure) while an inbound budget is spent.
+
+        Raises :class:`TimeoutError` when ``deadline`` (a reader's timeout)
+        comes before the budget refills.
+        """
         while self.state == OPEN:
             now = time.monotonic()
             delay = 0.0
@@ -292,6 +306,11 @@ class Connection:
                 delay = max(delay, self._byte_budget.delay(now))
             if delay <= 0:
                 return
+            if deadline is not None and now + delay > deadline:
+                self._wake.wait(max(0.0, deadline - now))
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("no data from the client before the timeout (its reads are rate-limited)")
+                continue
             if self._debug:
                 logger.debug("client %d: rate limit, pausing reads for %.3fs", self.id, delay)
             self._wake.wait(delay)

@@ -19,6 +19,24 @@ __all__ = ["Message"]
 Data = str | bytes
 
 
+#: Unread chunks kept as they came; past this many, small ones are merged (see _coalesce).
+_KEPT_CHUNKS = 32
+
+
+def _coalesce(chunks: list[Data]) -> None:
+    """Merge the tail of ``chunks`` so that a message of many tiny frames keeps few objects.
+
+    Each chunk past the first ``_KEPT_CHUNKS`` ends up more than twice the size
+    of the next, so there are at most about log2(message size) of them, and
+    every byte is copied O(log n) times. A message of a million one-byte
+    frames would otherwise hold a million objects (some 50 bytes each) for a
+    million bytes of data.
+    """
+    while len(chunks) > _KEPT_CHUNKS and len(chunks[-2]) <= 2 * len(chunks[-1]):
+        last = chunks.pop()
+        chunks[-1] = chunks[-1] + last  # type: ignore[operator]
+
+
 class Message:
     """A stream of one incoming message, read while it arrives.
 
@@ -119,8 +137,12 @@ class Message:
         frame = connection.next_data_frame(deadline)
         if frame is None or not connection.is_open:
             raise ClientException("the client is closing or gone")
-        if frame.data:
-            self._chunks.append(frame.data)
+        data = frame.data
+        if data:
+            chunks = self._chunks
+            chunks.append(data)
+            if len(chunks) > _KEPT_CHUNKS:
+                _coalesce(chunks)
         self._finished = frame.fin
 
     def _drain(self) -> None:

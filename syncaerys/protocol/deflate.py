@@ -144,8 +144,25 @@ class Inflater:
     def inflate(self, payload: bytes, fin: bool, limit: int) -> bytes:
         """Decompress one frame's payload; more than ``limit`` bytes out raises 1009."""
         data = payload + _TAIL if fin else payload
+        bound = limit + 1 if limit < 1 << 62 else 0
         try:
-            out = self._decompressor.decompress(data, limit + 1 if limit < 1 << 62 else 0)
+            out = self._decompressor.decompress(data, bound)
+            while self._decompressor.eof:
+                # RFC 7692 7.2.3.3: a sender may end a message with a BFINAL=1 block. The
+                # stream ends there and the next data starts a new one; the tail we appended
+                # (7.2.2) belongs to no stream.
+                rest = self._decompressor.unused_data
+                if fin and rest.endswith(_TAIL):
+                    rest = rest[: -len(_TAIL)]
+                # A sender that keeps its window may refer back into what it sent:
+                # the new stream starts with this message's end as its dictionary.
+                window = out[-32768:]
+                self._decompressor = zlib.decompressobj(-15, zdict=window) if window else zlib.decompressobj(-15)
+                if not rest:
+                    break
+                if fin:
+                    rest += _TAIL
+                out += self._decompressor.decompress(rest, max(1, bound - len(out)) if bound else 0)
         except zlib.error:
             raise ProtocolError(1007, "Invalid compressed data") from None
         if len(out) > limit or self._decompressor.unconsumed_tail:

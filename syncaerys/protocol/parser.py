@@ -87,6 +87,12 @@ class FrameParser:
         self._inflater = inflater
         self._compressed = False
         self._inflated_size = 0
+        #: Bytes produced by inflation so far (for budgets charged on what the client really sends).
+        self.inflated_bytes = 0
+        # A text frame that is arriving in pieces: its payload is checked as UTF-8
+        # as the bytes come (Autobahn 6.4.3/6.4.4: fail fast, not once it is whole).
+        self._partial: _PartialText | None = None
+        self._error: ProtocolError | None = None
 
     @property
     def in_message(self) -> bool:
@@ -100,6 +106,11 @@ class FrameParser:
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the network; then call :meth:`next_frame`."""
+        if self._partial is not None and self._error is None:
+            try:
+                self._partial.check(data)
+            except ProtocolError as error:
+                self._error = error
         if self._pos >= len(self._buf) and not self._more:
             self._buf = data
             self._pos = 0
@@ -113,6 +124,8 @@ class FrameParser:
         Raises :class:`ProtocolError` on any violation; the caller must then
         close the connection with its ``code`` and stop parsing.
         """
+        if self._error is not None:
+            raise self._error
         buf = self._buf
         pos = self._pos
         avail = len(buf) - pos
@@ -148,8 +161,17 @@ class FrameParser:
         self._check_header(first, second, opcode, fin, length)
         total = header + length
         if avail < total:
+            if avail < header:
+                # Look again once the mask key is here: a text frame is checked as it arrives.
+                self._want = header
+                return None
             self._want = total
+            if self._partial is None and not self._compressed_frame(first, opcode) and self._is_text(opcode):
+                start = pos + header
+                self._partial = _PartialText(buf[start - 4 : start], length, self._decoder_state(opcode))
+                self._partial.check(buf[start : pos + avail])
             return None
+        self._partial = None
         if pos + total == len(buf):
             # All parsed: let go of the buffer now (it may hold a large frame)
             # rather than keep it until the next read, however long that takes.
@@ -169,11 +191,27 @@ class FrameParser:
             assert self._inflater is not None
             payload = self._inflater.inflate(payload, fin, self._max_message - self._inflated_size)
             self._inflated_size = 0 if fin else self._inflated_size + len(payload)
+            self.inflated_bytes += len(payload)
         if opcode >= OP_CLOSE:
             if opcode == OP_CLOSE:
                 return self._close_frame(payload)
             return Frame(opcode, payload, True)
         return self._data_frame(opcode, payload, fin)
+
+    def _compressed_frame(self, first: int, opcode: int) -> bool:
+        if opcode == OP_TEXT or opcode == OP_BINARY:
+            return first & 0x40 != 0
+        return opcode == OP_CONT and self._compressed
+
+    def _is_text(self, opcode: int) -> bool:
+        return opcode == OP_TEXT or (opcode == OP_CONT and self._message_opcode == OP_TEXT)
+
+    def _decoder_state(self, opcode: int) -> tuple[bytes, int] | None:
+        """Where UTF-8 decoding of the message stands before this frame (a character may straddle frames)."""
+        if opcode == OP_CONT and self._decoder is not None:
+            state: tuple[bytes, int] = self._decoder.getstate()
+            return state
+        return None
 
     def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:
         # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated"; RFC 7692
@@ -252,3 +290,36 @@ class FrameParser:
         except UnicodeDecodeError:
             raise ProtocolError(1007, "Close reason must be valid UTF-8") from None
         return Frame(OP_CLOSE, reason, True, code)
+
+
+class _PartialText:
+    """Checks the payload of one text frame as UTF-8 while it arrives in pieces.
+
+    Only validity is kept (the frame is decoded again once whole): the cost
+    is paid by text frames that span reads, and buys failing on the first
+    invalid byte instead of after the whole frame.
+    """
+
+    __slots__ = ("_decoder", "_key", "_left", "_offset")
+
+    def __init__(self, key: bytes, length: int, state: tuple[bytes, int] | None) -> None:
+        self._key = key
+        self._left = length
+        self._offset = 0
+        self._decoder = _utf8_decoder()
+        if state is not None:
+            self._decoder.setstate(state)
+
+    def check(self, data: bytes) -> None:
+        """Validate the next bytes of the payload (bytes past the frame's end are ignored)."""
+        if self._left <= 0 or not data:
+            return
+        piece = data[: self._left]
+        shift = self._offset & 3
+        key = self._key[shift:] + self._key[:shift]
+        self._offset += len(piece)
+        self._left -= len(piece)
+        try:
+            self._decoder.decode(apply_mask(piece, key), False)
+        except UnicodeDecodeError:
+            raise ProtocolError(1007, "Invalid TEXT data; UTF-8 required") from None

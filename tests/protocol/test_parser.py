@@ -1062,10 +1062,10 @@ def test_truncated_stream_differences() -> None:
     data = header_only(OP_CONT, 10)
     assert run_syncaerys([data]) == ([], ("error", 1002))
     assert run_wsproto([data]) == ([], ("open",))
-    # Invalid UTF-8 at the start of a frame whose end has not arrived: wsproto
-    # validates the partial payload, syncaerys waits for the whole frame.
+    # Invalid UTF-8 at the start of a frame whose end has not arrived: both
+    # validate the partial payload (syncaerys since issue 11, item 14).
     data = client_frame(OP_TEXT, b"\xff" + b"a" * 20)[:10]
-    assert run_syncaerys([data]) == ([], ("open",))
+    assert run_syncaerys([data]) == ([], ("error", 1007))
     assert run_wsproto([data]) == ([], ("error", 1007))
 
 
