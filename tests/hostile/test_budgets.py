@@ -1,4 +1,4 @@
-"""Inbound budgets: a reader's timeout is honoured while reads are paused; inflated bytes are charged (issue 11, 4-5)."""
+"""Inbound budgets: timeouts honoured while reads are paused; inflated bytes charged; tiny frames (issue 11, 2, 4, 5)."""
 
 from __future__ import annotations
 
