@@ -55,6 +55,10 @@ CLOSING = 1
 #: The socket is shut down; ``on_close`` runs or has run.
 CLOSED = 2
 
+#: How long a client's socket may stay full while more than ``max_send_queue``
+#: bytes wait for it (see ``Connection._check_queue``).
+SEND_QUEUE_GRACE = 1.0
+
 #: The most one read asks for (a large frame is read in pieces of this size).
 READ_SIZE = 1 << 16
 #: The size of each connection's reusable read buffer, used unless a frame
@@ -245,7 +249,8 @@ class Connection:
                 # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
                 # send a Pong frame in response", even between fragments.
                 queued = self.queue.put_control(encode_frame(OP_PONG, frame.data))  # type: ignore[arg-type]
-                self._check_queue(queued)
+                # Pongs the peer does not read are its own doing: no grace for them.
+                self._check_queue(queued, grace=0.0)
             elif opcode == OP_PONG:
                 self._pong(frame.data)  # type: ignore[arg-type]
             else:
@@ -423,11 +428,25 @@ class Connection:
         self._check_queue(queued)
         return True
 
-    def _check_queue(self, queued: int) -> None:
-        """Close a client whose queue passed ``max_send_queue`` (it stopped reading)."""
+    def _check_queue(self, queued: int, grace: float = SEND_QUEUE_GRACE) -> None:
+        """Close a client that is not keeping up with what is sent to it.
+
+        That is: more than ``max_send_queue`` bytes queued while its socket
+        has stayed full for ``grace`` seconds. A client reading at the speed
+        of its link drains a 20 MiB message in a moment and is not closed for
+        it; one that stopped reading is, at the first send after ``grace``.
+        """
         limit = self._options.max_send_queue
-        if limit is not None and queued > limit:
-            logger.warning("client %d: %d bytes queued, over max_send_queue; closing", self.id, queued)
+        if limit is None or queued <= limit:
+            return
+        since = self.queue.backlog_since
+        if since and time.monotonic() - since >= grace:
+            logger.warning(
+                "client %d: %d bytes queued and its socket full for %.1f s, over max_send_queue; closing",
+                self.id,
+                queued,
+                time.monotonic() - since,
+            )
             self.close(1008, "Send queue limit exceeded", drop_queued=True)
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
@@ -500,5 +519,5 @@ class Connection:
             return
         self.pings_sent += 1
         self._last_ping_at = now
-        self._check_queue(self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode())))
+        self._check_queue(self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode())), grace=0.0)
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)

@@ -41,7 +41,8 @@ class Options:
     # Sending.
     #: Outbound messages longer than this are split into equal fragments.
     auto_frame_size: int | None = 65_527
-    #: Bytes queued for one client past which it is closed with 1008.
+    #: Bytes queued for one client past which, once its socket has stayed full
+    #: for a second (it is not keeping up), it is closed with 1008.
     max_send_queue: int | None = 16 * MiB
 
     # Timeouts.

@@ -60,6 +60,9 @@ class SendQueue:
         self._partial: tuple[bytes, Waiter | None, int] | None = None
         #: Bytes queued and not yet written.
         self.queued_bytes = 0
+        #: Since when (``time.monotonic()``) the socket has been full with bytes
+        #: still queued; 0.0 while the queue drains as fast as it is filled.
+        self.backlog_since = 0.0
         # Whether the flusher is (or has been asked to be) watching the socket.
         self._flushing = False
         self._ever_flushed = False
@@ -229,6 +232,10 @@ class SendQueue:
                 self.close_written = True
             if waiter is not None:
                 done.append(waiter)
+        if result:
+            self.backlog_since = 0.0
+        elif not self.backlog_since:
+            self.backlog_since = time.monotonic()
         if written:
             now = time.time()
             self.queued_bytes -= written
