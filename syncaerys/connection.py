@@ -149,15 +149,23 @@ class Connection:
 
     # -- the client's thread
 
-    def run(self, handshake_data: Any) -> None:
-        """Serve the client until the connection ends; calls ``on_close`` once."""
+    def run(self, handshake_data: Any, opened: Callable[[], None] | None = None) -> None:
+        """Serve the client until the connection ends; calls ``on_close`` once.
+
+        ``opened`` is called once ``on_open`` has returned (the gateway's
+        handshake accounting).
+        """
         callbacks = self.gateway.callbacks
         client_id = self.id
         if self._options.heartbeat_period is not None:
             self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
         logger.info("client %d opened from %s on %s", client_id, self.remote_address, self.path)
         try:
-            self._call_handler(callbacks.on_open, client_id, handshake_data)
+            try:
+                self._call_handler(callbacks.on_open, client_id, handshake_data)
+            finally:
+                if opened is not None:
+                    opened()
             while self._handle_next():
                 pass
         except Exception:

@@ -124,7 +124,10 @@ class Gateway:
         # Serializes registering a client with stop()'s snapshot of the clients
         # to close, so that each client is closed by exactly one of the two.
         self._registry_lock = threading.Lock()
-        self._closing_all = False
+        # Handshakes admitted and not yet finished (refused, or opened and through
+        # on_open); stop() waits for them, under _registry_lock with _stopped.
+        self._handshakes = 0
+        self._handshakes_done = threading.Condition(self._registry_lock)
         # The sets of route argument names on_handshake is known to take.
         self._checked_arguments: set[frozenset[str]] = set()
         with _live_lock:
@@ -174,17 +177,26 @@ class Gateway:
                 self._stopped = True
                 return
             self.state = STOPPING
-            self._stopped = True
+            deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
+            with self._registry_lock:
+                # From here no handshake is admitted or registered (they get 503); the
+                # ones admitted before finish first (through on_open), so that no
+                # on_open runs after on_stop and no client is left unanswered.
+                self._stopped = True
+                while self._handshakes:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        logger.warning("%d handshakes still in progress when stopping", self._handshakes)
+                        break
+                    self._handshakes_done.wait(remaining)
             try:
                 self.callbacks.on_stop()
             except Exception:
                 logger.exception("exception in on_stop")
             with self._registry_lock:
-                self._closing_all = True
                 connections = self.endpoint._connections()
             for connection in connections:
                 connection.close(1001, "Server shutting down")
-            deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
             with self._clients_changed:
                 while self.endpoint._clients:
                     remaining = deadline - time.monotonic()
@@ -230,13 +242,35 @@ class Gateway:
             _EnvironHeaders(environ),
             _has_body(environ),
         )
-        if rejection is None and self.state != STARTED:
-            rejection = Rejection(503, "Server shutting down", [("Retry-After", "1")])
         if rejection is None:
             rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins)
+        if rejection is None and not self._admit_handshake():
+            rejection = _SHUTTING_DOWN
         if rejection is not None:
             logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
             return _reject(rejection, start_response, environ)
+        finished = [False]
+        try:
+            return self._handshake(environ, start_response, finished)
+        finally:
+            if not finished[0]:
+                self._handshake_finished()
+
+    def _admit_handshake(self) -> bool:
+        with self._registry_lock:
+            if self._stopped or self.state != STARTED:
+                return False
+            self._handshakes += 1
+            return True
+
+    def _handshake_finished(self) -> None:
+        with self._registry_lock:
+            self._handshakes -= 1
+            if not self._handshakes:
+                self._handshakes_done.notify_all()
+
+    def _handshake(self, environ: dict[str, Any], start_response: Any, finished: list[bool]) -> Iterable[bytes]:
+        """From finding the socket to serving the client; ``finished`` set once the handshake is over."""
         try:
             sock = find_socket(environ)
         except RuntimeError:
@@ -289,7 +323,7 @@ class Gateway:
         except ValueError as error:
             logger.error("cannot upgrade: %s", error)
             return _reject(Rejection(500, str(error)), start_response, environ)
-        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate)
+        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate, finished)
 
     def _returned_response(
         self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any
@@ -316,6 +350,7 @@ class Gateway:
         subprotocol: str | None,
         handshake_data: Any,
         deflate: DeflateParams | None,
+        finished: list[bool],
     ) -> Iterable[bytes]:
         sock.settimeout(None)
         try:
@@ -333,26 +368,35 @@ class Gateway:
         # the (small) 101 is written so that no frame can overtake it.
         with connection.queue.lock:
             with self._registry_lock:
-                self.endpoint._register(connection)
-                late = self._closing_all
-            try:
-                transport.send_all(head, self.options.close_period)
-            except OSError:
-                written = False
-            else:
-                written = True
+                if self._stopped:
+                    refused = True
+                else:
+                    refused = False
+                    self.endpoint._register(connection)
+            if not refused:
+                try:
+                    transport.send_all(head, self.options.close_period)
+                except OSError:
+                    written = False
+                else:
+                    written = True
+        if refused:
+            # stop() began while on_handshake ran: no 101 now, the client is told to come back.
+            logger.info("handshake refused with 503: the server began stopping during on_handshake")
+            return _reject(_SHUTTING_DOWN, start_response, environ)
         if not written:
             logger.info("client went away before the 101 was written")
             for waiter in connection.queue.shutdown():
                 waiter._fail(connection.id, ClientException("the client went away during the handshake"))
             self._unregister(connection)
             return self._finish_wsgi(sock, start_response)
-        if late:
-            # Registered after stop() took its list of clients to close.
-            connection.close(1001, "Server shutting down")
-        else:
-            self.endpoint.backplane.wait_announced(connection.id)
-        connection.run(handshake_data)
+        self.endpoint.backplane.wait_announced(connection.id)
+
+        def opened() -> None:
+            finished[0] = True
+            self._handshake_finished()
+
+        connection.run(handshake_data, opened)
         return self._finish_wsgi(sock, start_response)
 
     @staticmethod
@@ -384,6 +428,9 @@ class _EnvironHeaders:
 def _has_body(environ: dict[str, Any]) -> bool:
     length = environ.get("CONTENT_LENGTH", "")
     return length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
+
+
+_SHUTTING_DOWN = Rejection(503, "Server shutting down", [("Retry-After", "1")])
 
 
 def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) -> Iterable[bytes]:
