@@ -443,5 +443,24 @@ def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) 
     if "syncaerys.server" in environ:
         # PEP 3333 forbids hop-by-hop headers from applications; our own server allows it.
         headers.append(("Connection", "close"))
+    elif str(environ.get("SERVER_SOFTWARE", "")).startswith("Werkzeug/"):
+        _bound_werkzeug_drain(environ)
     start_response(rejection.status_line, headers)
     return [body]
+
+
+#: How long werkzeug's dev server may wait for each read of a refused request's body.
+_FOREIGN_DRAIN_TIMEOUT = 1.0
+
+
+def _bound_werkzeug_drain(environ: dict[str, Any]) -> None:
+    """After the response, werkzeug's dev server reads what is left of the body with no time limit.
+
+    A client that sent part of a body and went silent would hold the thread;
+    with a timeout on the socket, that read ends after a second of silence
+    and werkzeug drops the connection (our own server bounds it itself).
+    """
+    try:
+        find_socket(environ).settimeout(_FOREIGN_DRAIN_TIMEOUT)
+    except (RuntimeError, OSError):
+        pass

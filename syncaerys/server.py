@@ -82,6 +82,65 @@ class _HeaderLimit:
         return getattr(self.raw, name)
 
 
+#: What is drained of a request body the application left unread, at most, and for how long.
+DRAIN_LIMIT = 64 * 1024
+DRAIN_TIMEOUT = 1.0
+
+
+class _DrainLimit:
+    """The request's ``rfile``: bounds what werkzeug drains once the response is done.
+
+    werkzeug reads whatever body the application left (``rfile.read(10_000_000)``,
+    up to 10 GB) so that the client sees the response rather than a reset; a
+    client that sends part of a body and goes silent held the thread for as
+    long as it liked. Once the response is done, reads here take at most
+    ``DRAIN_LIMIT`` bytes in all, each waiting at most ``DRAIN_TIMEOUT``.
+    """
+
+    def __init__(self, raw: Any, handler: _RequestHandler) -> None:
+        self.raw = raw
+        self._handler = handler
+        self._drained = 0
+
+    def _draining(self) -> bool:
+        return self._handler.response_done
+
+    def read(self, size: int | None = -1) -> bytes:
+        if not self._draining():
+            return self.raw.read(size)  # type: ignore[no-any-return]
+        left = DRAIN_LIMIT - self._drained
+        if left <= 0:
+            return b""
+        self._handler.connection.settimeout(DRAIN_TIMEOUT)
+        reader = getattr(self.raw, "read1", self.raw.read)
+        data: bytes = reader(left if size is None or size < 0 else min(size, left))
+        self._drained += len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+class _ResponseDone:
+    """Wraps an application's response iterable to tell the handler when it is over."""
+
+    def __init__(self, result: Iterable[bytes], handler: _RequestHandler) -> None:
+        self._result = result
+        self._handler = handler
+
+    def __iter__(self) -> Any:
+        try:
+            yield from self._result
+        finally:
+            self._handler.response_done = True
+
+    def close(self) -> None:
+        self._handler.response_done = True
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
+
+
 class _RequestHandler(WSGIRequestHandler):
     """werkzeug's handler with TLS in the connection thread and header limits."""
 
@@ -90,6 +149,8 @@ class _RequestHandler(WSGIRequestHandler):
     _headers_done = False
     _timed_out = False
     _failed = False
+    #: The application's response has been iterated to its end.
+    response_done = False
 
     def setup(self) -> None:
         owner = self.server.owner
@@ -152,11 +213,19 @@ class _RequestHandler(WSGIRequestHandler):
             # after its handshake request until it has seen the 101, RFC 6455 4.1).
             # detach(): dropping the reader would close the socket's file object.
             self.rfile = self.rfile.detach()  # type: ignore[assignment]
+        if ok:
+            header_timeout = self.server.owner.header_timeout
+            if header_timeout is not None:
+                # A body is read with the same patience as the headers: at most this long
+                # without a byte (a gateway that upgrades sets its socket back to blocking).
+                self.connection.settimeout(header_timeout)
+            self.rfile = _DrainLimit(self.rfile, self)  # type: ignore[assignment]
         return ok and not self._timed_out
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
         environ["syncaerys.server"] = self.server.owner
+        environ["syncaerys.handler"] = self
         if isinstance(self.request, ssl.SSLSocket):
             environ["wsgi.url_scheme"] = "https"
         return environ
@@ -172,13 +241,23 @@ class _RequestHandler(WSGIRequestHandler):
         http_logger.log(level, message, *args)
 
 
+def _tell_when_done(app: Any) -> Any:
+    """The application, its response wrapped so the request handler knows when it is over."""
+
+    def application(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        handler: _RequestHandler = environ["syncaerys.handler"]
+        return _ResponseDone(app(environ, start_response), handler)
+
+    return application
+
+
 class _ThreadedServer(ThreadedWSGIServer):
     """werkzeug's threaded server that refuses connections past a cap."""
 
     def __init__(self, host: str, port: int, app: Any, owner: Server) -> None:
         self.owner = owner
         self._bind_error: OSError | None = None
-        super().__init__(host, port, app, handler=_RequestHandler)
+        super().__init__(host, port, _tell_when_done(app), handler=_RequestHandler)
         if self._bind_error is not None:
             error = self._bind_error
             self.server_close()
