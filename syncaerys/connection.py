@@ -304,6 +304,18 @@ class Connection:
             self._byte_budget.spend(len(data), self._last_read_mono)
         self._parser.feed(data)
 
+    def received(self, data: bytes) -> None:
+        """Take bytes the client sent that were read by someone else (the host server, before the 101).
+
+        Call before :meth:`run`; they are parsed before anything read from the socket.
+        """
+        self.bytes_read += len(data)
+        self._last_read_mono = time.monotonic()
+        self.last_read_at = time.time()
+        if self._byte_budget is not None:
+            self._byte_budget.spend(len(data), self._last_read_mono)
+        self._parser.feed(data)
+
     def _throttle(self, deadline: float | None) -> None:
         """Stop reading (TCP backpressure) while an inbound budget is spent.
 

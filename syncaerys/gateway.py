@@ -22,6 +22,7 @@ from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .connection import Connection
+from .early_data import take_buffered
 from .endpoint import Endpoint
 from .exceptions import ClientException
 from .options import Options
@@ -363,6 +364,9 @@ class Gateway:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         transport = transport_for(sock)
         connection = Connection(self, transport, self.endpoint._next_client_id(), remote, subprotocol, path, deflate)
+        early = take_buffered(environ, sock)
+        if early:
+            connection.received(early)
         # Registered before the 101 goes out, so that a client that has seen the
         # 101 is known to stop() and to broadcasts; the send lock is held while
         # the (small) 101 is written so that no frame can overtake it.

@@ -36,6 +36,8 @@ from typing import TypedDict
 from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.serving import WSGIRequestHandler
 
+from .early_data import EARLY_DATA
+from .early_data import take_from_reader
 from .gateway import STARTED
 from .gateway import STARTING
 from .gateway import STOPPED
@@ -151,6 +153,7 @@ class _RequestHandler(WSGIRequestHandler):
     _failed = False
     #: The application's response has been iterated to its end.
     response_done = False
+    _early_data = b""
 
     def setup(self) -> None:
         owner = self.server.owner
@@ -212,6 +215,9 @@ class _RequestHandler(WSGIRequestHandler):
             # let go of the 8 KiB read buffer now (a client may send nothing
             # after its handshake request until it has seen the 101, RFC 6455 4.1).
             # detach(): dropping the reader would close the socket's file object.
+            # What the buffer holds past the request (frames sent before the 101)
+            # goes to the gateway first.
+            self._early_data = take_from_reader(self.rfile, self.connection)
             self.rfile = self.rfile.detach()  # type: ignore[assignment]
         if ok:
             header_timeout = self.server.owner.header_timeout
@@ -226,6 +232,7 @@ class _RequestHandler(WSGIRequestHandler):
         environ = super().make_environ()
         environ["syncaerys.server"] = self.server.owner
         environ["syncaerys.handler"] = self
+        environ[EARLY_DATA] = self._early_data
         if isinstance(self.request, ssl.SSLSocket):
             environ["wsgi.url_scheme"] = "https"
         return environ

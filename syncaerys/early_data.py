@@ -1,0 +1,53 @@
+"""Bytes a host server read past the upgrade request: frames a client sent before the 101.
+
+RFC 6455 4.1 tells clients to wait for the 101, but one that does not must
+not lose data silently. The host server's read buffer may already hold such
+frames when the gateway takes the raw socket; this module takes them out, for
+the connection to parse before anything it reads itself.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from typing import Any
+
+__all__ = ["EARLY_DATA", "take_buffered", "take_from_reader"]
+
+#: The environ key under which syncaerys's own server leaves those bytes.
+EARLY_DATA = "syncaerys.early_data"
+
+
+def take_from_reader(reader: io.BufferedReader, sock: socket.socket) -> bytes:
+    """What ``reader`` holds in its buffer, consumed, without waiting for the socket."""
+    timeout = sock.gettimeout()
+    sock.setblocking(False)
+    try:
+        held = reader.peek()  # the buffer as it is; a read of the socket finds nothing
+    except (BlockingIOError, OSError, ValueError):
+        held = b""
+    finally:
+        sock.settimeout(timeout)
+    return reader.read(len(held)) if held else b""
+
+
+def take_buffered(environ: dict[str, Any], sock: socket.socket) -> bytes:
+    """The bytes the host read past the request, for the hosts that let us reach them.
+
+    syncaerys's own server hands them over in the environ; werkzeug's dev
+    server leaves them in the request's ``wsgi.input`` buffer; gunicorn 27
+    and later keeps them in its parser, which gives them up with
+    ``take_buffered()``. Other hosts: nothing (see the README).
+    """
+    own = environ.get(EARLY_DATA)
+    if isinstance(own, bytes):
+        return own
+    stream = environ.get("wsgi.input")
+    if isinstance(stream, io.BufferedReader):
+        return take_from_reader(stream, sock)
+    unreader = getattr(getattr(stream, "reader", None), "unreader", None)
+    take = getattr(unreader, "take_buffered", None)
+    if callable(take):
+        data = take()
+        return data if isinstance(data, bytes) else b""
+    return b""
