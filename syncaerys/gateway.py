@@ -244,7 +244,7 @@ class Gateway:
             _has_body(environ),
         )
         if rejection is None:
-            rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins)
+            rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins, environ.get("HTTP_HOST"))
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
         if rejection is not None:

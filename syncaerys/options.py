@@ -12,6 +12,8 @@ from typing import TypedDict
 
 from .backplane.base import Backplane
 from .exceptions import OptionError
+from .protocol.handshake import ANY_ORIGIN
+from .protocol.handshake import SAME_ORIGIN
 from .protocol.handshake import OriginCheck
 
 __all__ = ["Options", "WebsocketOptions"]
@@ -56,9 +58,13 @@ class Options:
     # Handshake.
     #: Subprotocols accepted, in order of preference: the first one the client offers wins.
     subprotocols: tuple[str, ...] = ()
-    #: Allowed ``Origin`` values (exact strings, compiled regexes, ``None`` for no
-    #: header) or a callable; ``None`` disables the check.
-    allowed_origins: OriginCheck | None = None
+    #: Which pages may open a websocket (cross-site WebSocket hijacking rides on
+    #: the victim's cookies). ``"same-origin"`` (the default): a request with an
+    #: ``Origin`` header must name the host it was sent to (``Host``); clients
+    #: that send none (not browsers) pass. Or exact origins, compiled regexes
+    #: and ``None`` (no header), or a callable of the origin; ``"*"`` or
+    #: ``None``: no check.
+    allowed_origins: OriginCheck | str | None = SAME_ORIGIN
 
     # Compression (permessage-deflate, RFC 7692).
     #: Negotiate permessage-deflate when the client offers it.
@@ -176,9 +182,9 @@ def _check_subprotocols(value: Any) -> tuple[str, ...]:
     return result
 
 
-def _check_origins(value: Any) -> OriginCheck | None:
-    if value is None or callable(value):
-        checker: OriginCheck | None = value
+def _check_origins(value: Any) -> OriginCheck | str | None:
+    if value is None or callable(value) or value in (SAME_ORIGIN, ANY_ORIGIN):
+        checker: OriginCheck | str | None = value
         return checker
     if isinstance(value, str):
         value = (value,)

@@ -20,6 +20,8 @@ from typing import Protocol
 __all__ = [
     "Rejection",
     "OriginCheck",
+    "SAME_ORIGIN",
+    "ANY_ORIGIN",
     "check_request",
     "check_origin",
     "accept_key",
@@ -111,10 +113,28 @@ def _is_valid_key(key: str) -> bool:
         return False
 
 
-def check_origin(origin: str | None, allowed: OriginCheck | None) -> Rejection | None:
-    """Return a 403 when ``allowed`` is set and ``origin`` is not in it."""
-    if allowed is None:
+#: ``allowed_origins`` default: a request with an ``Origin`` must come from the host it was sent to.
+SAME_ORIGIN = "same-origin"
+#: ``allowed_origins="*"``: no check at all.
+ANY_ORIGIN = "*"
+
+
+def check_origin(origin: str | None, allowed: OriginCheck | str | None, host: str | None = None) -> Rejection | None:
+    """Return a 403 when ``origin`` is not allowed.
+
+    ``allowed`` is :data:`SAME_ORIGIN` (the Origin's host and port must be the
+    request's ``Host``; no Origin header passes: not a browser), :data:`ANY_ORIGIN`
+    or ``None`` (no check), a callable, or an iterable of exact origins,
+    compiled patterns and ``None`` (no Origin header).
+    """
+    if allowed is None or allowed == ANY_ORIGIN:
         return None
+    if allowed == SAME_ORIGIN:
+        if origin is None or (host is not None and _same_host(origin, host)):
+            return None
+        return Rejection(403, "Origin forbidden (cross-origin; see allowed_origins)")
+    if isinstance(allowed, str):  # pragma: no cover - Options refuses other strings
+        raise ValueError(f"allowed_origins {allowed!r}")
     if callable(allowed):
         ok = bool(allowed(origin))
     else:
@@ -127,6 +147,26 @@ def check_origin(origin: str | None, allowed: OriginCheck | None) -> Rejection |
             if ok:
                 break
     return None if ok else Rejection(403, "Origin forbidden")
+
+
+def _same_host(origin: str, host: str) -> bool:
+    """Whether an ``Origin`` (``scheme://host[:port]``) names the ``Host`` a request was sent to.
+
+    Default ports are left out on both sides, and the scheme is not compared:
+    behind a proxy that terminates TLS the page is https and the request http.
+    """
+    scheme, separator, netloc = origin.partition("://")
+    if not separator or not netloc or "/" in netloc:
+        return False
+    return _without_default_port(netloc) == _without_default_port(host.strip())
+
+
+def _without_default_port(netloc: str) -> str:
+    netloc = netloc.lower()
+    for default in (":80", ":443"):
+        if netloc.endswith(default):
+            return netloc[: -len(default)]
+    return netloc
 
 
 def accept_key(key: str) -> str:
