@@ -155,7 +155,7 @@ def _same_host(origin: str, host: str) -> bool:
     Default ports are left out on both sides, and the scheme is not compared:
     behind a proxy that terminates TLS the page is https and the request http.
     """
-    scheme, separator, netloc = origin.partition("://")
+    _scheme, separator, netloc = origin.partition("://")
     if not separator or not netloc or "/" in netloc:
         return False
     return _without_default_port(netloc) == _without_default_port(host.strip())
