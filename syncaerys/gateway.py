@@ -444,10 +444,9 @@ def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) 
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
     ]
-    if "syncaerys.server" in environ:
-        # PEP 3333 forbids hop-by-hop headers from applications; our own server allows it.
-        headers.append(("Connection", "close"))
-    elif str(environ.get("SERVER_SOFTWARE", "")).startswith("Werkzeug/"):
+    # No "Connection: close" of ours: PEP 3333 forbids hop-by-hop headers from
+    # applications, and werkzeug's server (ours too) always adds it.
+    if str(environ.get("SERVER_SOFTWARE", "")).startswith("Werkzeug/"):
         _bound_werkzeug_drain(environ)
     start_response(rejection.status_line, headers)
     return [body]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -137,6 +138,21 @@ def restore_inherited_affinity() -> None:
         pass
 
 
+def _untrusted(directory: Path) -> str | None:
+    """Why ``directory`` may not hold our lock files, or ``None``: a real directory, ours, 0700."""
+    try:
+        info = os.lstat(directory)
+    except OSError as error:
+        return f"cannot be checked ({error})"
+    if not stat.S_ISDIR(info.st_mode):
+        return "is not a directory (a symbolic link?)"
+    if info.st_uid != os.getuid():
+        return f"belongs to uid {info.st_uid}, not to this user"
+    if info.st_mode & 0o077:
+        return f"is open to other users (mode {stat.S_IMODE(info.st_mode):o}; 700 expected)"
+    return None
+
+
 def claim_cpu(lock_dir: Path | None = None) -> int | None:
     """Claim a CPU of this process's affinity set that no other process holds.
 
@@ -166,9 +182,18 @@ def claim_cpu(lock_dir: Path | None = None) -> int | None:
     except OSError as error:
         logger.info("cpu='auto': cannot claim a CPU (%s); not pinning", error)
         return None
+    problem = _untrusted(directory)
+    if problem is not None:
+        # Another user could hold every lock (no pinning for us) or swap the files for links.
+        logger.warning("cpu='auto': not pinning: the lock directory %s %s", directory, problem)
+        return None
     for cpu in allowed:
         try:
-            handle = open(directory / f"cpu{cpu}.lock", "ab")  # held (open) for the process's life
+            # O_NOFOLLOW: a link planted in place of a lock file is not followed.
+            descriptor = os.open(
+                directory / f"cpu{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+            handle = os.fdopen(descriptor, "r+b")  # held (open) for the process's life
         except OSError:
             continue
         try:

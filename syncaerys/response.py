@@ -24,8 +24,7 @@ class Response:
     def __init__(self, status: int = 200) -> None:
         self._status = status
         self._status_set = False
-        #: The reason phrase; derived from ``status`` when left empty.
-        self.reason = ""
+        self._reason = ""
         self.headers = Headers()
         self.body = b""
         #: The subprotocol accepted in a websocket handshake, or ``None``.
@@ -42,6 +41,25 @@ class Response:
             raise ValueError(f"invalid HTTP status {value!r}")
         self._status = value
         self._status_set = True
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase; derived from ``status`` when left empty.
+
+        Setting one with a line break or another control character raises
+        :class:`ValueError`: it would let a request's input write headers of its own.
+        """
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        if not isinstance(value, str) or any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+            raise ValueError(f"invalid reason phrase {value!r}: no line breaks or control characters")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"invalid reason phrase {value!r}: HTTP status lines are Latin-1") from None
+        self._reason = value
 
     @property
     def started(self) -> bool:
@@ -66,7 +84,7 @@ class Response:
 
     @property
     def status_line(self) -> str:
-        reason = self.reason
+        reason = self._reason
         if not reason:
             try:
                 reason = HTTPStatus(self.status).phrase

@@ -202,6 +202,11 @@ class _RequestHandler(WSGIRequestHandler):
     def parse_request(self) -> bool:
         ok = super().parse_request()
         self._headers_done = True
+        if ok and _ambiguous_length(self.headers):
+            # RFC 7230 3.3.3: conflicting lengths, or a length with chunking, is how
+            # requests are smuggled past proxies: refuse the request.
+            self.send_error(400, "Conflicting Content-Length or Transfer-Encoding")
+            ok = False
         if self._deadline is not None:
             self._deadline.cancel()
         if isinstance(self.rfile, _HeaderLimit):
@@ -246,6 +251,11 @@ class _RequestHandler(WSGIRequestHandler):
         client_error = type == "error" and message.startswith("code ")
         level = logging.ERROR if type == "error" and not client_error else logging.INFO
         http_logger.log(level, message, *args)
+
+
+def _ambiguous_length(headers: Any) -> bool:
+    lengths = {value.strip() for value in headers.get_all("Content-Length") or ()}
+    return len(lengths) > 1 or (bool(lengths) and headers.get("Transfer-Encoding") is not None)
 
 
 def _tell_when_done(app: Any) -> Any:
@@ -299,10 +309,13 @@ class _ThreadedServer(ThreadedWSGIServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.owner._admit():
             self.owner._refused("max_connections", client_address[0])
-            try:
-                request.send(_BUSY, socket.MSG_DONTWAIT)
-            except OSError:
-                pass
+            if self.owner.ssl_context is None:
+                # Over TLS a plaintext 503 would be garbage to the client (no handshake
+                # happens in the accept loop): the connection is just closed.
+                try:
+                    request.send(_BUSY, socket.MSG_DONTWAIT)
+                except OSError:
+                    pass
             self.shutdown_request(request)
             return
         try:
@@ -564,8 +577,12 @@ def servers_for(
     return servers
 
 
-class _Stop(Exception):
-    """Raised in the main thread when a second signal arrives during the stop."""
+class _Stop(BaseException):
+    """Raised in the main thread when a second signal arrives during the stop.
+
+    A BaseException, like KeyboardInterrupt: ``except Exception`` around user
+    code (``on_stop``) must not catch it and carry on with the graceful stop.
+    """
 
 
 def run(

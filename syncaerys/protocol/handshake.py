@@ -90,6 +90,10 @@ def check_request(
         return Rejection(405, "websocket handshakes use GET", [("Allow", "GET")])
     if http_version != "HTTP/1.1":
         return Rejection(505, "websocket handshakes require HTTP/1.1", [("Upgrade", "websocket")])
+    if not headers.get("Host"):
+        # RFC 7230 5.4: "A server MUST respond with a 400 (Bad Request) status code to any
+        # HTTP/1.1 request message that lacks a Host header field".
+        return Rejection(400, "Host header required")
     if has_body:
         return Rejection(400, "Entity body disallowed for websocket endpoint")
     if "websocket" not in _tokens(headers.get("Upgrade")):

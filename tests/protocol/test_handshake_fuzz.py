@@ -41,6 +41,8 @@ def expected_status(method: str, version: str, has_body: bool, headers: Headers)
         return 405
     if version != "HTTP/1.1":
         return 505
+    if not headers.get("host"):
+        return 400  # RFC 7230 5.4 (issue 11)
     if has_body:
         return 400
     if "websocket" not in tokens_of("upgrade"):
@@ -68,6 +70,7 @@ def expected_status(method: str, version: str, has_body: bool, headers: Headers)
     connection=header_values,
     key=keys,
     ws_version=header_values,
+    host=st.sampled_from([None, "", "127.0.0.1:1337"]),
 )
 def test_random_requests_get_the_documented_answer(
     method: str,
@@ -77,9 +80,11 @@ def test_random_requests_get_the_documented_answer(
     connection: str | None,
     key: str | None,
     ws_version: str | None,
+    host: str | None,
 ) -> None:
     headers = Headers()
     for name, value in (
+        ("host", host),
         ("upgrade", upgrade),
         ("connection", connection),
         ("sec-websocket-key", key),
