@@ -140,17 +140,24 @@ class Inflater:
     def __init__(self, params: DeflateParams) -> None:
         self._reset_each_message = params.client_no_context_takeover
         self._decompressor = zlib.decompressobj(-15)
+        # The deflate stream ended (a BFINAL block) in a frame of the message being received.
+        self._stream_ended = False
 
     def inflate(self, payload: bytes, fin: bool, limit: int) -> bytes:
         """Decompress one frame's payload; more than ``limit`` bytes out raises 1009."""
-        data = payload + _TAIL if fin else payload
         bound = limit + 1 if limit < 1 << 62 else 0
+        if fin and (payload or not self._stream_ended):
+            data = payload + _TAIL
+        else:
+            # RFC 7692 7.2.2 appends the tail to every message, but after a stream that
+            # ended (BFINAL) it belongs to no stream: a fresh one cannot start with it.
+            data = payload
         try:
-            out = self._decompressor.decompress(data, bound)
+            out = self._decompressor.decompress(data, bound) if data else b""
             while self._decompressor.eof:
                 # RFC 7692 7.2.3.3: a sender may end a message with a BFINAL=1 block. The
-                # stream ends there and the next data starts a new one; the tail we appended
-                # (7.2.2) belongs to no stream.
+                # stream ends there and the next data starts a new one.
+                self._stream_ended = True
                 rest = self._decompressor.unused_data
                 if fin and rest.endswith(_TAIL):
                     rest = rest[: -len(_TAIL)]
@@ -160,13 +167,16 @@ class Inflater:
                 self._decompressor = zlib.decompressobj(-15, zdict=window) if window else zlib.decompressobj(-15)
                 if not rest:
                     break
-                if fin:
-                    rest += _TAIL
-                out += self._decompressor.decompress(rest, max(1, bound - len(out)) if bound else 0)
+                self._stream_ended = False
+                out += self._decompressor.decompress(
+                    rest + _TAIL if fin else rest, max(1, bound - len(out)) if bound else 0
+                )
         except zlib.error:
             raise ProtocolError(1007, "Invalid compressed data") from None
         if len(out) > limit or self._decompressor.unconsumed_tail:
             raise ProtocolError(1009, "Received payload exceeds maximum allowable size")
-        if fin and self._reset_each_message:
-            self._decompressor = zlib.decompressobj(-15)
+        if fin:
+            self._stream_ended = False
+            if self._reset_each_message:
+                self._decompressor = zlib.decompressobj(-15)
         return out

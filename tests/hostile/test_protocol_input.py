@@ -88,3 +88,15 @@ def test_a_character_split_across_chops_and_frames_is_valid() -> None:
     for i in range(0, len(frame), 7):
         got += frames(parser, frame[i : i + 7])
     assert "".join(map(str, got)) == text
+
+
+def test_fuzz_regression_a_final_block_then_an_empty_final_frame() -> None:
+    # Found by fuzz/inflater.py: a message whose whole BFINAL stream is in its first
+    # frame and whose last frame is empty; the tail RFC 7692 appends must not be fed to
+    # the next stream.
+    inflater = Inflater(PARAMS)
+    first = zlib.compressobj(wbits=-15)
+    stream = first.compress(b"all in the first frame") + first.flush(zlib.Z_FINISH)
+    assert inflater.inflate(stream, False, 1 << 16) + inflater.inflate(b"", True, 1 << 16) == b"all in the first frame"
+    second = zlib.compressobj(wbits=-15)
+    assert inflater.inflate(sync_flushed(second, b"next message"), True, 1 << 16) == b"next message"
