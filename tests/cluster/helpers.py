@@ -156,10 +156,10 @@ class NodeClient:
     sends, events) waits in ``inbox`` for :meth:`next_message` and :meth:`expect`.
     """
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, host: str = "127.0.0.1") -> None:
         self._stack = contextlib.ExitStack()
         self.ws: ClientConnection = self._stack.enter_context(
-            connect(f"ws://127.0.0.1:{port}/", open_timeout=PROMPTLY, close_timeout=PROMPTLY)
+            connect(f"ws://{host}:{port}/", open_timeout=PROMPTLY, close_timeout=PROMPTLY)
         )
         self.inbox: list[str | bytes] = []
         self._tags = itertools.count(1)
@@ -254,9 +254,11 @@ def _reply(message: str | bytes) -> dict[str, Any] | None:
 class Node:
     """A server process of the test cluster (``tests/cluster/node.py``)."""
 
-    def __init__(self, process: subprocess.Popen[str], log_path: Path) -> None:
+    def __init__(self, process: subprocess.Popen[str], log_path: Path, host: str = "127.0.0.1") -> None:
         self.process = process
         self.log_path = log_path
+        #: Where its websockets are reached from the test.
+        self.host = host
         self.port = 0
         self.clients: list[NodeClient] = []
 
@@ -279,7 +281,7 @@ class Node:
 
     def connect(self) -> NodeClient:
         """A new client of this node (closed at teardown)."""
-        client = NodeClient(self.port)
+        client = NodeClient(self.port, self.host)
         self.clients.append(client)
         return client
 
@@ -320,11 +322,19 @@ def launch_node(
     node_ttl: float = 10.0,
     request_timeout: float = 1.0,
     max_reconnect_delay: float = 0.2,
+    prefix: tuple[str, ...] = (),
+    host: str = "127.0.0.1",
+    reach: str | None = None,
 ) -> Node:
-    """Start ``node.py`` (without waiting: see :meth:`Node.wait_listening`); its stderr goes to ``log_path``."""
+    """Start ``node.py`` (without waiting: see :meth:`Node.wait_listening`); its stderr goes to ``log_path``.
+
+    ``prefix`` runs it under another command (``ip netns exec NS``); it serves
+    on ``host`` and the test reaches it at ``reach`` (default ``host``).
+    """
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
+                *prefix,
                 sys.executable,
                 str(NODE),
                 redis_url,
@@ -336,6 +346,8 @@ def launch_node(
                 str(request_timeout * SECOND),
                 "--max-reconnect-delay",
                 str(max_reconnect_delay),
+                "--host",
+                host,
             ],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -343,7 +355,7 @@ def launch_node(
             stderr=log,
             text=True,
         )
-    return Node(process, log_path)
+    return Node(process, log_path, reach or host)
 
 
 def wait_for_membership(*clients: NodeClient) -> None:

@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--node-ttl", type=float, default=10.0)
     parser.add_argument("--request-timeout", type=float, default=1.0)
     parser.add_argument("--max-reconnect-delay", type=float, default=0.2)
+    parser.add_argument("--host", default="127.0.0.1", help="the address to serve websockets on")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -136,7 +137,7 @@ def main() -> None:
     gateway = syncaerys.websocket(Commands(), backplane=backplane)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    with syncaerys.Server(gateway, host="127.0.0.1", port=0) as server:
+    with syncaerys.Server(gateway, host=args.host, port=0) as server:
         print(f"PORT {server.port}", flush=True)
         while not stop.wait(1.0):
             pass
