@@ -155,8 +155,12 @@ def cluster(lab: Lab, tmp_path: Path) -> Iterator[tuple[Node, Node, Proxy]]:
         redis_log = (tmp_path / "redis.log").open("wb")
         stack.callback(redis_log.close)
         redis = subprocess.Popen(
-            [*lab.exec_prefix("redis"), "redis-server", "--bind", lab.bp_address["redis"], "--port", "6379"]
-            + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--protected-mode", "no"],
+            [
+                *lab.exec_prefix("redis"),
+                "redis-server",
+                *("--bind", lab.bp_address["redis"], "--port", "6379", "--save", "", "--appendonly", "no"),
+                *("--dir", str(tmp_path), "--protected-mode", "no"),  # its own namespace: no one else reaches it
+            ],
             stdout=redis_log,
             stderr=subprocess.STDOUT,
         )
