@@ -1,8 +1,10 @@
 """Build of the optional C extension; the metadata is in pyproject.toml.
 
 The extension is optional: when it cannot be compiled (no compiler, no Python
-headers) the install still succeeds and syncaerys uses its pure-Python code.
-Set SYNCAERYS_NO_EXTENSIONS=1 to skip the build altogether.
+headers) the install still succeeds and syncaerys uses its pure-Python code,
+and a wheel built so is a pure-Python wheel (``py3-none-any``), not one
+tagged for this interpreter and platform. Set SYNCAERYS_NO_EXTENSIONS=1 to
+skip the build altogether.
 """
 
 from __future__ import annotations
@@ -11,9 +13,26 @@ import os
 
 from setuptools import Extension
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
 
 ext_modules = []
 if not os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
     ext_modules.append(Extension("syncaerys._speedups", ["syncaerys/_speedups.c"], optional=True))
 
-setup(ext_modules=ext_modules)
+
+class bdist_wheel_pure_without_extension(bdist_wheel):
+    """Tag the wheel by what was built: a platform wheel only if the extension compiled."""
+
+    def run(self) -> None:
+        self.run_command("build")
+        build_ext = self.get_finalized_command("build_ext")
+        built = [e for e in ext_modules if os.path.exists(build_ext.get_ext_fullpath(e.name))]
+        if not built:
+            if ext_modules:
+                print("warning: syncaerys._speedups could not be compiled: building a pure-Python wheel")
+            self.root_is_pure = True
+            self.distribution.ext_modules = []
+        super().run()
+
+
+setup(ext_modules=ext_modules, cmdclass={"bdist_wheel": bdist_wheel_pure_without_extension})

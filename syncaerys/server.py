@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import http.client
+import os
 import io
 import logging
 import signal
@@ -44,6 +45,7 @@ from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
 from .process import AUTO
+from .protocol import mask
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
@@ -508,6 +510,7 @@ class Server:
             raise
         self.state = STARTED
         logger.info("listening on %s", self.url.replace("ws", "http", 1))
+        _report_speedups()
 
     def serve_forever(self) -> None:
         """Accept connections until :meth:`stop` (or a KeyboardInterrupt)."""
@@ -542,6 +545,24 @@ class Server:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_speedups_reported = False
+
+
+def _report_speedups() -> None:
+    """Say once per process when frames are unmasked by the pure-Python code (~45 times slower)."""
+    global _speedups_reported
+    if _speedups_reported or mask.SPEEDUPS:
+        return
+    _speedups_reported = True
+    if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
+        logger.info("SYNCAERYS_NO_EXTENSIONS is set: client frames are unmasked in pure Python")
+    else:
+        logger.warning(
+            "the C extension syncaerys._speedups is not built: client frames are unmasked in pure Python, "
+            "about 45 times slower; reinstall where a C compiler and the Python headers are present"
+        )
 
 
 def _gateways_of(app: Any) -> list[Gateway]:
