@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import errno
 import http.client
-import os
 import io
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -45,10 +45,10 @@ from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
 from .process import AUTO
-from .protocol import mask
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
+from .protocol import mask
 from .timer import TimerHandle
 from .timer import shared_timer
 
