@@ -14,6 +14,8 @@ from typing import Any
 from .gateway import websocket
 from .host import Host
 from .process import DEFAULT_SWITCH_INTERVAL
+from .reloader import report_modules
+from .reloader import supervise
 from .server import run
 from .websocket import Websocket
 
@@ -77,10 +79,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="sys.setswitchinterval for the process (default %(default)s s; Python's is 0.005)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="for development: restart the server when a source file of the application changes",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if args.reload:
+        arguments = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--reload"]
+        sys.exit(supervise(arguments))
     target = load_target(args.target)
+    report_modules()
     options: dict[str, Any] = {"max_connections": args.max_connections, "switch_interval": args.switch_interval}
     if args.cpu == "none":
         options["cpu"] = None
