@@ -80,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
+        "--trusted-proxies",
+        default=None,
+        help="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="for development: restart the server when a source file of the application changes",
@@ -100,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             options["cpu"] = {int(c) for c in args.cpu.split(",")}
         except ValueError:
             parser.error(f"--cpu expects auto, none or CPU numbers such as 0 or 0,1, not {args.cpu!r}")
+    if args.trusted_proxies:
+        options["trusted_proxies"] = [p.strip() for p in args.trusted_proxies.split(",") if p.strip()]
     if args.certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.certfile, args.keyfile)

@@ -45,6 +45,7 @@ from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
 from .process import AUTO
+from .proxies import TrustedProxies
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
@@ -156,6 +157,7 @@ class _RequestHandler(WSGIRequestHandler):
     #: The application's response has been iterated to its end.
     response_done = False
     _early_data = b""
+    _forwarded_for: str | None = None
 
     def setup(self) -> None:
         owner = self.server.owner
@@ -242,7 +244,20 @@ class _RequestHandler(WSGIRequestHandler):
         environ[EARLY_DATA] = self._early_data
         if isinstance(self.request, ssl.SSLSocket):
             environ["wsgi.url_scheme"] = "https"
+        trusted = self.server.owner.trusted_proxies
+        if trusted is not None:
+            client = trusted.client_address(
+                environ.get("REMOTE_ADDR", ""), environ.get("HTTP_FORWARDED"), environ.get("HTTP_X_FORWARDED_FOR")
+            )
+            if client is not None:
+                environ["syncaerys.proxy_address"] = environ.get("REMOTE_ADDR")
+                environ["REMOTE_ADDR"] = client
+                environ["REMOTE_PORT"] = ""  # the proxy's port says nothing about the client
+                self._forwarded_for = client
         return environ
+
+    def address_string(self) -> str:
+        return self._forwarded_for or super().address_string()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         http_logger.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
@@ -403,6 +418,7 @@ class ServerOptions(TypedDict, total=False):
     max_connections: int | Literal["auto"] | None
     header_timeout: float | None
     max_header_bytes: int | None
+    trusted_proxies: Iterable[str] | None
 
 
 class Server:
@@ -421,6 +437,12 @@ class Server:
     :param header_timeout: seconds a new connection has for its TLS handshake
         and request headers. ``None``: no limit.
     :param max_header_bytes: total size of the request headers (431 past it).
+    :param trusted_proxies: addresses or networks of reverse proxies (nginx...)
+        whose ``X-Forwarded-For`` / ``Forwarded`` headers name the client:
+        for a connection from one of them, ``REMOTE_ADDR`` (so
+        ``get_info().remote_address``, ``request.remote_addr`` and the logs)
+        is the client's address. ``None`` (the default): those headers are
+        never believed, since any client can send them.
     """
 
     def __init__(
@@ -433,6 +455,7 @@ class Server:
         max_connections: int | Literal["auto"] | None = "auto",
         header_timeout: float | None = 10.0,
         max_header_bytes: int | None = 65536,
+        trusted_proxies: Iterable[str] | None = None,
     ) -> None:
         self.app = app
         self.ssl_context = ssl_context
@@ -445,6 +468,8 @@ class Server:
         ):
             raise ValueError(f"max_connections must be a positive int, 'auto' or None, not {max_connections!r}")
         self._refusals = _RefusalLog()
+        #: Whose forwarding headers are believed (see ``trusted_proxies``).
+        self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies is not None else None
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         self._connections = 0
