@@ -45,11 +45,11 @@ from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
 from .process import AUTO
-from .proxies import TrustedProxies
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
 from .protocol import mask
+from .proxies import TrustedProxies
 from .timer import TimerHandle
 from .timer import shared_timer
 
