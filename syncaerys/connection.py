@@ -37,6 +37,7 @@ from .protocol.ratelimit import TokenBucket
 from .sendqueue import SendQueue
 from .sendqueue import Waiter
 from .sendqueue import shared_flusher
+from .stats import Totals
 from .timer import TimerHandle
 from .timer import shared_timer
 from .transport import Transport
@@ -207,6 +208,18 @@ class Connection:
         finally:
             self._callback = None
 
+    def traffic(self) -> Totals:
+        """This client's traffic so far (for the gateway's statistics). Any thread."""
+        queue = self.queue
+        return Totals(
+            self.bytes_read,
+            queue.bytes_sent,
+            self.messages_read,
+            queue.messages_sent,
+            self.frames_read,
+            queue.frames_sent,
+        )
+
     def busy_in(self) -> tuple[str, float] | None:
         """The callback this client's thread is running and for how long, or ``None``. Any thread."""
         name = self._callback
@@ -347,6 +360,7 @@ class Connection:
             return  # an unsolicited pong with a payload of the peer's own
         if number == self.pings_sent and number > self.pongs_received:
             self.latency = time.monotonic() - self._last_ping_at
+            self.gateway.stats.latency(self.latency)
         if self.pongs_received < number <= self.pings_sent:
             self.pongs_received = number
 
@@ -399,6 +413,7 @@ class Connection:
             self.bytes_read,
             self.queue.bytes_sent,
         )
+        self.gateway.stats.closed(self.close_code, self.traffic())
         try:
             self.gateway.callbacks.on_close(self.id, self.close_code, self.close_reason)
         except Exception:

@@ -35,6 +35,8 @@ from .protocol.handshake import check_request
 from .protocol.handshake import offered_subprotocols
 from .protocol.handshake import response_101
 from .response import Response
+from .stats import GatewayStats
+from .stats import Totals
 from .transport import transport_for
 from .websocket import Callbacks
 from .websocket import check_route_arguments
@@ -129,10 +131,32 @@ class Gateway:
         # on_open); stop() waits for them, under _registry_lock with _stopped.
         self._handshakes = 0
         self._handshakes_done = threading.Condition(self._registry_lock)
+        #: Counters for operators (see :mod:`syncaerys.metrics`).
+        self.stats = GatewayStats()
         # The sets of route argument names on_handshake is known to take.
         self._checked_arguments: set[frozenset[str]] = set()
         with _live_lock:
             _live.add(self)
+
+    def live_traffic(self) -> tuple[int, int, Totals]:
+        """The open clients now, the bytes queued for them, and their traffic so far.
+
+        Thread-safe; never blocks (a snapshot of each client). With
+        :attr:`stats` it gives the gateway's whole traffic (``syncaerys.metrics``).
+        """
+        live = Totals()
+        clients = queued = 0
+        for connection in self.endpoint._connections():
+            clients += connection.is_open
+            queued += connection.queue.queued_bytes
+            traffic = connection.traffic()
+            live.bytes_in += traffic.bytes_in
+            live.bytes_out += traffic.bytes_out
+            live.messages_in += traffic.messages_in
+            live.messages_out += traffic.messages_out
+            live.frames_in += traffic.frames_in
+            live.frames_out += traffic.frames_out
+        return clients, queued, live
 
     def check_route_arguments(self, rule: str, arguments: Iterable[str]) -> None:
         """Raise :class:`TypeError` unless ``on_handshake`` takes ``rule``'s arguments as keywords.
@@ -232,6 +256,7 @@ class Gateway:
     # -- WSGI
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response = self._counting(start_response)
         server = environ.get("syncaerys.server")
         if server is not None:
             server._attach(self)
@@ -256,6 +281,20 @@ class Gateway:
         finally:
             if not finished[0]:
                 self._handshake_finished()
+
+    def _counting(self, start_response: Any) -> Any:
+        """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
+        stats = self.stats
+
+        def counted(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            code = status.split(" ", 1)[0]
+            if code != "101":
+                stats.handshake(code)
+            return (
+                start_response(status, headers, exc_info) if exc_info is not None else start_response(status, headers)
+            )
+
+        return counted
 
     def _admit_handshake(self) -> bool:
         with self._registry_lock:
@@ -384,6 +423,7 @@ class Gateway:
                     written = False
                 else:
                     written = True
+                    self.stats.handshake("accepted")
         if refused:
             # stop() began while on_handshake ran: no 101 now, the client is told to come back.
             logger.info("handshake refused with 503: the server began stopping during on_handshake")

@@ -40,6 +40,17 @@ class Backplane:
 
     def __init__(self) -> None:
         self._endpoint: Endpoint | None = None
+        self._errors_lock = threading.Lock()
+        self._publish_errors = 0
+
+    @property
+    def publish_errors(self) -> int:
+        """Operations that could not be published to the other processes, since the start."""
+        return self._publish_errors
+
+    def _count_publish_errors(self, count: int = 1) -> None:
+        with self._errors_lock:
+            self._publish_errors += count
 
     def attach(self, endpoint: Endpoint) -> None:
         """Bind to the endpoint it serves (once, when the gateway is built)."""

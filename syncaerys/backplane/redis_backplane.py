@@ -270,6 +270,7 @@ class RedisBackplane(Backplane):
 
     def publish(self, op: wire.Operation, client_id: int | None = None) -> SendFuture[int]:
         if not self._up:
+            self._count_publish_errors()
             return SendFuture.failed(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
         if client_id is None:
             return self._enqueue(op, self.keys.all, discount_self=True)
@@ -283,6 +284,7 @@ class RedisBackplane(Backplane):
         future: SendFuture[int] = SendFuture()
         with self._cond:
             if len(self._outgoing) >= self.max_backlog:
+                self._count_publish_errors()
                 return SendFuture.failed(BackplaneError(f"{len(self._outgoing)} operations waiting for Redis"))
             self._outgoing.append(_Outgoing(data, channel, future, discount_self, client_id))
             self._cond.notify()
@@ -462,6 +464,8 @@ class RedisBackplane(Backplane):
                     item.future._set(max(0, receivers - int(item.discount_self)), None)
 
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
+        if batch:
+            self._count_publish_errors(len(batch))
         for item in batch:
             item.future._set(None, error)
 
