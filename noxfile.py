@@ -1,0 +1,50 @@
+"""The test matrix: every Python the package claims that is on this machine, with and without the C extension.
+
+    nox                       # every session
+    nox -s tests-3.12         # one interpreter, with the extension
+    nox -s core-3.13          # one interpreter, pure Python
+
+``tests`` runs the whole suite with the extension built for that interpreter;
+``core`` runs the protocol, endpoint, message and hostile-input tests with the
+pure-Python code (``SYNCAERYS_NO_EXTENSIONS=1``, the install of a machine
+without a compiler). Interpreters that are not installed are skipped
+(``nox --no-error-on-missing-interpreters``, as .ci/run does); one that is and
+fails, fails the run.
+"""
+
+from __future__ import annotations
+
+import nox
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+CORE = [
+    "tests/protocol",
+    "tests/hostile",
+    "tests/contracts/test_message_binding.py",
+    "tests/test_message.py",
+    "tests/test_endpoint.py",
+    "tests/test_compression.py",
+    "tests/test_fuzz_live.py",
+]
+
+nox.options.sessions = ["tests", "core"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The whole suite, with the C extension."""
+    # Editable, as the README installs: the tests import the package from the project
+    # root, so the extension must be built there for this interpreter.
+    session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
+    session.run("python", "-c", "import syncaerys.protocol.mask as m; assert m.SPEEDUPS, 'the extension is not built'")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def core(session: nox.Session) -> None:
+    """The protocol and send/receive paths with the pure-Python code."""
+    session.env["SYNCAERYS_NO_EXTENSIONS"] = "1"
+    session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
+    session.run("python", "-c", "import syncaerys.protocol.mask as m; assert not m.SPEEDUPS")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE, *session.posargs)
