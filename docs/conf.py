@@ -1,0 +1,31 @@
+"""Sphinx configuration: Markdown pages (MyST), the reference from the docstrings (autodoc), the furo theme.
+
+Build with ``python -m sphinx -W --keep-going -b html docs docs/_build`` (CI does: warnings are errors).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+project = "syncaerys"
+author = "The syncaerys developers"
+copyright = "2026, The syncaerys developers"  # noqa: A001 - Sphinx's name
+
+# No intersphinx: the build must work offline (CI has no route to docs.python.org).
+extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinxcontrib.mermaid"]
+source_suffix = {".md": "markdown"}
+myst_enable_extensions = ["colon_fence"]
+myst_fence_as_directive = ["mermaid"]
+html_theme = "furo"
+html_title = "syncaerys"
+exclude_patterns = ["_build"]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+# Names in annotations that autodoc cannot link (werkzeug's, the stdlib's typing internals).
+nitpicky = False
+suppress_warnings = ["myst.xref_missing"]
