@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 project = "syncaerys"
 author = "The syncaerys developers"
-copyright = "2026, The syncaerys developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, The syncaerys developers"
 
 # No intersphinx: the build must work offline (CI has no route to docs.python.org).
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinxcontrib.mermaid"]
