@@ -149,13 +149,7 @@ class Gateway:
         for connection in self.endpoint._connections():
             clients += connection.is_open
             queued += connection.queue.queued_bytes
-            traffic = connection.traffic()
-            live.bytes_in += traffic.bytes_in
-            live.bytes_out += traffic.bytes_out
-            live.messages_in += traffic.messages_in
-            live.messages_out += traffic.messages_out
-            live.frames_in += traffic.frames_in
-            live.frames_out += traffic.frames_out
+            live.add(connection.traffic())
         return clients, queued, live
 
     def check_route_arguments(self, rule: str, arguments: Iterable[str]) -> None:

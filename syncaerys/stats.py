@@ -29,6 +29,15 @@ class Totals:
     frames_in: int = 0
     frames_out: int = 0
 
+    def add(self, other: Totals) -> None:
+        """Add ``other``'s counts to these."""
+        self.bytes_in += other.bytes_in
+        self.bytes_out += other.bytes_out
+        self.messages_in += other.messages_in
+        self.messages_out += other.messages_out
+        self.frames_in += other.frames_in
+        self.frames_out += other.frames_out
+
 
 class GatewayStats:
     """Thread-safe: every method takes the lock; none blocks otherwise."""
@@ -51,13 +60,7 @@ class GatewayStats:
         """Count a closed connection with its close code and add its traffic to the totals."""
         with self._lock:
             self._closes[1005 if code is None else code] += 1
-            totals = self._closed
-            totals.bytes_in += traffic.bytes_in
-            totals.bytes_out += traffic.bytes_out
-            totals.messages_in += traffic.messages_in
-            totals.messages_out += traffic.messages_out
-            totals.frames_in += traffic.frames_in
-            totals.frames_out += traffic.frames_out
+            self._closed.add(traffic)
 
     def latency(self, seconds: float) -> None:
         """Record one heartbeat round trip."""

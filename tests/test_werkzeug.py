@@ -9,28 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
-from werkzeug.serving import make_server
 
 import syncaerys
 from tests.utils import RawClient
 from tests.utils import Recorder
+from tests.utils import werkzeug_serving
 
 
 @contextlib.contextmanager
 def werkzeug_server(recorder: Recorder, **options: object) -> Iterator[int]:
     gateway = syncaerys.websocket(recorder, **options)
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield server.server_port
+        with werkzeug_serving(gateway) as port:
+            yield port
     finally:
-        server.shutdown()
-        thread.join()
         gateway.stop()
 
 

@@ -36,6 +36,21 @@ def serve(handler: object, **options: Any) -> Iterator[syncaerys.Server]:
         yield server
 
 
+@contextlib.contextmanager
+def werkzeug_serving(app: Any) -> Iterator[int]:
+    """Serve the WSGI ``app`` with werkzeug's own threaded server (``app.run``'s) on a free port."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_port
+    finally:
+        server.shutdown()
+        thread.join()
+
+
 def url(server: syncaerys.Server, path: str = "/") -> str:
     return f"ws://127.0.0.1:{server.port}{path}"
 

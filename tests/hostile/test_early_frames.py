@@ -5,14 +5,10 @@ from __future__ import annotations
 import base64
 import os
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import flask
 import pytest
-from werkzeug.serving import make_server
 
 import syncaerys
 import syncaerys.flask
@@ -21,6 +17,7 @@ from tests.utils import PROMPTLY
 from tests.utils import RawClient
 from tests.utils import Recorder
 from tests.utils import client_frame
+from tests.utils import werkzeug_serving
 
 OP_TEXT = 0x1
 
@@ -42,17 +39,6 @@ def upgrade_with_frames(port: int, path: str, *frames: bytes) -> RawClient:
     return client
 
 
-@contextmanager
-def werkzeug_server(app: object) -> Iterator[int]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-
-
 @pytest.mark.parametrize("host", ["syncaerys", "werkzeug", "flask-on-werkzeug"])
 def test_early_frames_are_echoed(host: str) -> None:
     recorder = Recorder()
@@ -72,7 +58,7 @@ def test_early_frames_are_echoed(host: str) -> None:
         syncaerys.flask.Websockets(flask_app).route("/", gateway)
         app = flask_app
     try:
-        with werkzeug_server(app) as port, upgrade_with_frames(port, "/", *frames) as client:
+        with werkzeug_serving(app) as port, upgrade_with_frames(port, "/", *frames) as client:
             assert client.status == 101
             assert [client.recv_frame()[2] for _ in range(2)] == [b"sent before the 101", b"and another"]
     finally:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
 from websockets.sync.client import connect
-from werkzeug.serving import make_server
 
 import syncaerys
 from tests.test_handshake import upgrade_request
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
+from tests.utils import werkzeug_serving
 
 
 def send_part_of_a_body(port: int, content_length: bool) -> socket.socket:
@@ -74,15 +73,10 @@ def test_a_plain_request_whose_body_stops_is_dropped_after_header_timeout() -> N
 def test_under_werkzeugs_dev_server_a_silent_body_is_dropped_too() -> None:
     recorder = Recorder()
     gateway = syncaerys.websocket(recorder)
-    server = make_server("127.0.0.1", 0, gateway, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        attacker = send_part_of_a_body(server.server_port, content_length=False)
-        with attacker:
+        with werkzeug_serving(gateway) as port, send_part_of_a_body(port, content_length=False) as attacker:
             data, elapsed = read_until_closed(attacker, 3 * PROMPTLY)
         assert data.startswith(b"HTTP/1.1 426"), data[:100]
         assert elapsed < 2 * PROMPTLY
     finally:
-        server.shutdown()
         gateway.stop()
