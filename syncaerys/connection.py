@@ -1,10 +1,11 @@
-"""Connection: one client, run by the thread that handled its upgrade.
+"""Connection: the I/O around one client's protocol session, run by the thread that upgraded it.
 
-That thread reads the socket, parses frames, answers pings and calls
-``on_open``, ``on_data`` (one message at a time, in order) and, exactly once,
-``on_close``. ``Message.result()`` keeps reading in the same thread. Writes go
-through the client's :class:`~syncaerys.sendqueue.SendQueue`; heartbeats and
-close deadlines run on the shared timer.
+That thread reads the socket, feeds the :class:`~syncaerys.protocol.session.Session`,
+acts on its events (queues pongs, answers close frames) and calls ``on_open``,
+``on_data`` (one message at a time, in order) and, exactly once, ``on_close``.
+``Message.result()`` keeps reading in the same thread. Writes go through the
+client's :class:`~syncaerys.sendqueue.SendQueue`; heartbeats and close
+deadlines run on the shared timer.
 """
 
 from __future__ import annotations
@@ -14,47 +15,37 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import ClientException
-from .exceptions import ProtocolError
+from .info import ClientInfo
+from .log import client_logger
 from .message import Message
+from .options import Options
 from .protocol.deflate import DeflateParams
-from .protocol.deflate import Deflater
-from .protocol.deflate import Inflater
-from .protocol.deflate import compress_once
-from .protocol.frames import OP_CLOSE
 from .protocol.frames import OP_CONT
-from .protocol.frames import OP_PING
-from .protocol.frames import OP_PONG
-from .protocol.frames import encode_close
-from .protocol.frames import encode_frame
-from .protocol.frames import encode_message
 from .protocol.parser import Frame
-from .protocol.parser import FrameParser
 from .protocol.ratelimit import TokenBucket
+from .protocol.session import CloseReceived
+from .protocol.session import PingReceived
+from .protocol.session import PongReceived
+from .protocol.session import ProtocolViolation
+from .protocol.session import Session
+from .protocol.session import State
 from .sendqueue import SendQueue
 from .sendqueue import Waiter
 from .sendqueue import shared_flusher
+from .stats import GatewayStats
 from .stats import Totals
 from .timer import TimerHandle
 from .timer import shared_timer
 from .transport import Transport
+from .websocket import Callbacks
 
-if TYPE_CHECKING:
-    from .gateway import Gateway
+__all__ = ["Connection", "ClientContext"]
 
-__all__ = ["Connection", "OPEN", "CLOSING", "CLOSED"]
-
-logger = logging.getLogger("syncaerys")
-
-#: The client is open: it is in ``get_clients()`` and may be sent to.
-OPEN = 0
-#: A close frame was sent or received; sends fail, data frames are dropped.
-CLOSING = 1
-#: The socket is shut down; ``on_close`` runs or has run.
-CLOSED = 2
+logger = logging.getLogger("syncaerys.connection")
 
 #: How long a client's socket may stay full while more than ``max_send_queue``
 #: bytes wait for it (see ``Connection._check_queue``).
@@ -67,12 +58,29 @@ READ_SIZE = 1 << 16
 BUFFER_SIZE = 1 << 12
 
 
+@dataclass(frozen=True)
+class ClientContext:
+    """What a gateway gives each of its connections (one instance shared by all)."""
+
+    options: Options
+    callbacks: Callbacks
+    stats: GatewayStats
+    #: Whether the gateway is stopping (no more ``on_data``).
+    stopping: Callable[[], bool]
+    #: Called once, last, when a connection is over (``on_close`` has run).
+    finished: Callable[[Connection], None]
+
+
 class Connection:
-    """The state of one client and the loop its thread runs."""
+    """One client: its session, its send queue, its timers, and the loop its thread runs.
+
+    :meth:`run`, :meth:`next_data_frame` and :meth:`received` belong to the
+    client's thread; everything else is thread-safe and never blocks.
+    """
 
     def __init__(
         self,
-        gateway: Gateway,
+        context: ClientContext,
         transport: Transport,
         client_id: int,
         remote_address: str,
@@ -80,45 +88,39 @@ class Connection:
         path: str,
         deflate: DeflateParams | None = None,
     ) -> None:
-        options = gateway.options
+        options = context.options
         self.id = client_id
         self.transport = transport
-        self.gateway = gateway
         self.remote_address = remote_address
         self.subprotocol = subprotocol
         self.path = path
+        self._context = context
         self._options = options
-        self._parser = FrameParser(
-            options.max_frame_size,
-            options.max_message_size,
-            options.text_only,
-            Inflater(deflate) if deflate is not None else None,
+        self._log = client_logger(logger, client_id)
+        self.session = Session(
+            max_frame_size=options.max_frame_size,
+            max_message_size=options.max_message_size,
+            text_only=options.text_only,
+            deflate=deflate,
+            auto_frame_size=options.auto_frame_size,
+            compression_threshold=options.compression_threshold,
+            compression_memory_level=options.compression_memory_level,
+            clock=time.monotonic,
         )
-        self._deflater = Deflater(deflate, options.compression_memory_level) if deflate is not None else None
-        self._frame_size = options.auto_frame_size
-        self._compression_threshold = options.compression_threshold
-        self.queue = SendQueue(transport, client_id, shared_flusher())
-        #: OPEN, CLOSING or CLOSED; changed under ``queue.lock``.
-        self.state = OPEN
-        self.close_code: int | None = None
-        self.close_reason: str | None = None
+        # Serializes the session's state transitions with queueing their frames, so
+        # that the close frame is queued by the one thread whose transition won.
+        self._lock = threading.Lock()
+        # Held until the gateway has written the 101 (see release()).
+        self.queue = SendQueue(transport, client_id, shared_flusher(), held=True)
         self.connected_at = time.time()
         self.closed_at = 0.0
-        self.bytes_read = 0
-        self.frames_read = 0
-        self.messages_read = 0
         self.last_read_at = 0.0
         self.last_data_read_at = 0.0
-        self.pings_sent = 0
-        self.pongs_received = 0
-        self.latency: float | None = None
-        self._last_ping_at = 0.0
         # For the heartbeat: when the peer was last heard from, and whether this
         # thread is blocked waiting for it (only then do unanswered pings count).
         self._last_read_mono = time.monotonic()
         self._waiting = False
         self._waiting_since = 0.0
-        self._done_reading = False
         # Set when the client starts closing, to end a rate-limit pause early.
         self._wake = threading.Event()
         now = time.monotonic()
@@ -133,7 +135,7 @@ class Connection:
             else None
         )
         # The handler method this client's thread is in (None while it reads frames).
-        self._callback: str | None = None
+        self._callback: Callable[..., Any] | None = None
         self._callback_since = 0.0
         self._callback_calls = 0
         self._warned_call = 0
@@ -146,31 +148,40 @@ class Connection:
 
     @property
     def is_open(self) -> bool:
-        return self.state == OPEN
+        """Whether the client is open (it may be sent to). Thread-safe; never blocks."""
+        return self.session.state is State.OPEN
+
+    @property
+    def compression(self) -> bool:
+        """Whether permessage-deflate was negotiated."""
+        return self.session.compression
 
     # -- the client's thread
 
+    def release(self) -> None:
+        """The 101 is written: frames queued meanwhile may go out now. Call once, from the handshake."""
+        self.queue.release()
+
     def run(self, handshake_data: Any, opened: Callable[[], None] | None = None) -> None:
-        """Serve the client until the connection ends; calls ``on_close`` once.
+        """Serve the client until the connection ends; calls ``on_close`` once. Blocks.
 
         ``opened`` is called once ``on_open`` has returned (the gateway's
         handshake accounting).
         """
-        callbacks = self.gateway.callbacks
-        client_id = self.id
+        callbacks = self._context.callbacks
         if self._options.heartbeat_period is not None:
             self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
-        logger.info("client %d opened from %s on %s", client_id, self.remote_address, self.path)
+        self._log.info("opened from %s on %s", self.remote_address, self.path)
         try:
             try:
-                self._call_handler(callbacks.on_open, client_id, handshake_data)
+                self._call_handler(callbacks.on_open, self.id, handshake_data)
             finally:
                 if opened is not None:
                     opened()
             while self._handle_next():
                 pass
         except Exception:
-            logger.exception("client %d: unexpected error in its connection loop", client_id)
+            self._log.exception("unexpected error in its connection loop")
             self.close(1011, "Internal server error, aborting")
         finally:
             self._finish()
@@ -184,99 +195,136 @@ class Connection:
         frame = self.next_data_frame(None)
         if frame is None:
             return False
-        if frame.opcode == OP_CONT or self.state != OPEN or self.gateway.stopping:
+        if frame.opcode == OP_CONT or not self.is_open or self._context.stopping():
             # Data of a message that is being dropped (closing, stopping).
             return True
         message = Message(self, frame)
-        self._call_handler(self.gateway.callbacks.on_data, self.id, message)
-        message._drain()
+        self._call_handler(self._context.callbacks.on_data, self.id, message)
+        message.close()
         return True
 
-    def _call_handler(self, method: Any, *args: Any) -> None:
-        self._callback = getattr(method, "__name__", "handler")
+    def _call_handler(self, method: Callable[..., Any], *args: Any) -> None:
+        self._callback = method
         self._callback_since = time.monotonic()
         self._callback_calls += 1
         try:
             method(*args)
         except ClientException:
-            if self.state == OPEN:
-                logger.exception("client %d: handler raised ClientException while open", self.id)
+            if self.is_open:
+                self._log.exception("handler raised ClientException while open")
                 self.close(1011, "Internal server error, aborting")
         except Exception:
-            logger.exception("client %d: exception in %s", self.id, getattr(method, "__name__", "handler"))
+            self._log.exception("exception in %s", _name_of(method))
             self.close(1011, "Internal server error, aborting")
         finally:
             self._callback = None
 
-    def traffic(self) -> Totals:
-        """This client's traffic so far (for the gateway's statistics). Any thread."""
+    def info(self) -> ClientInfo:
+        """A snapshot of this client's statistics. Thread-safe; never blocks."""
+        session = self.session
         queue = self.queue
+        return ClientInfo(
+            bytes_read=session.bytes_read,
+            bytes_sent=queue.bytes_sent,
+            frames_read=session.frames_read,
+            frames_sent=queue.frames_sent,
+            messages_read=session.messages_read,
+            messages_sent=queue.messages_sent,
+            connected_at=self.connected_at,
+            closed_at=self.closed_at,
+            close_code=session.close_code,
+            close_reason=session.close_reason,
+            last_read_at=self.last_read_at,
+            last_sent_at=queue.last_sent_at,
+            last_data_read_at=self.last_data_read_at,
+            last_data_sent_at=queue.last_data_sent_at,
+            remote_address=self.remote_address,
+            subprotocol=self.subprotocol,
+            compression=session.compression,
+            send_queue_bytes=queue.queued_bytes,
+            pings_sent=session.pings_sent,
+            pongs_received=session.pongs_received,
+            latency=session.latency,
+        )
+
+    def traffic(self) -> Totals:
+        """This client's traffic so far (for the gateway's statistics). Thread-safe; never blocks."""
+        queue = self.queue
+        session = self.session
         return Totals(
-            self.bytes_read,
+            session.bytes_read,
             queue.bytes_sent,
-            self.messages_read,
+            session.messages_read,
             queue.messages_sent,
-            self.frames_read,
+            session.frames_read,
             queue.frames_sent,
         )
 
     def busy_in(self) -> tuple[str, float] | None:
-        """The callback this client's thread is running and for how long, or ``None``. Any thread."""
-        name = self._callback
-        if name is None:
+        """The callback this client's thread is running and for how long, or ``None``. Thread-safe."""
+        method = self._callback
+        if method is None:
             return None
-        return name, time.monotonic() - self._callback_since
+        return _name_of(method), time.monotonic() - self._callback_since
 
     def next_data_frame(self, deadline: float | None) -> Frame | None:
-        """Return the next data frame, handling control frames on the way.
+        """Return the next data frame, acting on control frames on the way. Blocks.
 
         Returns ``None`` when the connection is over (closing handshake done,
         protocol error, TCP drop). Raises :class:`TimeoutError` when
-        ``deadline`` (a ``time.monotonic()`` value) passes first.
+        ``deadline`` (a ``time.monotonic()`` value) passes first. The client's
+        thread only (it is the :class:`~syncaerys.message.FrameSource` of its messages).
         """
-        parser = self._parser
+        session = self.session
         frame_budget = self._frame_budget
-        while not self._done_reading:
+        while not session.reading_done:
             if frame_budget is not None and frame_budget.level < 0:
                 # Before taking the next frame: a timeout raised here loses nothing.
                 self._throttle(deadline)
-            try:
-                frame = parser.next_frame()
-            except ProtocolError as error:
-                self._fail(error)
-                return None
-            if frame is None:
+            event = session.next_event()
+            if event is None:
                 self._receive(deadline)
                 continue
-            self.frames_read += 1
             if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
                 frame_budget.spend(1, time.monotonic())
             if self._inflates and self._byte_budget is not None:
                 # Charged on what the client makes us inflate, not on its compressed bytes.
-                inflated = parser.inflated_bytes
+                inflated = session.inflated_bytes
                 if inflated > self._inflated_charged:
                     self._byte_budget.spend(inflated - self._inflated_charged, time.monotonic())
                     self._inflated_charged = inflated
-            opcode = frame.opcode
-            if self._debug:
-                logger.debug("client %d < %s fin=%s %d", self.id, opcode, frame.fin, len(frame.data))
-            if opcode < OP_CLOSE:
+            if isinstance(event, Frame):
+                if self._debug:
+                    self._log.debug("< %s fin=%s %d", event.opcode, event.fin, len(event.data))
                 self.last_data_read_at = self.last_read_at
-                if frame.fin:
-                    self.messages_read += 1
-                return frame
-            if opcode == OP_PING:
-                # RFC 6455 5.5.2: "Upon receipt of a Ping frame, an endpoint MUST
-                # send a Pong frame in response", even between fragments.
-                queued = self.queue.put_control(encode_frame(OP_PONG, frame.data))  # type: ignore[arg-type]
-                # Pongs the peer does not read are its own doing: no grace for them.
-                self._check_queue(queued, grace=0.0)
-            elif opcode == OP_PONG:
-                self._pong(frame.data)  # type: ignore[arg-type]
-            else:
-                self._peer_closed(frame)
+                return event
+            self._act_on(event)
         return None
+
+    def _act_on(self, event: PingReceived | PongReceived | CloseReceived | ProtocolViolation) -> None:
+        if self._debug:
+            self._log.debug("< %r", event)
+        if type(event) is PingReceived:
+            # Pongs the peer does not read are its own doing: no grace for them.
+            self._check_queue(self.queue.put_control(event.reply), grace=0.0)
+        elif type(event) is PongReceived:
+            if event.latency is not None:
+                self._context.stats.latency(event.latency)
+        elif type(event) is CloseReceived:
+            with self._lock:
+                reply = self.session.close_received(event.code, event.reason)
+                if reply is not None:
+                    self.closed_at = time.time()
+                    self.queue.put_last(reply)
+            if reply is not None:
+                self.queue.flush()
+                self.queue.wait_drained(self._options.close_period)
+        elif type(event) is ProtocolViolation:
+            error = event.error
+            self._log.info("protocol error: %s", error)
+            if self.close(error.code, error.reason):
+                self.queue.wait_drained(self._options.close_period)
 
     def _receive(self, deadline: float | None) -> None:
         if self._byte_budget is not None:
@@ -294,7 +342,7 @@ class Connection:
         # and RSS grew by over 1 GiB in a soak of 1,000 clients. Only the rest
         # of a frame known to be larger than the buffer is read with recv(), in
         # pieces no larger than what the frame still needs.
-        missing = self._parser.missing
+        missing = self.session.missing
         buffer = self._buffer
         self._waiting_since = time.monotonic()
         self._waiting = True
@@ -308,26 +356,21 @@ class Connection:
         finally:
             self._waiting = False
         if not data:
-            self._eof()
+            with self._lock:
+                self.session.connection_lost()
             return
-        self._last_read_mono = time.monotonic()
-        self.last_read_at = time.time()
-        self.bytes_read += len(data)
-        if self._byte_budget is not None:
-            self._byte_budget.spend(len(data), self._last_read_mono)
-        self._parser.feed(data)
+        self.received(data)
 
     def received(self, data: bytes) -> None:
-        """Take bytes the client sent that were read by someone else (the host server, before the 101).
+        """Take bytes the client sent, read here or by the host server before the 101.
 
-        Call before :meth:`run`; they are parsed before anything read from the socket.
+        The client's thread, or before :meth:`run`: they are parsed before anything read later.
         """
-        self.bytes_read += len(data)
         self._last_read_mono = time.monotonic()
         self.last_read_at = time.time()
         if self._byte_budget is not None:
             self._byte_budget.spend(len(data), self._last_read_mono)
-        self._parser.feed(data)
+        self.session.receive_data(data)
 
     def _throttle(self, deadline: float | None) -> None:
         """Stop reading (TCP backpressure) while an inbound budget is spent.
@@ -335,7 +378,7 @@ class Connection:
         Raises :class:`TimeoutError` when ``deadline`` (a reader's timeout)
         comes before the budget refills.
         """
-        while self.state == OPEN:
+        while self.is_open:
             now = time.monotonic()
             delay = 0.0
             if self._frame_budget is not None:
@@ -350,120 +393,60 @@ class Connection:
                     raise TimeoutError("no data from the client before the timeout (its reads are rate-limited)")
                 continue
             if self._debug:
-                logger.debug("client %d: rate limit, pausing reads for %.3fs", self.id, delay)
+                self._log.debug("rate limit, pausing reads for %.3fs", delay)
             self._wake.wait(delay)
 
-    def _pong(self, payload: bytes) -> None:
-        try:
-            number = int(payload)
-        except ValueError:
-            return  # an unsolicited pong with a payload of the peer's own
-        if number == self.pings_sent and number > self.pongs_received:
-            self.latency = time.monotonic() - self._last_ping_at
-            self.gateway.stats.latency(self.latency)
-        if self.pongs_received < number <= self.pings_sent:
-            self.pongs_received = number
-
-    def _peer_closed(self, frame: Frame) -> None:
-        echo = False
-        with self.queue.lock:
-            if self.state == OPEN:
-                # RFC 6455 5.5.1: "If an endpoint receives a Close frame and did
-                # not previously send a Close frame, the endpoint MUST send a
-                # Close frame in response."
-                self._set_closing_locked(frame.code, frame.data)  # type: ignore[arg-type]
-                self.queue.put_close(encode_close(frame.code, frame.data.encode()))  # type: ignore[union-attr]
-                echo = True
-        if echo:
-            self.queue.flush()
-            self.queue.wait_drained(self._options.close_period)
-        self._done_reading = True
-
-    def _fail(self, error: ProtocolError) -> None:
-        """Fail the connection (RFC 6455 7.1.7): send our close, then drop TCP."""
-        logger.info("client %d: protocol error: %s", self.id, error)
-        if self.close(error.code, error.reason):
-            self.queue.wait_drained(self._options.close_period)
-        self._done_reading = True
-
-    def _eof(self) -> None:
-        with self.queue.lock:
-            if self.state == OPEN:
-                self._set_closing_locked(1006, "Client closed underlying TCP connection")
-        self._done_reading = True
-
     def _finish(self) -> None:
-        with self.queue.lock:
-            if self.state == OPEN:
-                self._set_closing_locked(1006, "Client closed underlying TCP connection")
-            self.state = CLOSED
+        with self._lock:
+            self.session.connection_lost()
+        if not self.closed_at:
+            self.closed_at = time.time()
         for handle in (self._heartbeat_handle, self._close_handle):
             if handle is not None:
                 handle.cancel()
         self._wake.set()
         for waiter in self.queue.shutdown():
-            waiter._fail(self.id, ClientException("the client closed before the message was written"))
+            waiter.message_failed(self.id, ClientException("the client closed before the message was written"))
         self.transport.shutdown()
-        logger.info(
-            "client %d closed: %s %r after %.3fs (%d bytes in, %d bytes out)",
-            self.id,
-            self.close_code,
-            self.close_reason,
+        session = self.session
+        self._log.info(
+            "closed: %s %r after %.3fs (%d bytes in, %d bytes out)",
+            session.close_code,
+            session.close_reason,
             time.time() - self.connected_at,
-            self.bytes_read,
+            session.bytes_read,
             self.queue.bytes_sent,
         )
-        self.gateway.stats.closed(self.close_code, self.traffic())
+        self._context.stats.closed(session.close_code, self.traffic())
         try:
-            self.gateway.callbacks.on_close(self.id, self.close_code, self.close_reason)
+            self._context.callbacks.on_close(self.id, session.close_code, session.close_reason)
         except Exception:
-            logger.exception("client %d: exception in on_close", self.id)
+            self._log.exception("exception in on_close")
         finally:
-            self.gateway._unregister(self)
+            self._context.finished(self)
 
     # -- any thread
 
-    @property
-    def compression(self) -> bool:
-        """Whether permessage-deflate was negotiated."""
-        return self._deflater is not None
-
     def encoding_key(self, size: int) -> Hashable | None:
         """Clients with equal keys get the same bytes for one message; ``None``: encode per client."""
-        deflater = self._deflater
-        if deflater is None or size < self._compression_threshold:
-            return self._frame_size
-        params = deflater.params
-        if params.server_no_context_takeover:
-            return (self._frame_size, params.server_window_bits, self._options.compression_memory_level)
-        return None
+        return self.session.shared_key(size)
 
-    def frames_for(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
-        """The frames of a message, or a function building them in queue order (compression)."""
-        deflater = self._deflater
-        if deflater is None or len(payload) < self._compression_threshold:
-            return encode_message(opcode, payload, self._frame_size)
-        if deflater.params.server_no_context_takeover:
-            return self.shared_frames(opcode, payload)
-        return lambda: encode_message(opcode, deflater.compress(payload), self._frame_size, True)
+    def encode(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
+        """This client's frames of a message (see :meth:`Session.encode`)."""
+        return self.session.encode(opcode, payload)
 
-    def shared_frames(self, opcode: int, payload: bytes) -> list[bytes]:
-        """The frames for every client with this client's :meth:`encoding_key` (not ``None``)."""
-        deflater = self._deflater
-        if deflater is None or len(payload) < self._compression_threshold:
-            return encode_message(opcode, payload, self._frame_size)
-        compressed = compress_once(payload, deflater.params.server_window_bits, self._options.compression_memory_level)
-        return encode_message(opcode, compressed, self._frame_size, True)
+    def send(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
+        """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.
 
-    def send_frames(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
-        """Queue a message; False when the client is closing or gone."""
+        ``waiter`` is told when the frames are written, or fail; not when False is returned.
+        """
         queued = self.queue.put(frames, waiter)
-        if queued < 0:
+        if queued is None:
             return False
         self._check_queue(queued)
         return True
 
-    def _check_queue(self, queued: int, grace: float = SEND_QUEUE_GRACE) -> None:
+    def _check_queue(self, queued: int | None, grace: float = SEND_QUEUE_GRACE) -> None:
         """Close a client that is not keeping up with what is sent to it.
 
         That is: more than ``max_send_queue`` bytes queued while its socket
@@ -472,62 +455,54 @@ class Connection:
         it; one that stopped reading is, at the first send after ``grace``.
         """
         limit = self._options.max_send_queue
-        if limit is None or queued <= limit:
+        if limit is None or queued is None or queued <= limit:
             return
         since = self.queue.backlog_since
         if since and time.monotonic() - since >= grace:
-            logger.warning(
-                "client %d: %d bytes queued and its socket full for %.1f s, over max_send_queue; closing",
-                self.id,
+            self._log.warning(
+                "%d bytes queued and its socket full for %.1f s, over max_send_queue; closing",
                 queued,
                 time.monotonic() - since,
             )
             self.close(1008, "Send queue limit exceeded", drop_queued=True)
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
-        """Start the closing handshake; False if the client was already closing.
+        """Start the closing handshake; False if the client was already closing. Never blocks.
 
-        Returns at once: the close frame goes out after the data already queued
-        (or instead of it, with ``drop_queued``), and the TCP connection is
-        closed when the peer answers or after ``close_period``.
+        The close frame goes out after the data already queued (or instead of
+        it, with ``drop_queued``), and the TCP connection is closed when the
+        peer answers or after ``close_period``.
         """
-        with self.queue.lock:
-            if self.state != OPEN:
+        with self._lock:
+            frame = self.session.close(code, reason)
+            if frame is None:
                 return False
-            self._set_closing_locked(code, reason)
-            dropped = self.queue.put_close(encode_close(code, reason.encode()), drop_queued=drop_queued)
+            self.closed_at = time.time()
+            dropped = self.queue.put_last(frame, drop_queued=drop_queued)
         self._wake.set()
         self._close_handle = shared_timer().call_later(self._options.close_period, self._close_deadline)
         self.queue.flush()
         for waiter in dropped:
-            waiter._fail(self.id, ClientException("the client was closed before the message was written"))
+            waiter.message_failed(self.id, ClientException("the client was closed before the message was written"))
         return True
-
-    def _set_closing_locked(self, code: int, reason: str) -> None:
-        assert self.queue.lock.locked()
-        self.state = CLOSING
-        self.close_code = code
-        self.close_reason = reason
-        self.closed_at = time.time()
 
     # -- the timer thread
 
     def _close_deadline(self) -> None:
         """The closing handshake did not finish in time: drop TCP, and say whose fault it is."""
-        if self.state == CLOSED:
+        if self.session.state is State.CLOSED:
             return
         busy = self.busy_in()
         if busy is None:
-            logger.info("client %d: no close frame from the peer within close_period", self.id)
+            self._log.info("no close frame from the peer within close_period")
         elif self._warned_call != self._callback_calls:
             # The peer may well have answered: this thread cannot read its close frame
             # while it runs the handler.
             self._warned_call = self._callback_calls
-            logger.warning(
-                "client %d: %s has been running for %.1f s while the client is closing; the thread is blocked in "
-                "your code, so the closing handshake cannot finish: dropping the connection (return from %s, or "
-                "hand long work to your own thread)",
-                self.id,
+            self._log.warning(
+                "%s has been running for %.1f s while the client is closing; the thread is blocked in your code, "
+                "so the closing handshake cannot finish: dropping the connection (return from %s, or hand long "
+                "work to your own thread)",
                 busy[0],
                 busy[1],
                 busy[0],
@@ -535,7 +510,7 @@ class Connection:
         self.transport.shutdown()
 
     def _heartbeat(self) -> None:
-        if self.state != OPEN:
+        if not self.is_open:
             return
         period = self._options.heartbeat_period
         assert period is not None
@@ -549,10 +524,16 @@ class Connection:
             return
         # Pongs only count as missing while this client's thread is listening for
         # them: a handler busy in on_data is not a dead peer.
-        if self._waiting and self.pings_sent - self.pongs_received >= self._options.queued_ping_limit:
+        if self._waiting and self.session.unanswered_pings >= self._options.queued_ping_limit:
             self.close(1008, "Exceeded unanswered PING limit")
             return
-        self.pings_sent += 1
-        self._last_ping_at = now
-        self._check_queue(self.queue.put_control(encode_frame(OP_PING, str(self.pings_sent).encode())), grace=0.0)
+        with self._lock:
+            ping = self.session.ping()
+        if ping is None:
+            return
+        self._check_queue(self.queue.put_control(ping), grace=0.0)
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
+
+
+def _name_of(method: Callable[..., Any]) -> str:
+    return getattr(method, "__name__", "handler")

@@ -8,15 +8,10 @@ from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
 from collections.abc import Sequence
-from dataclasses import asdict
-from dataclasses import dataclass
-from dataclasses import fields
 from typing import Any
 
 from .backplane import wire
 from .backplane.base import Backplane
-from .backplane.base import LocalBackplane
-from .connection import OPEN
 from .connection import Connection
 from .exceptions import ClientException
 from .exceptions import NotStartedError
@@ -24,50 +19,17 @@ from .futures import BroadcastResult
 from .futures import BroadcastTracker
 from .futures import SendFuture
 from .ids import check_client_id
+from .info import ClientInfo
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
-from .rooms import Rooms
+from .registry import ClientDirectory
+from .registry import ClientRegistry
+from .types import Data
 
-__all__ = ["Endpoint", "ClientInfo"]
+__all__ = ["Endpoint", "ClientInfo", "LocalNode"]
 
-logger = logging.getLogger("syncaerys")
-
-Data = str | bytes | bytearray | memoryview
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """A snapshot of one client's statistics (Aerys's ``getInfo`` and more).
-
-    Timestamps are Unix seconds as floats; 0.0 means "never".
-    """
-
-    bytes_read: int
-    bytes_sent: int
-    frames_read: int
-    frames_sent: int
-    messages_read: int
-    messages_sent: int
-    connected_at: float
-    closed_at: float
-    close_code: int | None
-    close_reason: str | None
-    last_read_at: float
-    last_sent_at: float
-    last_data_read_at: float
-    last_data_sent_at: float
-    remote_address: str
-    subprotocol: str | None
-    compression: bool
-    send_queue_bytes: int
-    pings_sent: int
-    pongs_received: int
-    latency: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The same fields as a plain ``dict``."""
-        return asdict(self)
+logger = logging.getLogger("syncaerys.endpoint")
 
 
 class Endpoint:
@@ -87,17 +49,12 @@ class Endpoint:
     :class:`~syncaerys.BackplaneError` while the backplane is down.
     """
 
-    def __init__(self, backplane: Backplane | None = None, started: threading.Event | None = None) -> None:
+    def __init__(self, clients: ClientDirectory, backplane: Backplane, started: threading.Event) -> None:
+        # Built by the gateway, which owns the registry behind ``clients``.
+        self._clients = clients
+        self._backplane = backplane
         # Set by the gateway when it starts; sends before that are a mistake worth an error.
-        self._started = started if started is not None else threading.Event()
-        # Guards changes to _clients; lookups read the dict without it.
-        self._lock = threading.Lock()
-        self._clients: dict[int, Connection] = {}
-        self._rooms = Rooms()
-        self._backplane: Backplane = backplane if backplane is not None else LocalBackplane()
-        self._backplane.attach(self)
-        # Called with True/False when the backplane comes up or goes down.
-        self._backplane_listeners: list[Callable[[bool], object]] = []
+        self._started = started
 
     @property
     def backplane(self) -> Backplane:
@@ -111,27 +68,6 @@ class Endpoint:
                 "Server, at a Flask app's first request (syncaerys.flask.Websockets), or when you call "
                 "gateway.start() (sockets.start() for the Flask extension)"
             )
-
-    # -- registry (used by the gateway)
-
-    def _next_client_id(self) -> int:
-        return self._backplane.next_client_id()
-
-    def _register(self, connection: Connection) -> None:
-        with self._lock:
-            self._clients[connection.id] = connection
-        self._backplane.client_opened(connection.id)
-
-    def _unregister(self, connection: Connection) -> None:
-        with self._lock:
-            if self._clients.get(connection.id) is not connection:
-                return
-            del self._clients[connection.id]
-        self._rooms.leave_all(connection.id)
-        self._backplane.client_closed(connection.id)
-
-    def _connections(self) -> list[Connection]:
-        return list(self._clients.values())
 
     # -- sending to one client
 
@@ -165,11 +101,11 @@ class Endpoint:
                 return SendFuture.failed(ClientException(f"client {client_id} is not open (closed or never seen)"))
             op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
             return self._backplane.publish(op, client_id)
-        if connection.state != OPEN:
+        if not connection.is_open:
             return SendFuture.failed(ClientException(f"client {client_id} is closing"))
         future: SendFuture[int] = SendFuture()
-        if not connection.send_frames(connection.frames_for(opcode, payload), future):
-            future._fail(client_id, ClientException(f"client {client_id} is closing"))
+        if not connection.send(connection.encode(opcode, payload), future):
+            future.set_exception(ClientException(f"client {client_id} is closing"))
         return future
 
     # -- sending to many
@@ -210,12 +146,12 @@ class Endpoint:
         return self._fan_out(opcode, payload, self._local_targets(excluded, room), publishes)
 
     def _local_targets(self, excluded: set[int], room: str | None) -> list[Connection]:
+        clients = self._clients
         if room is None:
-            candidates = list(self._clients.values())
+            candidates = clients.connections()
         else:
-            clients = self._clients
-            candidates = [c for c in map(clients.get, self._rooms.members(room)) if c is not None]
-        return [c for c in candidates if c.state == OPEN and c.id not in excluded]
+            candidates = [c for c in map(clients.get, clients.members(room)) if c is not None]
+        return [c for c in candidates if c.is_open and c.id not in excluded]
 
     def multicast(self, data: Data, client_ids: Iterable[int]) -> SendFuture[BroadcastResult]:
         """Send to the listed clients; unknown and closing ids count as failed.
@@ -265,19 +201,22 @@ class Endpoint:
         encoded: dict[Hashable, list[bytes]] = {}
         size = len(payload)
         for target in targets:
-            if not isinstance(target, Connection) or target.state != OPEN:
+            if not isinstance(target, Connection) or not target.is_open:
                 tracker.skip(target if isinstance(target, int) else target.id)
                 continue
             key = target.encoding_key(size)
             frames: list[bytes] | Callable[[], list[bytes]]
             if key is None:
-                frames = target.frames_for(opcode, payload)
+                frames = target.encode(opcode, payload)
             else:
                 shared = encoded.get(key)
                 if shared is None:
-                    shared = encoded[key] = target.shared_frames(opcode, payload)
+                    built = target.encode(opcode, payload)
+                    # A key means the encoding is a list, the same for every client with that key.
+                    assert isinstance(built, list)
+                    shared = encoded[key] = built
                 frames = shared
-            if not target.send_frames(frames, tracker):
+            if not target.send(frames, tracker):
                 tracker.skip(target.id)
         return future
 
@@ -309,36 +248,13 @@ class Endpoint:
         that is not an ``int`` raises :class:`TypeError`.
         """
         check_client_id(client_id)
-        c = self._clients.get(client_id)
-        if c is None:
+        connection = self._clients.get(client_id)
+        if connection is None:
             if self._backplane.is_local(client_id):
                 return None
             reply = self._backplane.remote_info(client_id)
-            return None if reply is None else _info_from_dict(reply)
-        q = c.queue
-        return ClientInfo(
-            bytes_read=c.bytes_read,
-            bytes_sent=q.bytes_sent,
-            frames_read=c.frames_read,
-            frames_sent=q.frames_sent,
-            messages_read=c.messages_read,
-            messages_sent=q.messages_sent,
-            connected_at=c.connected_at,
-            closed_at=c.closed_at,
-            close_code=c.close_code,
-            close_reason=c.close_reason,
-            last_read_at=c.last_read_at,
-            last_sent_at=q.last_sent_at,
-            last_data_read_at=c.last_data_read_at,
-            last_data_sent_at=q.last_data_sent_at,
-            remote_address=c.remote_address,
-            subprotocol=c.subprotocol,
-            compression=c.compression,
-            send_queue_bytes=q.queued_bytes,
-            pings_sent=c.pings_sent,
-            pongs_received=c.pongs_received,
-            latency=c.latency,
-        )
+            return None if reply is None else ClientInfo.from_dict(reply)
+        return connection.info()
 
     def get_clients(self, *, local: bool = False) -> list[int]:
         """The ids of the open clients (closing ones excluded).
@@ -347,7 +263,7 @@ class Endpoint:
         process (as they last reported them), unless ``local`` is true. While
         the backplane is down it returns the local clients only.
         """
-        ids = [c.id for c in list(self._clients.values()) if c.state == OPEN]
+        ids = [c.id for c in self._clients.connections() if c.is_open]
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_clients())
         return ids
@@ -362,13 +278,8 @@ class Endpoint:
         """
         check_client_id(client_id)
         _check_room(room)
-        connection = self._clients.get(client_id)
-        if connection is not None:
-            if connection.state == OPEN and self._rooms.join(client_id, room):
-                self._backplane.rooms_changed(client_id, room)
-                if connection.state != OPEN and self._rooms.leave(client_id, room):
-                    # Closed meanwhile: its leave_all may have run before this join.
-                    self._backplane.rooms_changed(client_id, room)
+        if client_id in self._clients:
+            self._clients.join(client_id, room)
         elif not self._backplane.is_local(client_id):
             self._publish_to(client_id, wire.Operation(wire.JOIN, client_ids=(client_id,), room=room))
 
@@ -377,8 +288,7 @@ class Endpoint:
         check_client_id(client_id)
         _check_room(room)
         if self._is_here(client_id):
-            if self._rooms.leave(client_id, room):
-                self._backplane.rooms_changed(client_id, room)
+            self._clients.leave(client_id, room)
         else:
             self._publish_to(client_id, wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room))
 
@@ -386,12 +296,12 @@ class Endpoint:
         """The rooms a client is in (empty for an unknown id). Thread-safe; a remote client's asks Redis."""
         check_client_id(client_id)
         if self._is_here(client_id):
-            return self._rooms.rooms_of(client_id)
+            return self._clients.rooms_of(client_id)
         return self._backplane.remote_rooms(client_id)
 
     def room_clients(self, room: str, *, local: bool = False) -> list[int]:
         """The ids of the clients in ``room``, across the cluster unless ``local``."""
-        ids = sorted(self._rooms.members(room))
+        ids = sorted(self._clients.members(room))
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_room(room))
         return ids
@@ -404,42 +314,74 @@ class Endpoint:
         # close, join and leave return nothing, so a failure to reach the other process is logged.
         self._backplane.publish(op, client_id).add_done_callback(_log_unpublished)
 
-    # -- operations from other processes (called by the backplane)
+    # -- operations from other processes (called by the backplane, through LocalNode)
 
     def _apply(self, op: wire.Operation) -> None:
         """Apply an operation published by another process to the local clients."""
         opcode = OP_BINARY if op.binary else OP_TEXT
         kind = op.kind
+        clients = self._clients
         if kind == wire.BROADCAST:
             self._fan_out(opcode, op.payload, self._local_targets(set(op.except_ids), op.room))
         elif kind in (wire.SEND, wire.MULTICAST):
-            clients = self._clients
-            targets = [c for c in map(clients.get, op.client_ids) if c is not None and c.state == OPEN]
+            targets = [c for c in map(clients.get, op.client_ids) if c is not None and c.is_open]
             self._fan_out(opcode, op.payload, targets)
         elif kind == wire.CLOSE:
             for client_id in op.client_ids:
-                connection = self._clients.get(client_id)
+                connection = clients.get(client_id)
                 if connection is not None:
                     connection.close(op.code, op.reason)
         elif kind == wire.JOIN and op.room is not None:
             for client_id in op.client_ids:
-                if client_id in self._clients:
-                    self.join(client_id, op.room)
+                clients.join(client_id, op.room)
         elif kind == wire.LEAVE and op.room is not None:
             for client_id in op.client_ids:
-                if client_id in self._clients:
-                    self.leave(client_id, op.room)
+                clients.leave(client_id, op.room)
 
-    def _backplane_changed(self, up: bool) -> None:
-        for listener in list(self._backplane_listeners):
-            try:
-                listener(up)
-            except Exception:
-                logger.exception("exception in on_backplane_%s", "up" if up else "down")
 
-    def _info_dict(self, client_id: int) -> dict[str, Any] | None:
-        info = self.get_info(client_id) if client_id in self._clients else None
-        return None if info is None else info.as_dict()
+class LocalNode:
+    """This process as the backplane sees it: the :class:`~syncaerys.backplane.base.LocalNode` protocol.
+
+    Built by the gateway. Thread-safe; never blocks (``availability_changed``
+    runs the handler's ``on_backplane_up``/``on_backplane_down``).
+    """
+
+    def __init__(self, endpoint: Endpoint, clients: ClientRegistry, on_availability: Callable[[bool], object]) -> None:
+        self._endpoint = endpoint
+        self._clients = clients
+        self._on_availability = on_availability
+
+    def apply(self, op: wire.Operation) -> None:
+        """Apply another process's operation to the local clients."""
+        self._endpoint._apply(op)
+
+    def describe(self, client_id: int) -> dict[str, Any] | None:
+        """A local client's :class:`ClientInfo` as a dict; ``None`` if it is not here."""
+        connection = self._clients.get(client_id)
+        return None if connection is None else connection.info().as_dict()
+
+    def client_ids(self) -> set[int]:
+        """The local clients' ids, open or closing."""
+        return self._clients.client_ids()
+
+    def rooms(self) -> dict[str, set[int]]:
+        """Every local room and its members."""
+        return self._clients.rooms()
+
+    def rooms_of(self, client_id: int) -> set[str]:
+        """The rooms of a local client."""
+        return self._clients.rooms_of(client_id)
+
+    def members(self, room: str) -> set[int]:
+        """The local members of ``room``."""
+        return self._clients.members(room)
+
+    def availability_changed(self, up: bool) -> None:
+        """The backplane came up (``True``) or went down."""
+        try:
+            self._on_availability(up)
+        except Exception:
+            logger.exception("exception in on_backplane_%s", "up" if up else "down")
 
 
 def _log_unpublished(future: SendFuture[int]) -> None:
@@ -457,13 +399,6 @@ def _encode(data: Data, binary: bool) -> tuple[int, bytes]:
 def _check_room(room: str) -> None:
     if not isinstance(room, str):
         raise TypeError(f"room must be a str, not {type(room).__name__}")
-
-
-def _info_from_dict(values: dict[str, Any]) -> ClientInfo | None:
-    try:
-        return ClientInfo(**{f.name: values[f.name] for f in fields(ClientInfo)})
-    except (KeyError, TypeError):
-        return None
 
 
 def _as_bytes(data: Data) -> bytes:

@@ -37,7 +37,7 @@ class SendFuture(Generic[T]):
     when the client was closing or went away first.
     """
 
-    __slots__ = ("_callbacks", "_done", "_event", "_exception", "_nbytes", "_result")
+    __slots__ = ("_callbacks", "_done", "_event", "_exception", "_result")
 
     def __init__(self) -> None:
         self._done = False
@@ -45,7 +45,6 @@ class SendFuture(Generic[T]):
         self._exception: BaseException | None = None
         self._event: threading.Event | None = None
         self._callbacks: list[Callable[[SendFuture[T]], object]] | None = None
-        self._nbytes = 0
 
     @classmethod
     def resolved(cls, value: T) -> SendFuture[T]:
@@ -112,7 +111,26 @@ class SendFuture(Generic[T]):
                 return
         self._run_callback(fn)
 
-    # -- completion, for syncaerys's writers
+    # -- completion, for syncaerys's writers (and tests)
+
+    def set_result(self, result: T) -> None:
+        """Resolve with ``result``; nothing if already done. Thread-safe; never blocks.
+
+        Waiters wake and done callbacks run in this thread.
+        """
+        self._set(result, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        """Fail with ``exception``; nothing if already done. Thread-safe; never blocks."""
+        self._set(None, exception)
+
+    def message_written(self, client_id: int, nbytes: int) -> None:
+        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: resolve with ``nbytes``."""
+        self._set(nbytes, None)
+
+    def message_failed(self, client_id: int, error: BaseException) -> None:
+        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: fail with ``error``."""
+        self._set(None, error)
 
     def _wait(self, timeout: float | None) -> None:
         with _state_lock:
@@ -145,12 +163,6 @@ class SendFuture(Generic[T]):
             fn(self)
         except Exception:
             logger.exception("exception in a send future's done callback")
-
-    def _complete(self, client_id: int) -> None:
-        self._set(self._nbytes, None)
-
-    def _fail(self, client_id: int, exception: BaseException) -> None:
-        self._set(None, exception)
 
     def __repr__(self) -> str:
         if not self._done:
@@ -190,7 +202,7 @@ class BroadcastTracker:
         self._error: BaseException | None = None
         self._lock = threading.Lock()
         if self._pending == 0:
-            future._set(BroadcastResult(0, ()), None)
+            future.set_result(BroadcastResult(0, ()))
 
     def published(self, outcome: SendFuture[int]) -> None:
         """Count the outcome of publishing to other processes (a done callback)."""
@@ -205,10 +217,12 @@ class BroadcastTracker:
                 return
         self._resolve()
 
-    def _complete(self, client_id: int) -> None:
+    def message_written(self, client_id: int, nbytes: int) -> None:
+        """One client's copy is on its socket (a :class:`~syncaerys.sendqueue.Waiter` call)."""
         self._finish(client_id, True)
 
-    def _fail(self, client_id: int, exception: BaseException) -> None:
+    def message_failed(self, client_id: int, error: BaseException) -> None:
+        """One client's copy will never be written (a :class:`~syncaerys.sendqueue.Waiter` call)."""
         self._finish(client_id, False)
 
     def skip(self, client_id: int) -> None:
@@ -229,8 +243,8 @@ class BroadcastTracker:
     def _resolve(self) -> None:
         result = BroadcastResult(self._delivered, tuple(sorted(self._failed)), self._remote_nodes)
         if self._error is None:
-            self.future._set(result, None)
+            self.future.set_result(result)
             return
         error = BackplaneError(f"delivered locally, but not published to the other processes: {self._error}")
         error.local_result = result
-        self.future._set(None, error)
+        self.future.set_exception(error)

@@ -8,6 +8,7 @@ then serves the client in the request's own thread until it is gone.
 
 from __future__ import annotations
 
+import enum
 import logging
 import socket
 import threading
@@ -21,9 +22,12 @@ import simple_websocket.ws
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from .backplane.base import LocalBackplane
+from .connection import ClientContext
 from .connection import Connection
 from .early_data import take_buffered
 from .endpoint import Endpoint
+from .endpoint import LocalNode
 from .exceptions import ClientException
 from .options import Options
 from .options import WebsocketOptions
@@ -34,6 +38,7 @@ from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
 from .protocol.handshake import offered_subprotocols
 from .protocol.handshake import response_101
+from .registry import ClientRegistry
 from .response import Response
 from .stats import GatewayStats
 from .stats import Totals
@@ -44,14 +49,24 @@ from .websocket import check_route_arguments
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Gateway", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
+__all__ = ["Gateway", "GatewayState", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.gateway")
 
-STOPPED = "STOPPED"
-STARTING = "STARTING"
-STARTED = "STARTED"
-STOPPING = "STOPPING"
+
+class GatewayState(str, enum.Enum):
+    """A gateway's lifecycle (``gateway.state``); equal to its name as a ``str``."""
+
+    STOPPED = "STOPPED"
+    STARTING = "STARTING"
+    STARTED = "STARTED"
+    STOPPING = "STOPPING"
+
+
+STOPPED = GatewayState.STOPPED
+STARTING = GatewayState.STARTING
+STARTED = GatewayState.STARTED
+STOPPING = GatewayState.STOPPING
 
 # Every gateway alive in the process, for host-server hooks (gunicorn's worker exit).
 _live: weakref.WeakSet[Gateway] = weakref.WeakSet()
@@ -111,32 +126,33 @@ class Gateway:
         self.handler = handler
         self.callbacks = Callbacks.resolve(handler)
         self.options = options
-        #: The endpoint handed to ``on_start``.
+        backplane = options.backplane if options.backplane is not None else LocalBackplane()
         self._started = threading.Event()
+        # The one owner of the clients, their rooms and the handshakes in progress.
+        self._clients = ClientRegistry(backplane)
         #: The endpoint handed to ``on_start``: the way in for code outside
         #: the handler (a view, a background job). Usable once the gateway
         #: started; before that its sends raise :class:`~syncaerys.NotStartedError`.
-        self.endpoint = Endpoint(options.backplane, self._started)
-        self.endpoint._backplane_listeners.append(self._backplane_changed)
+        self.endpoint = Endpoint(self._clients, backplane, self._started)
+        backplane.attach(LocalNode(self.endpoint, self._clients, self._backplane_changed))
+        #: Counters for operators (see :mod:`syncaerys.metrics`).
+        self.stats = GatewayStats()
+        self._context = ClientContext(options, self.callbacks, self.stats, self._is_stopping, self._clients.remove)
         self.state = STOPPED
         self._stopped = False
         # Serializes start() and stop().
         self._lifecycle_lock = threading.RLock()
-        # Notified when a client unregisters, for stop() to wait on.
-        self._clients_changed = threading.Condition()
-        # Serializes registering a client with stop()'s snapshot of the clients
-        # to close, so that each client is closed by exactly one of the two.
-        self._registry_lock = threading.Lock()
-        # Handshakes admitted and not yet finished (refused, or opened and through
-        # on_open); stop() waits for them, under _registry_lock with _stopped.
-        self._handshakes = 0
-        self._handshakes_done = threading.Condition(self._registry_lock)
-        #: Counters for operators (see :mod:`syncaerys.metrics`).
-        self.stats = GatewayStats()
         # The sets of route argument names on_handshake is known to take.
         self._checked_arguments: set[frozenset[str]] = set()
         with _live_lock:
             _live.add(self)
+
+    def connection_count(self) -> int:
+        """How many clients are registered now, open or closing (``get_clients()`` lists the open ones).
+
+        Thread-safe; never blocks. 0 once every ``on_close`` has run.
+        """
+        return len(self._clients)
 
     def live_traffic(self) -> tuple[int, int, Totals]:
         """The open clients now, the bytes queued for them, and their traffic so far.
@@ -146,7 +162,7 @@ class Gateway:
         """
         live = Totals()
         clients = queued = 0
-        for connection in self.endpoint._connections():
+        for connection in self._clients.connections():
             clients += connection.is_open
             queued += connection.queue.queued_bytes
             live.add(connection.traffic())
@@ -164,7 +180,10 @@ class Gateway:
 
     @property
     def stopping(self) -> bool:
-        """Whether :meth:`stop` was called (no new clients, no more ``on_data``)."""
+        """Whether :meth:`stop` was called (no new clients, no more ``on_data``). Thread-safe."""
+        return self._stopped
+
+    def _is_stopping(self) -> bool:
         return self._stopped
 
     def start(self) -> None:
@@ -197,37 +216,25 @@ class Gateway:
                 return
             self.state = STOPPING
             deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
-            with self._registry_lock:
-                # From here no handshake is admitted or registered (they get 503); the
-                # ones admitted before finish first (through on_open), so that no
-                # on_open runs after on_stop and no client is left unanswered.
-                self._stopped = True
-                while self._handshakes:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        logger.warning("%d handshakes still in progress when stopping", self._handshakes)
-                        break
-                    self._handshakes_done.wait(remaining)
+            # From here no handshake is admitted or registered (they get 503); the ones
+            # admitted before finish first (through on_open), so that no on_open runs
+            # after on_stop and no client is left unanswered.
+            self._stopped = True
+            pending = self._clients.close_admission(deadline)
+            if pending:
+                logger.warning("%d handshakes still in progress when stopping", pending)
             try:
                 self.callbacks.on_stop()
             except Exception:
                 logger.exception("exception in on_stop")
-            with self._registry_lock:
-                connections = self.endpoint._connections()
-            for connection in connections:
-                connection.close(1001, "Server shutting down")
-            with self._clients_changed:
-                while self.endpoint._clients:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        self._log_stuck()
-                        break
-                    self._clients_changed.wait(remaining)
+            self._clients.close_all(1001, "Server shutting down")
+            if not self._clients.wait_until_empty(deadline):
+                self._log_stuck()
             self.endpoint.backplane.stop()
             self.state = STOPPED
 
     def _log_stuck(self) -> None:
-        connections = self.endpoint._connections()
+        connections = self._clients.connections()
         busy = [(c.id, c.busy_in()) for c in connections]
         in_code = [f"client {i} in {b[0]} for {b[1]:.1f} s" for i, b in busy if b is not None]
         logger.warning(
@@ -241,11 +248,6 @@ class Gateway:
             self.callbacks.on_backplane_up()
         else:
             self.callbacks.on_backplane_down()
-
-    def _unregister(self, connection: Connection) -> None:
-        self.endpoint._unregister(connection)
-        with self._clients_changed:
-            self._clients_changed.notify_all()
 
     # -- WSGI
 
@@ -291,17 +293,10 @@ class Gateway:
         return counted
 
     def _admit_handshake(self) -> bool:
-        with self._registry_lock:
-            if self._stopped or self.state != STARTED:
-                return False
-            self._handshakes += 1
-            return True
+        return self.state == STARTED and not self._stopped and self._clients.admit_handshake()
 
     def _handshake_finished(self) -> None:
-        with self._registry_lock:
-            self._handshakes -= 1
-            if not self._handshakes:
-                self._handshakes_done.notify_all()
+        self._clients.handshake_finished()
 
     def _handshake(self, environ: dict[str, Any], start_response: Any, finished: list[bool]) -> Iterable[bytes]:
         """From finding the socket to serving the client; ``finished`` set once the handshake is over."""
@@ -396,38 +391,28 @@ class Gateway:
             remote = f"{remote}:{environ['REMOTE_PORT']}"
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         transport = transport_for(sock)
-        connection = Connection(self, transport, self.endpoint._next_client_id(), remote, subprotocol, path, deflate)
+        client_id = self.endpoint.backplane.next_client_id()
+        connection = Connection(self._context, transport, client_id, remote, subprotocol, path, deflate)
         early = take_buffered(environ, sock)
         if early:
             connection.received(early)
-        # Registered before the 101 goes out, so that a client that has seen the
-        # 101 is known to stop() and to broadcasts; the send lock is held while
-        # the (small) 101 is written so that no frame can overtake it.
-        with connection.queue.lock:
-            with self._registry_lock:
-                if self._stopped:
-                    refused = True
-                else:
-                    refused = False
-                    self.endpoint._register(connection)
-            if not refused:
-                try:
-                    transport.send_all(head, self.options.close_period)
-                except OSError:
-                    written = False
-                else:
-                    written = True
-                    self.stats.handshake("accepted")
-        if refused:
+        # Registered before the 101 goes out, so that a client that has seen the 101
+        # is known to stop() and to broadcasts; its queue holds what they send until
+        # the 101 is written, so that no frame can overtake it.
+        if not self._clients.add(connection):
             # stop() began while on_handshake ran: no 101 now, the client is told to come back.
             logger.info("handshake refused with 503: the server began stopping during on_handshake")
             return _reject(_SHUTTING_DOWN, start_response, environ)
-        if not written:
+        try:
+            transport.send_all(head, self.options.close_period)
+        except OSError:
             logger.info("client went away before the 101 was written")
             for waiter in connection.queue.shutdown():
-                waiter._fail(connection.id, ClientException("the client went away during the handshake"))
-            self._unregister(connection)
+                waiter.message_failed(connection.id, ClientException("the client went away during the handshake"))
+            self._clients.remove(connection)
             return self._finish_wsgi(sock, start_response)
+        self.stats.handshake("accepted")
+        connection.release()
         self.endpoint.backplane.wait_announced(connection.id)
 
         def opened() -> None:

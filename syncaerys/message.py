@@ -5,25 +5,34 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .exceptions import ClientException
 from .exceptions import ConcurrencyError
+from .protocol.parser import Frame
+from .types import MessageData
 
-if TYPE_CHECKING:
-    from .connection import Connection
-    from .protocol.parser import Frame
+__all__ = ["Message", "FrameSource"]
 
-__all__ = ["Message"]
 
-Data = str | bytes
+class FrameSource(Protocol):
+    """Where a :class:`Message` reads its next frames: the client's connection."""
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the client is open; a message of a closing client raises ClientException."""
+        ...
+
+    def next_data_frame(self, deadline: float | None) -> Frame | None:
+        """The next data frame (blocking until ``deadline``); ``None`` when the connection is over."""
+        ...
 
 
 #: Unread chunks kept as they came; past this many, small ones are merged (see _coalesce).
 _KEPT_CHUNKS = 32
 
 
-def _coalesce(chunks: list[Data]) -> None:
+def _coalesce(chunks: list[MessageData]) -> None:
     """Merge the tail of ``chunks`` so that a message of many tiny frames keeps few objects.
 
     Each chunk past the first ``_KEPT_CHUNKS`` ends up more than twice the size
@@ -52,26 +61,27 @@ class Message:
     If the client disconnects or is closed before the message is complete,
     :class:`~syncaerys.ClientException` is raised. A ``timeout`` that expires
     raises :class:`TimeoutError` and leaves the message readable.
-    Whatever is left unread when ``on_data`` returns is drained and dropped.
+    Whatever is left unread when ``on_data`` returns is drained and dropped
+    (:meth:`close`).
 
     Not thread-safe by design: only the thread running ``on_data`` may read it.
     """
 
-    __slots__ = ("_chunks", "_connection", "_finished", "_handling", "_rest", "_thread", "is_binary")
+    __slots__ = ("_chunks", "_finished", "_handling", "_rest", "_source", "_thread", "is_binary")
 
-    def __init__(self, connection: Connection, first: Frame) -> None:
-        self._connection = connection
+    def __init__(self, source: FrameSource, first: Frame) -> None:
+        self._source = source
         #: Whether the message is binary (``bytes``) rather than text (``str``).
         self.is_binary: bool = isinstance(first.data, bytes)
         # Empty frames add nothing: a message of empty fragments must not grow a list.
-        self._chunks: list[Data] = [first.data] if first.data else []
+        self._chunks: list[MessageData] = [first.data] if first.data else []
         self._finished = first.fin
         # What result() returned, so that it returns the same value every time.
-        self._rest: Data | None = None
+        self._rest: MessageData | None = None
         self._thread = threading.get_ident()
         self._handling = True
 
-    def result(self, timeout: float | None = None) -> Data:
+    def result(self, timeout: float | None = None) -> MessageData:
         """Block until the whole message has arrived and return what ``read()`` has not taken.
 
         ``str`` for text, ``bytes`` for binary. Idempotent: every call returns
@@ -86,7 +96,7 @@ class Message:
             self._receive(deadline)
         chunks = self._chunks
         self._chunks = []
-        rest: Data
+        rest: MessageData
         if len(chunks) == 1:
             rest = chunks[0]
         elif self.is_binary:
@@ -96,7 +106,7 @@ class Message:
         self._rest = rest
         return rest
 
-    def read(self, timeout: float | None = None) -> Data | None:
+    def read(self, timeout: float | None = None) -> MessageData | None:
         """Return the next chunk, blocking until one arrives; ``None`` at the end.
 
         After :meth:`result` there is nothing left to read: ``None``. Raises
@@ -111,7 +121,7 @@ class Message:
                 return None
             self._receive(deadline)
 
-    def __iter__(self) -> Iterator[Data]:
+    def __iter__(self) -> Iterator[MessageData]:
         while True:
             chunk = self.read()
             if chunk is None:
@@ -121,8 +131,9 @@ class Message:
     def _check_reader(self) -> None:
         if not self._handling:
             raise ConcurrencyError(
-                "this Message was read after its on_data call returned; the connection has moved on to the "
-                "next message. Read it in on_data (message.result()) and hand the value to other threads"
+                "this Message was read after its on_data call returned (or after close()); the connection has "
+                "moved on to the next message. Read it in on_data (message.result()) and hand the value to "
+                "other threads"
             )
         if threading.get_ident() != self._thread:
             raise ConcurrencyError(
@@ -131,11 +142,11 @@ class Message:
             )
 
     def _receive(self, deadline: float | None) -> None:
-        connection = self._connection
-        if not connection.is_open:
+        source = self._source
+        if not source.is_open:
             raise ClientException("the client is closing or gone")
-        frame = connection.next_data_frame(deadline)
-        if frame is None or not connection.is_open:
+        frame = source.next_data_frame(deadline)
+        if frame is None or not source.is_open:
             raise ClientException("the client is closing or gone")
         data = frame.data
         if data:
@@ -145,8 +156,16 @@ class Message:
                 _coalesce(chunks)
         self._finished = frame.fin
 
-    def _drain(self) -> None:
-        """Read and drop the rest of the message (after ``on_data`` returned), then retire it."""
+    def close(self) -> None:
+        """Read and drop what is left of the message; reading it afterwards raises ConcurrencyError.
+
+        syncaerys calls it when ``on_data`` returns; call it to skip the rest of
+        a message you do not want. Blocks until the last frame has arrived (or
+        the client is gone); the client's own thread only. Idempotent.
+        """
+        if not self._handling:
+            return
+        self._check_reader()
         self._chunks = []
         try:
             while not self._finished:

@@ -19,64 +19,73 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .exceptions import ClientException
-from .futures import SendFuture
-from .protocol.frames import OP_CLOSE
 from .transport import Transport
 
 __all__ = ["SendQueue", "Flusher", "Waiter", "shared_flusher"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.connection")
 
 
 class Waiter(Protocol):
-    """Told when the frame it is attached to was written, or will never be."""
+    """Told, once, when the message it is attached to was written, or will never be.
 
-    def _complete(self, client_id: int) -> None: ...
+    Called from whichever thread wrote the last frame (a sender, the flusher)
+    or gave up on it, outside the queue's lock: implementations must be quick
+    and must not block.
+    """
 
-    def _fail(self, client_id: int, exception: BaseException) -> None: ...
+    def message_written(self, client_id: int, nbytes: int) -> None:
+        """The whole message (``nbytes`` bytes, all frames) is on the socket."""
+
+    def message_failed(self, client_id: int, error: BaseException) -> None:
+        """The message will never be written (closed first, socket broken)."""
 
 
-Entry = tuple[bytes, "Waiter | None"]
+# A frame, and on the last frame of a message the waiter and the message's size.
+Entry = tuple[bytes, "Waiter | None", int]
 
 
 class SendQueue:
-    """The frames waiting to be written to one client's socket.
+    """The bytes waiting to be written to one client's socket.
 
-    ``lock`` serializes everything about the client's outbound side: the queue,
-    the socket writes (all non-blocking) and the closing state. It is never
-    held while user code runs or while waiting.
+    Frames are queued whole and written in order with non-blocking sends;
+    control frames (pings, pongs) may go out between the frames of a message.
+    After :meth:`put_last` (the close frame) no more data is accepted.
+
+    Thread-safe: ``_lock`` serializes the queue and the socket writes, and is
+    never held while anything blocks or while a waiter runs. No call blocks
+    except :meth:`wait_drained`.
     """
 
-    def __init__(self, transport: Transport, client_id: int, flusher: Flusher) -> None:
+    def __init__(self, transport: Transport, client_id: int, flusher: Flusher, *, held: bool = False) -> None:
         self.transport = transport
         self.fileno = transport.fileno
         self.client_id = client_id
         self._flusher = flusher
-        #: Serializes the queue, socket writes and the closing state (see class doc).
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
         self._data: deque[Entry] = deque()
         self._control: deque[Entry] = deque()
-        # A frame of which only part was written: its bytes, waiter and offset.
-        self._partial: tuple[bytes, Waiter | None, int] | None = None
+        # A frame of which only part was written: the entry and the offset reached.
+        self._partial: tuple[Entry, int] | None = None
         #: Bytes queued and not yet written.
         self.queued_bytes = 0
         #: Since when (``time.monotonic()``) the socket has been full with bytes
         #: still queued; 0.0 while the queue drains as fast as it is filled.
         self.backlog_since = 0.0
+        # Nothing is written until release(): the socket is not ours yet (the 101).
+        self._held = held
         # Whether the flusher is (or has been asked to be) watching the socket.
         self._flushing = False
         self._ever_flushed = False
-        #: No more data frames are accepted (a close frame is queued or sent).
-        self.closing = False
-        #: The close frame has been written.
-        self.close_written = False
-        #: The socket failed; nothing more will be written.
+        # The last frame is queued (put_last): data is refused from here on.
+        self._sealed = False
+        #: The socket failed or the queue was shut down; nothing more is written.
         self.broken = False
         self._drained: threading.Event | None = None
-        # Waiters of frames that can no longer be written (the socket broke),
+        # Waiters of messages that can no longer be written (the socket broke),
         # failed by whichever thread next leaves the lock.
         self._orphans: list[Waiter] = []
-        # Statistics, written under ``lock``.
+        # Statistics, written under the lock.
         self.bytes_sent = 0
         self.frames_sent = 0
         #: Messages handed to :meth:`put`, refused ones included (as Aerys counts).
@@ -86,81 +95,89 @@ class SendQueue:
 
     # -- enqueueing (any thread)
 
-    def put(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> int:
+    def put(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> int | None:
         """Queue a data message's frames and write what the socket takes now.
 
         ``frames`` may be a function that builds them: it is called under the
         lock, so that a compressor with context sees messages in queue order.
-        Returns the bytes still queued afterwards, or -1 (and nothing is
-        queued) when the client is closing or broken.
+        Returns the bytes still queued afterwards, or ``None`` (nothing is
+        queued, ``waiter`` is not told) once the queue is sealed or broken.
         """
-        done: list[Waiter] = []
-        with self.lock:
+        done: list[tuple[Waiter, int]] = []
+        with self._lock:
             self.messages_sent += 1
-            if self.closing or self.broken:
-                return -1
+            if self._sealed or self.broken:
+                return None
             if callable(frames):
                 frames = frames()
-            if isinstance(waiter, SendFuture):
-                waiter._nbytes = sum(map(len, frames))
             append = self._data.append
             last = len(frames) - 1
+            size = 0
             for index, frame in enumerate(frames):
-                append((frame, waiter if index == last else None))
-                self.queued_bytes += len(frame)
+                size += len(frame)
+                if index == last:
+                    append((frame, waiter, size))
+                else:
+                    append((frame, None, 0))
+            self.queued_bytes += size
             watch = self._write_locked(done)
             queued = self.queued_bytes
         self._after_write(watch, done)
         return queued
 
-    def put_control(self, frame: bytes) -> int:
+    def put_control(self, frame: bytes) -> int | None:
         """Queue a ping or pong; it may go out between the frames of a message.
 
-        Returns the bytes still queued, or -1 (nothing queued) once the client
-        is closing: after a close frame only the closing handshake matters.
+        Returns the bytes still queued, or ``None`` (nothing queued) once the
+        queue is sealed: after a close frame only the closing handshake matters.
         """
-        done: list[Waiter] = []
-        with self.lock:
-            if self.closing or self.broken:
-                return -1
-            self._control.append((frame, None))
+        done: list[tuple[Waiter, int]] = []
+        with self._lock:
+            if self._sealed or self.broken:
+                return None
+            self._control.append((frame, None, 0))
             self.queued_bytes += len(frame)
             watch = self._write_locked(done)
             queued = self.queued_bytes
         self._after_write(watch, done)
         return queued
 
-    def put_close(self, frame: bytes, *, drop_queued: bool = False) -> list[Waiter]:
-        """Queue the close frame after the data already queued.
+    def put_last(self, frame: bytes, *, drop_queued: bool = False) -> list[Waiter]:
+        """Queue the last frame (the close frame) after the data already queued, and seal.
 
-        With ``drop_queued`` the data not yet started is dropped; the waiters of
-        dropped frames are returned for the caller to fail (outside the lock).
-        Requires holding ``lock``; the caller then calls :meth:`flush`.
+        With ``drop_queued`` the data not yet started is dropped instead; the
+        waiters of dropped messages are returned for the caller to fail. The
+        frame is written by the next :meth:`flush`. Call it once.
         """
-        assert self.lock.locked()
         dropped: list[Waiter] = []
-        self.closing = True
-        if drop_queued:
-            dropped = self._drop_locked()
-        self._data.append((frame, None))
-        self.queued_bytes += len(frame)
+        with self._lock:
+            self._sealed = True
+            if drop_queued:
+                dropped = self._drop_locked()
+            self._data.append((frame, None, 0))
+            self.queued_bytes += len(frame)
         return dropped
 
     def flush(self) -> None:
         """Write what the socket takes now; hand the rest to the flusher."""
-        done: list[Waiter] = []
-        with self.lock:
+        done: list[tuple[Waiter, int]] = []
+        with self._lock:
+            watch = self._write_locked(done)
+        self._after_write(watch, done)
+
+    def release(self) -> None:
+        """Start writing a queue made with ``held=True`` (the socket is now the connection's)."""
+        done: list[tuple[Waiter, int]] = []
+        with self._lock:
+            self._held = False
             watch = self._write_locked(done)
         self._after_write(watch, done)
 
     # -- writing
 
-    def _write_locked(self, done: list[Waiter]) -> bool:
-        """Write without blocking; True when the flusher must take over.
-
-        Requires holding ``lock``.
-        """
-        if self._flushing:
+    def _write_locked(self, done: list[tuple[Waiter, int]]) -> bool:
+        """Write without blocking; True when the flusher must take over. Requires the lock."""
+        if self._flushing or self._held:
             return False
         if self._write_some(done):
             return False
@@ -168,25 +185,26 @@ class SendQueue:
         self._ever_flushed = True
         return True
 
-    def _after_write(self, watch: bool, done: list[Waiter]) -> None:
+    def _after_write(self, watch: bool, done: list[tuple[Waiter, int]]) -> None:
         if watch:
             self._flusher.watch(self)
         client_id = self.client_id
-        for waiter in done:
-            waiter._complete(client_id)
+        for waiter, nbytes in done:
+            waiter.message_written(client_id, nbytes)
         if self._orphans:
             self._fail_orphans()
 
     def _fail_orphans(self) -> None:
-        with self.lock:
+        with self._lock:
             orphans, self._orphans = self._orphans, []
         for waiter in orphans:
-            waiter._fail(self.client_id, ClientException("the connection broke before the message was written"))
+            error = ClientException("the connection broke before the message was written")
+            waiter.message_failed(self.client_id, error)
 
-    def _write_some(self, done: list[Waiter]) -> bool:
+    def _write_some(self, done: list[tuple[Waiter, int]]) -> bool:
         """Write queued frames until done (True) or the socket is full (False).
 
-        Requires holding ``lock``. Waiters of written frames go to ``done``.
+        Requires the lock. Waiters of written messages go to ``done``.
         """
         if self.broken:
             return True
@@ -198,40 +216,38 @@ class SendQueue:
         while True:
             partial = self._partial
             if partial is not None:
-                frame, waiter, offset = partial
+                entry, offset = partial
                 self._partial = None
             elif self._control:
-                frame, waiter = self._control.popleft()
+                entry = self._control.popleft()
                 offset = 0
             elif self._data:
-                frame, waiter = self._data.popleft()
+                entry = self._data.popleft()
                 offset = 0
             else:
                 break
+            frame = entry[0]
             try:
                 sent = send(memoryview(frame)[offset:] if offset else frame)
             except OSError:
                 # The peer is gone: the reading thread sees it too and closes with 1006.
-                self._partial = (frame, waiter, offset)
+                self._partial = (entry, offset)
                 self._break_locked()
-                result = True
                 if self._drained is not None:
                     self._drained.set()
                 break
             written += sent
             offset += sent
             if offset < len(frame):
-                self._partial = (frame, waiter, offset)
+                self._partial = (entry, offset)
                 result = False
                 break
             frames += 1
-            opcode = frame[0] & 0x0F
-            if opcode < 0x8:
+            if frame[0] & 0x0F < 0x8:
                 data_written = True
-            elif opcode == OP_CLOSE:
-                self.close_written = True
+            waiter = entry[1]
             if waiter is not None:
-                done.append(waiter)
+                done.append((waiter, entry[2]))
         if result:
             self.backlog_since = 0.0
         elif not self.backlog_since:
@@ -249,36 +265,43 @@ class SendQueue:
         return result
 
     def _break_locked(self) -> None:
-        """The socket failed: nothing more will be written. Requires holding ``lock``."""
+        """The socket failed: nothing more will be written. Requires the lock."""
         self.broken = True
         self._orphans.extend(self._drop_locked())
-        if self._partial is not None and self._partial[1] is not None:
-            self._orphans.append(self._partial[1])
-        self._partial = None
-        self.queued_bytes = 0
+        self._orphans.extend(self._drop_partial_locked())
         self.transport.shutdown()
 
     def _drop_locked(self) -> list[Waiter]:
-        """Drop every frame not yet started; return their waiters."""
-        dropped = [waiter for _, waiter in self._data if waiter is not None]
+        """Drop every frame not yet started; return the waiters of their messages."""
+        dropped = [entry[1] for entry in self._data if entry[1] is not None]
         partial = self._partial
-        self.queued_bytes = len(partial[0]) - partial[2] if partial is not None else 0
+        self.queued_bytes = len(partial[0][0]) - partial[1] if partial is not None else 0
         self._data.clear()
         self._control.clear()
         return dropped
 
+    def _drop_partial_locked(self) -> list[Waiter]:
+        partial, self._partial = self._partial, None
+        self.queued_bytes = 0
+        if partial is not None and partial[0][1] is not None:
+            return [partial[0][1]]
+        return []
+
     # -- the flusher's side
 
-    def _flush_writable(self) -> bool:
-        """Called by the flusher when the socket is writable; True when finished."""
-        done: list[Waiter] = []
-        with self.lock:
+    def flush_writable(self) -> bool:
+        """Write what the now writable socket takes; True when the queue is empty (or broken).
+
+        Called by the :class:`Flusher`.
+        """
+        done: list[tuple[Waiter, int]] = []
+        with self._lock:
             finished = self._write_some(done)
             if finished:
                 self._flushing = False
         client_id = self.client_id
-        for waiter in done:
-            waiter._complete(client_id)
+        for waiter, nbytes in done:
+            waiter.message_written(client_id, nbytes)
         if self._orphans:
             self._fail_orphans()
         return finished
@@ -286,8 +309,8 @@ class SendQueue:
     # -- the end of the connection
 
     def wait_drained(self, timeout: float) -> bool:
-        """Block until everything queued is written (or the socket broke)."""
-        with self.lock:
+        """Block until everything queued is written (or the socket broke), at most ``timeout`` seconds."""
+        with self._lock:
             if self.broken or (self._partial is None and not self._data and not self._control):
                 return True
             if self._drained is None:
@@ -296,18 +319,15 @@ class SendQueue:
         return event.wait(timeout)
 
     def shutdown(self) -> list[Waiter]:
-        """Stop writing for good; returns the waiters of frames never written.
+        """Stop writing for good; returns the waiters of messages never written.
 
-        Call once, from the client's thread, before the socket is closed.
+        Call once, before the socket is closed.
         """
-        with self.lock:
-            self.closing = True
+        with self._lock:
+            self._sealed = True
             self.broken = True
             dropped = self._drop_locked()
-            if self._partial is not None and self._partial[1] is not None:
-                dropped.append(self._partial[1])
-            self._partial = None
-            self.queued_bytes = 0
+            dropped.extend(self._drop_partial_locked())
             watched = self._ever_flushed
         if watched:
             # The flusher must forget the descriptor before it can be reused.
@@ -375,7 +395,7 @@ class Flusher:
                         pass
                     continue
                 try:
-                    finished = queue._flush_writable()
+                    finished = queue.flush_writable()
                 except Exception:
                     logger.exception("flusher failed to write to client %d", queue.client_id)
                     finished = True

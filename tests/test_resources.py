@@ -90,7 +90,7 @@ def test_one_thread_per_client_and_nothing_left_after_close() -> None:
         assert sorted(e[2] for e in recorder.events if e[0] == "close") == [1000] * CLIENTS
 
         assert gateway.endpoint.get_clients() == []
-        assert gateway.endpoint._clients == {}
+        assert gateway.connection_count() == 0
 
         # Thread and descriptor counts have no event: poll them, bounded.
         try:
@@ -137,7 +137,7 @@ def test_registry_is_empty_after_clients_close_and_after_a_server_close() -> Non
             clients = [stack.enter_context(connect(url(server), ping_interval=None)) for _ in range(10)]
             recorder.wait_for(lambda events: count(recorder, "open") == 10)
             assert len(gateway.endpoint.get_clients()) == 10
-            assert len(gateway.endpoint._clients) == 10
+            assert gateway.connection_count() == 10
             # Half close themselves, the server closes the other half.
             for ws in clients[:5]:
                 ws.close()
@@ -147,7 +147,7 @@ def test_registry_is_empty_after_clients_close_and_after_a_server_close() -> Non
         codes = sorted(e[2] for e in recorder.events if e[0] == "close")
         assert codes == [1000] * 5 + [4000] * 5
         assert gateway.endpoint.get_clients() == []
-        assert gateway.endpoint._clients == {}
+        assert gateway.connection_count() == 0
         for event in recorder.events:
             if event[0] == "open":
                 assert gateway.endpoint.get_info(event[1]) is None

@@ -4,16 +4,50 @@ from __future__ import annotations
 
 import itertools
 import threading
-from typing import TYPE_CHECKING
 from typing import Any
+from typing import Protocol
 
 from ..futures import SendFuture
 from .wire import Operation
 
-if TYPE_CHECKING:
-    from ..endpoint import Endpoint
+__all__ = ["Backplane", "LocalBackplane", "LocalNode"]
 
-__all__ = ["Backplane", "LocalBackplane"]
+
+class LocalNode(Protocol):
+    """What a backplane may ask of the process it serves (the gateway builds it).
+
+    Every method is thread-safe and never blocks, except that
+    ``availability_changed`` runs the handler's ``on_backplane_up``/``on_backplane_down``.
+    """
+
+    def apply(self, op: Operation) -> None:
+        """Apply another process's operation (send, broadcast, close, join, ...) to the local clients."""
+        ...
+
+    def describe(self, client_id: int) -> dict[str, Any] | None:
+        """A local client's statistics (``ClientInfo.as_dict()``); ``None`` if it is not here."""
+        ...
+
+    def client_ids(self) -> set[int]:
+        """The ids of the local clients, open or closing."""
+        ...
+
+    def rooms(self) -> dict[str, set[int]]:
+        """Every local room and its members."""
+        ...
+
+    def rooms_of(self, client_id: int) -> set[str]:
+        """The rooms of a local client."""
+        ...
+
+    def members(self, room: str) -> set[int]:
+        """The local members of ``room``."""
+        ...
+
+    def availability_changed(self, up: bool) -> None:
+        """Report that remote operations became possible (``True``) or impossible."""
+        ...
+
 
 # Client ids are unique for the life of the process, across gateways.
 _process_ids = itertools.count(1)
@@ -39,7 +73,7 @@ class Backplane:
     clustered = False
 
     def __init__(self) -> None:
-        self._endpoint: Endpoint | None = None
+        self._node: LocalNode | None = None
         self._errors_lock = threading.Lock()
         self._publish_errors = 0
 
@@ -52,11 +86,16 @@ class Backplane:
         with self._errors_lock:
             self._publish_errors += count
 
-    def attach(self, endpoint: Endpoint) -> None:
-        """Bind to the endpoint it serves (once, when the gateway is built)."""
-        if self._endpoint is not None and self._endpoint is not endpoint:
+    @property
+    def local_node(self) -> LocalNode | None:
+        """The local node it serves (``None`` before :meth:`attach`)."""
+        return self._node
+
+    def attach(self, node: LocalNode) -> None:
+        """Bind to the process it serves (once, when the gateway is built). Not thread-safe."""
+        if self._node is not None and self._node is not node:
             raise ValueError("a backplane serves one gateway; give each gateway its own (and its own channel)")
-        self._endpoint = endpoint
+        self._node = node
 
     def start(self) -> None:
         """Connect; called when the gateway starts, before ``on_start``."""

@@ -345,22 +345,22 @@ class RedisBackplane(Backplane):
 
     def _write_state(self, pipe: Any, full: bool, clients: set[int], rooms: set[str]) -> None:
         """Queue the commands that bring this node's state in Redis up to date."""
-        endpoint = self._endpoint
-        if endpoint is None:
+        local = self.local_node
+        if local is None:
             return
         keys, n = self.keys, self.node
-        live = endpoint._clients
+        live = local.client_ids()
         if full:
             pipe.delete(keys.clients(n), keys.rooms(n))
             clients = set(live)
-            rooms = set(endpoint._rooms.snapshot())
+            rooms = set(local.rooms())
             self._written_rooms = {}
         if clients:
             present: dict[str, str] = {}
             gone: list[str] = []
             for i in clients:
                 if i in live:
-                    member_of = endpoint._rooms.rooms_of(i)
+                    member_of = local.rooms_of(i)
                     present[str(i)] = json.dumps(sorted(member_of))
                     self._written_rooms[i] = member_of
                 else:
@@ -372,7 +372,7 @@ class RedisBackplane(Backplane):
             if gone:
                 pipe.hdel(keys.clients(n), *gone)
         if rooms:
-            members = {room: sorted(endpoint._rooms.members(room)) for room in rooms}
+            members = {room: sorted(local.members(room)) for room in rooms}
             present_rooms = {room: json.dumps(ids) for room, ids in members.items() if ids}
             empty = [room for room, ids in members.items() if not ids]
             if present_rooms:
@@ -459,15 +459,15 @@ class RedisBackplane(Backplane):
                 known = next(replies) if item.client_id is not None else True
                 receivers = int(next(replies))
                 if not known or (item.client_id is not None and receivers == 0):
-                    item.future._set(None, ClientException(f"client {item.client_id} is not open on any live node"))
+                    item.future.set_exception(ClientException(f"client {item.client_id} is not open on any live node"))
                 else:
-                    item.future._set(max(0, receivers - int(item.discount_self)), None)
+                    item.future.set_result(max(0, receivers - int(item.discount_self)))
 
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
         if batch:
             self._count_publish_errors(len(batch))
         for item in batch:
-            item.future._set(None, error)
+            item.future.set_exception(error)
 
     def _fail_outgoing(self, error: BackplaneError) -> None:
         with self._cond:
@@ -556,12 +556,12 @@ class RedisBackplane(Backplane):
             logger.exception("backplane: exception applying a %s operation", op.kind)
 
     def _handle(self, op: wire.Operation) -> None:
-        endpoint = self._endpoint
-        if endpoint is None:
+        local = self.local_node
+        if local is None:
             return
         if op.kind == wire.INFO:
             if op.origin and op.client_ids:
-                info = endpoint._info_dict(op.client_ids[0])
+                info = local.describe(op.client_ids[0])
                 reply = wire.Operation(wire.INFO_REPLY, request_id=op.request_id, reply={"info": info})
                 self._enqueue(reply, self.keys.to(op.origin), discount_self=False)
         elif op.kind == wire.INFO_REPLY:
@@ -571,7 +571,7 @@ class RedisBackplane(Backplane):
                 slot[1] = op.reply.get("info")
                 slot[0].set()
         else:
-            endpoint._apply(op)
+            local.apply(op)
 
     # -- up and down
 
@@ -593,9 +593,10 @@ class RedisBackplane(Backplane):
             self._fail_outgoing(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
         elif was_up_before:
             logger.warning("backplane: reconnected to Redis at %s as node %d", self.url, self.node)
-        if quiet or self._endpoint is None or (up and not was_up_before):
+        local = self.local_node
+        if quiet or local is None or (up and not was_up_before):
             return
-        self._endpoint._backplane_changed(up)
+        local.availability_changed(up)
 
 
 def _text(value: Any) -> str:

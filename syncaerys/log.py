@@ -1,0 +1,38 @@
+"""The package's loggers: one per role, and the client id carried by an adapter.
+
+==========================  ==================================================
+``syncaerys.connection``    one client's life: open, close, protocol errors,
+                            handler exceptions, slow peers
+``syncaerys.gateway``       handshakes refused, ``on_start``/``on_stop``, stop
+``syncaerys.endpoint``      operations that could not reach another process
+``syncaerys.backplane``     Redis: connections lost and found, cluster queries
+==========================  ==================================================
+
+The other modules name theirs after themselves (``syncaerys.server``, ...).
+All are children of ``syncaerys``, so a handler or level set there covers them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+__all__ = ["ClientLogger", "client_logger"]
+
+
+class ClientLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes each message with ``client N:`` and puts ``client_id`` on the record.
+
+    Thread-safe, as :class:`logging.Logger` is.
+    """
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        client_id = self.extra["client_id"] if self.extra is not None else "?"
+        kwargs["extra"] = {"client_id": client_id}
+        return f"client {client_id}: {msg}", kwargs
+
+
+def client_logger(logger: logging.Logger, client_id: int) -> ClientLogger:
+    """``logger``'s messages about one client."""
+    return ClientLogger(logger, {"client_id": client_id})
