@@ -16,7 +16,7 @@ from .host import Host
 from .process import DEFAULT_SWITCH_INTERVAL
 from .reloader import report_modules
 from .reloader import supervise
-from .server import run
+from .runner import run
 from .websocket import Websocket
 
 __all__ = ["main", "load_target"]

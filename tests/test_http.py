@@ -166,7 +166,7 @@ def test_wss_echo_broadcast_and_close(certificate: tuple[str, str], caplog: pyte
     cert, key = certificate
     recorder = Recorder()
     host = Host().expose("127.0.0.1", 0).encrypt(cert, key).use(websocket(recorder))
-    (server,) = syncaerys.server.servers_for(host)
+    (server,) = syncaerys.runner.servers_for(host)
     with server:
         assert server.url.startswith("wss://")
         with connect(f"{server.url}/", ssl=client_context(cert)) as ws:
