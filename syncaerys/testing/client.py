@@ -1,34 +1,12 @@
-"""Test helpers: serve a handler in-process and talk to it with a real client.
+"""The test client: a WebSocket client on a plain socket with wsproto, and its errors.
 
-A test starts its handler (or a gateway, a :class:`~syncaerys.Router`, a
-:class:`~syncaerys.Host` or any WSGI application) on syncaerys's own server on
-127.0.0.1 with a free port, connects a real WebSocket client over TCP, and
-checks what comes back::
-
-    from syncaerys.testing import connect, serve
-
-    def test_echo():
-        with serve(Echo(), heartbeat_period=None) as server:
-            with connect(server, "/") as client:
-                client.send("hi")
-                assert client.receive(timeout=1) == "hi"
-                client.close(1000)
-            assert client.close_code == 1000
-
-A denied handshake raises :class:`HandshakeRejected`, which carries the status,
-headers and body the server answered with::
-
-    with pytest.raises(HandshakeRejected) as denied:
-        connect(server, "/private")
-    assert denied.value.status == 401
-
-The client runs on a plain socket with wsproto (no asyncio, no ``websockets``
-library). One background thread per client does all the socket I/O: it answers
-the server's pings at once (also while the test is busy elsewhere), answers
-the server's close frame, and queues incoming messages for :meth:`Client.receive`.
-Every blocking call of the client takes a ``timeout`` (the client's
-``timeout`` by default), so a test that waits for something that never comes
-fails instead of hanging.
+It speaks the protocol independently of the server's own code (no asyncio, no
+``websockets`` library). One background thread per client does all the socket
+I/O: it answers the server's pings at once (also while the test is busy
+elsewhere), answers the server's close frame, and queues incoming messages for
+:meth:`Client.receive`. Every blocking call of the client takes a ``timeout``
+(the client's ``timeout`` by default), so a test that waits for something that
+never comes fails instead of hanging.
 """
 
 from __future__ import annotations
@@ -42,10 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.datastructures import Headers
@@ -65,18 +40,7 @@ from wsproto.events import Request
 from wsproto.events import TextMessage
 from wsproto.utilities import ProtocolError as WsprotoError
 
-from .gateway import Gateway
-from .gateway import websocket
-from .host import Host
-from .responders import is_wsgi_app
-from .router import Router
-from .server import Server
-from .websocket import Websocket
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from .options import WebsocketOptions
+from ..server import Server
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -86,84 +50,13 @@ __all__ = [
     "HandshakeRejected",
     "WebSocketClientError",
     "connect",
-    "serve",
 ]
 
 #: The default bound, in seconds, of every blocking call of :class:`Client`.
 DEFAULT_TIMEOUT = 5.0
 
-_CALLBACK_NAMES = (
-    "on_start",
-    "on_handshake",
-    "on_open",
-    "on_data",
-    "on_close",
-    "on_stop",
-    "onStart",
-    "onHandshake",
-    "onOpen",
-    "onData",
-    "onClose",
-    "onStop",
-)
 _READ_SIZE = 1 << 16
 _WRITE_CHUNK = 1 << 18
-
-
-# -- serving
-
-
-def _as_app(target: object, options: Mapping[str, Any]) -> Any:
-    """What :func:`serve` puts on the server for ``target`` (see there)."""
-    if isinstance(target, type):
-        raise TypeError(f"serve() needs an instance, not the class {target.__name__}")
-    if isinstance(target, (Gateway, Router, Host)) or (
-        is_wsgi_app(target) and not any(hasattr(target, name) for name in _CALLBACK_NAMES)
-    ):
-        if options:
-            raise TypeError(
-                f"gateway options ({', '.join(sorted(options))}) only apply to a handler; "
-                "pass them to syncaerys.websocket() instead"
-            )
-        return target
-    if isinstance(target, Websocket) or any(hasattr(target, name) for name in _CALLBACK_NAMES):
-        return websocket(target, **options)
-    if callable(target):  # an Aerys-style responder: view(request, response)
-        if options:
-            raise TypeError("gateway options only apply to a websocket handler")
-        return Host().use(target)
-    raise TypeError(f"serve() cannot serve {target!r}: expected a handler, gateway, Router, Host or WSGI app")
-
-
-@contextlib.contextmanager
-def serve(
-    target: object, *, server_options: Mapping[str, Any] | None = None, **options: Unpack[WebsocketOptions]
-) -> Iterator[Server]:
-    """Serve ``target`` on 127.0.0.1 with a free port, from a background thread.
-
-    ``target`` is one of:
-
-    * a websocket handler (a :class:`~syncaerys.Websocket` or any object with
-      its methods): it is wrapped with ``syncaerys.websocket(target, **options)``
-      and answers on every path;
-    * a gateway from :func:`~syncaerys.websocket`, a :class:`~syncaerys.Router`,
-      a :class:`~syncaerys.Host` (its addresses are ignored, its TLS context is
-      kept) or any WSGI application (Flask included); ``options`` must then be
-      empty;
-    * an Aerys-style responder ``view(request, response)``.
-
-    ``server_options`` go to :class:`~syncaerys.Server` (``max_connections``,
-    ``header_timeout``, ``max_header_bytes``, ``ssl_context``). Yields the
-    running server (``server.port``, ``server.url``, ``server.gateways``); on
-    exit the server stops as in production: ``on_stop``, clients closed with
-    1001, STOPPED.
-    """
-    app = _as_app(target, options)
-    server_kwargs: dict[str, Any] = dict(server_options or {})
-    if isinstance(app, Host) and app.ssl_context is not None:
-        server_kwargs.setdefault("ssl_context", app.ssl_context)
-    with Server(app, "127.0.0.1", 0, **server_kwargs) as server:
-        yield server
 
 
 # -- errors
