@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound
 from .gateway import Gateway
 from .responders import Responder
 from .responders import _WsgiResponder
-from .responders import as_responder
+from .router import as_responder
 
 __all__ = ["Host"]
 

@@ -20,9 +20,12 @@ from werkzeug.routing import Rule
 
 from .gateway import Gateway
 from .responders import Responder
-from .responders import as_responder
+from .responders import _AerysResponder
+from .responders import _GatewayResponder
+from .responders import _WsgiResponder
+from .responders import is_wsgi_app
 
-__all__ = ["Router", "rule_arguments"]
+__all__ = ["Router", "as_responder", "rule_arguments"]
 
 
 def rule_arguments(path: str) -> set[str]:
@@ -91,3 +94,36 @@ class Router:
         if result is None:
             return NotFound().get_response(environ)(environ, start_response)
         return result
+
+
+def as_responder(obj: Any) -> Responder:
+    """Wrap any accepted kind of responder (see :mod:`syncaerys.responders`).
+
+    Here rather than in :mod:`syncaerys.responders`: a Router is one of the
+    kinds, and a Router wraps its routes' responders with this function.
+    """
+    if isinstance(obj, Gateway):
+        return _GatewayResponder(obj)
+    if isinstance(obj, Router):
+        return _RouterResponder(obj)
+    if not callable(obj):
+        raise TypeError(f"not a responder: {obj!r}")
+    if is_wsgi_app(obj):
+        return _WsgiResponder(obj)
+    return _AerysResponder(obj)
+
+
+class _RouterResponder:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+
+    def respond(
+        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+    ) -> Iterable[bytes] | None:
+        return self.router.respond(environ, start_response)
+
+    def gateways(self) -> list[Gateway]:
+        return self.router.gateways()
+
+    def check_route(self, rule: str, arguments: set[str]) -> None:
+        pass  # a router takes no route arguments: its own routes are checked when added

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import signal
@@ -119,6 +120,24 @@ def test_host_gateways_start_with_the_server() -> None:
 def test_default_host_address() -> None:
     assert Host().addresses == [("127.0.0.1", 1337)]
     assert Host().expose("::1", 0).addresses == [("::1", 0)]
+
+
+def test_the_http_layer_has_no_import_cycle() -> None:
+    # host -> router -> responders -> response, each imported at the top: no function-level import
+    # hides a cycle (every import counts, TYPE_CHECKING ones included).
+    layer = {"host", "router", "responders", "response"}
+    imports = {}
+    for name in layer:
+        tree = ast.parse((Path(syncaerys.__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
+        imports[name] = {
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1
+        } & layer
+    assert imports == {
+        "host": {"responders", "router"},
+        "router": {"responders"},
+        "responders": {"response"},
+        "response": set(),
+    }
 
 
 def test_ipv6() -> None:
