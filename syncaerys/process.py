@@ -32,7 +32,7 @@ AUTO = "auto"
 # The CPU this process claimed and its lock file, held open for the process's life.
 _claim: tuple[int, IO[bytes]] | None = None
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.process")
 
 #: The standalone server's GIL switch interval (Python's default is 0.005 s).
 #: With thousands of client threads waiting for the GIL, each interval wakes

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["run", "servers_for"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.run")
 
 
 def servers_for(

@@ -48,7 +48,7 @@ from .timer import shared_timer
 
 __all__ = ["Server", "ServerOptions", "default_max_connections"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.server")
 http_logger = logging.getLogger("syncaerys.http")
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
