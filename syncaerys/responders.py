@@ -36,18 +36,33 @@ __all__ = ["Responder", "is_wsgi_app"]
 
 
 class Responder(Protocol):
+    """What a Router or a Host calls, whatever kind of responder it was given.
+
+    Its methods are called from the requests' threads, several at once:
+    implementations must be thread-safe.
+    """
+
     def respond(
         self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
-    ) -> Iterable[bytes] | None: ...
+    ) -> Iterable[bytes] | None:
+        """Serve the request, or return ``None`` when this responder did not respond.
 
-    def gateways(self) -> list[Gateway]: ...
+        Called from each request's thread, concurrently; may block (a gateway's
+        call lasts as long as its client).
+        """
+
+    def gateways(self) -> list[Gateway]:
+        """The websocket gateways reachable through this responder. Thread-safe; never blocks."""
 
     def check_route(self, rule: str, arguments: set[str]) -> None:
-        """Raise :class:`TypeError` if this responder cannot take ``rule``'s arguments."""
+        """Raise :class:`TypeError` if this responder cannot take ``rule``'s arguments.
+
+        Called when the route is added, from the thread that adds it; never blocks.
+        """
 
 
 def is_wsgi_app(obj: object) -> bool:
-    """Whether ``obj`` looks like a WSGI application rather than an Aerys responder."""
+    """Whether ``obj`` looks like a WSGI application rather than an Aerys responder. Thread-safe; never blocks."""
     if hasattr(obj, "wsgi_app"):
         return True
     try:

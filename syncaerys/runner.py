@@ -35,7 +35,10 @@ logger = logging.getLogger("syncaerys.run")
 def servers_for(
     *targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Unpack[ServerOptions]
 ) -> list[Server]:
-    """One :class:`~syncaerys.Server` per address: a Host brings its own; anything else uses ``host``/``port``."""
+    """One :class:`~syncaerys.Server` per address: a Host brings its own; anything else uses ``host``/``port``.
+
+    Thread-safe; never blocks (the sockets are bound and listening; nothing is served yet).
+    """
     servers = []
     for target in targets:
         if isinstance(target, Host):
@@ -89,6 +92,9 @@ def run(
       of a cluster on one host spread over the CPUs; it pins nothing when
       every CPU is taken. Pass ``None`` for loads with much work outside the
       GIL (TLS, compression, C extensions) that other cores could take.
+
+    Call it from the main thread, once per process; it blocks until a signal came and the graceful stop is
+    over. (From another thread no signal handler is installed and it serves until the process exits.)
     """
     if not targets:
         raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")

@@ -332,6 +332,8 @@ def default_max_connections() -> int:
     at least 32) is for the rest of the process. With the usual soft limit
     of 1,024 that is 922: raise the limit (``ulimit -n``, systemd's
     ``LimitNOFILE``) to serve more. Where the limit cannot be read, 1,000.
+
+    Thread-safe; never blocks.
     """
     try:
         import resource
@@ -410,6 +412,10 @@ class Server:
         ``get_info().remote_address``, ``request.remote_addr`` and the logs)
         is the client's address. ``None`` (the default): those headers are
         never believed, since any client can send them.
+
+    Thread model: :meth:`start`, :meth:`stop` and the properties may be called from any thread;
+    :meth:`serve_forever` blocks the thread that calls it, and each connection is served in a thread of its
+    own.
     """
 
     def __init__(
@@ -449,15 +455,17 @@ class Server:
 
     @property
     def host(self) -> str:
+        """The address listened on (the one bound). Thread-safe; never blocks."""
         return str(self._wsgi.server_address[0])
 
     @property
     def port(self) -> int:
+        """The port listened on (the one picked when ``port=0``). Thread-safe; never blocks."""
         return self._wsgi.server_port
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``ws://127.0.0.1:1337`` (``wss://`` with TLS)."""
+        """The base URL, e.g. ``ws://127.0.0.1:1337`` (``wss://`` with TLS). Thread-safe; never blocks."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}"
 
@@ -487,7 +495,10 @@ class Server:
             gateway.start()
 
     def start(self) -> None:
-        """STARTING: call every known gateway's ``on_start``; errors propagate."""
+        """STARTING: call every known gateway's ``on_start``; errors propagate.
+
+        Thread-safe (a second call raises :class:`RuntimeError`); blocks while the ``on_start`` calls run.
+        """
         with self._lock:
             if self.state != STOPPED:
                 raise RuntimeError(f"server is {self.state}")
@@ -505,17 +516,29 @@ class Server:
         _report_speedups()
 
     def serve_forever(self) -> None:
-        """Accept connections until :meth:`stop` (or a KeyboardInterrupt)."""
+        """Accept connections until :meth:`stop` (or a KeyboardInterrupt).
+
+        Call from one thread; blocks until the server stops.
+        """
         self._wsgi.serve_forever(poll_interval=0.05)
 
     def serve_in_thread(self) -> None:
-        """Start and serve from a background thread; :meth:`stop` ends it."""
+        """Start and serve from a background thread; :meth:`stop` ends it.
+
+        Call once, from any thread; blocks while the ``on_start`` calls run, then returns: the serving goes on
+        in a daemon thread.
+        """
         self.start()
         self._thread = threading.Thread(target=self.serve_forever, name="syncaerys-server", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """STOPPING: close the listener, stop every gateway, then STOPPED."""
+        """STOPPING: close the listener, stop every gateway, then STOPPED.
+
+        Thread-safe (a call while a stop is under way returns at once, without waiting for it); blocks until
+        the listener is closed and every gateway stopped, each waiting at most its ``close_period`` plus one
+        second for the closing handshakes. Not from the thread that runs :meth:`serve_forever`.
+        """
         with self._lock:
             if self.state in (STOPPING, STOPPED):
                 return

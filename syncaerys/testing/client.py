@@ -354,7 +354,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
-        """Whether the connection is over (TCP closed)."""
+        """Whether the connection is over (TCP closed). Thread-safe; never blocks."""
         with self._cond:
             return self._done
 
@@ -367,13 +367,15 @@ class Client:
         closed without a close frame; when the server broke the protocol, the
         code this client failed the connection with (1002, 1007, ...).
         ``None`` while the connection is open.
+
+        Thread-safe; never blocks.
         """
         with self._cond:
             return self._close_code
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code` (``None`` while open)."""
+        """The close reason that goes with :attr:`close_code` (``None`` while open). Thread-safe; never blocks."""
         with self._cond:
             return None if self._close_code is None else self._close_reason
 
@@ -406,6 +408,8 @@ class Client:
 
         Raises :class:`ConnectionClosed` once the connection is closing, and
         :class:`TimeoutError` when the socket does not take it in time.
+
+        Call from one thread at a time; blocks until the message is written, at most ``timeout``.
         """
         payload: str | bytes = data if isinstance(data, str) else bytes(data)
         message: Event = TextMessage(data=payload) if isinstance(payload, str) else BytesMessage(data=payload)
@@ -416,6 +420,8 @@ class Client:
 
         The server sees it as a single message whose chunks arrive frame by
         frame (``message.read()`` returns them one by one as they arrive).
+
+        Call from one thread at a time; blocks until the message is written, at most ``timeout``.
         """
         items = [item if isinstance(item, str) else bytes(item) for item in fragments]
         if not items:
@@ -438,6 +444,8 @@ class Client:
         Messages that arrived before the close are still returned; after them
         :class:`ConnectionClosed` is raised. :class:`TimeoutError` when none
         arrives in time (the client stays usable).
+
+        Call from one thread at a time; blocks until a message arrives, at most ``timeout``.
         """
         bound = self._bound(timeout)
         with self._cond:
@@ -449,14 +457,20 @@ class Client:
         raise TimeoutError(f"no message within {bound}s")
 
     def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text (:class:`TypeError` if binary)."""
+        """The next message, which must be text (:class:`TypeError` if binary).
+
+        Call from one thread at a time; blocks as :meth:`receive`, at most ``timeout``.
+        """
         message = self.receive(timeout)
         if not isinstance(message, str):
             raise TypeError(f"expected a text message, got binary {message[:40]!r}")
         return message
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary (:class:`TypeError` if text)."""
+        """The next message, which must be binary (:class:`TypeError` if text).
+
+        Call from one thread at a time; blocks as :meth:`receive`, at most ``timeout``.
+        """
         message = self.receive(timeout)
         if not isinstance(message, bytes):
             raise TypeError(f"expected a binary message, got text {message[:40]!r}")
@@ -468,6 +482,8 @@ class Client:
         ``payload`` defaults to a fresh unique one. Raises :class:`TimeoutError`
         when no pong comes back in time, :class:`ConnectionClosed` when the
         connection closes first.
+
+        Call from one thread at a time; blocks until the pong, at most ``timeout``.
         """
         data = str(next(self._ping_ids)).encode() if payload is None else bytes(payload)
         bound = self._bound(timeout)
@@ -489,6 +505,8 @@ class Client:
         (and :attr:`close_code` is 1006). Codes the RFC reserves for local use
         (1005, 1006, 1015) are sent as 1000 by wsproto; send raw frames to test
         how a server treats them.
+
+        Call from one thread at a time; blocks until TCP is closed, at most ``timeout``.
         """
         with self._cond:
             if not self._done and self._ws.state is ConnectionState.OPEN:
@@ -502,6 +520,8 @@ class Client:
 
         Returns whether it is over; by default raises :class:`TimeoutError`
         instead of returning ``False``.
+
+        Thread-safe; blocks until the connection is over, at most ``timeout``.
         """
         bound = self._bound(timeout)
         with self._cond:
@@ -513,7 +533,10 @@ class Client:
         return done
 
     def abort(self) -> None:
-        """Drop the TCP connection without a closing handshake (the server sees 1006)."""
+        """Drop the TCP connection without a closing handshake (the server sees 1006).
+
+        Thread-safe; blocks until the I/O thread ended, at most the client's :attr:`timeout`.
+        """
         with self._cond:
             if self._done:
                 return
@@ -560,6 +583,9 @@ def connect(
         every blocking call of the client.
     :raises HandshakeRejected: the server answered with an HTTP status other than 101.
     :raises HandshakeError: no valid handshake response.
+
+    Thread-safe (each call opens its own connection); blocks for the TCP connection and the handshake, at most
+    ``timeout``.
     """
     if isinstance(target, Server):
         host, port, secure = target.host, target.port, target.ssl_context is not None

@@ -83,6 +83,9 @@ def serve(
     running server (``server.port``, ``server.url``, ``server.gateways``); on
     exit the server stops as in production: ``on_stop``, clients closed with
     1001, STOPPED.
+
+    Thread-safe (each call starts its own server); entering the ``with`` block blocks while ``on_start`` runs,
+    leaving it until the server stopped.
     """
     app = _as_app(target, options)
     server_kwargs: dict[str, Any] = dict(server_options or {})
