@@ -33,8 +33,8 @@ from .options import Options
 from .protocol.frames import CloseCode
 from .response import Response
 from .router import Router
+from .runner import run
 from .server import Server
-from .server import run
 from .websocket import Websocket
 
 if TYPE_CHECKING:

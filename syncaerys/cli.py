@@ -16,7 +16,7 @@ from .host import Host
 from .process import DEFAULT_SWITCH_INTERVAL
 from .reloader import report_modules
 from .reloader import supervise
-from .server import run
+from .runner import run
 from .websocket import Websocket
 
 __all__ = ["main", "load_target"]
@@ -28,6 +28,8 @@ def load_target(spec: str) -> Any:
     A :class:`~syncaerys.Websocket` instance or subclass is wrapped with
     :func:`~syncaerys.websocket`; anything else (a Host, Router, gateway or
     WSGI application) is served as it is.
+
+    Call from one thread (it imports and may change ``sys.path``); blocks while the import runs.
     """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -54,6 +56,11 @@ def _connections(value: str) -> int | str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m syncaerys``: parse ``argv`` (by default ``sys.argv[1:]``) and serve the target.
+
+    It serves with :func:`~syncaerys.run`. Call from the main thread; blocks until the server
+    stopped (with ``--reload``, until the supervisor ends, then exits the process).
+    """
     parser = argparse.ArgumentParser(prog="python -m syncaerys", description="Serve a syncaerys application.")
     parser.add_argument("target", help="module:attr of a Host, Router, gateway, Websocket handler or WSGI app")
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")

@@ -19,7 +19,11 @@ EARLY_DATA = "syncaerys.early_data"
 
 
 def take_from_reader(reader: io.BufferedReader, sock: socket.socket) -> bytes:
-    """What ``reader`` holds in its buffer, consumed, without waiting for the socket."""
+    """What ``reader`` holds in its buffer, consumed, without waiting for the socket.
+
+    Call from the connection's thread (not thread-safe: it changes the socket's timeout for a moment); never
+    blocks.
+    """
     timeout = sock.gettimeout()
     sock.setblocking(False)
     try:
@@ -38,6 +42,8 @@ def take_buffered(environ: dict[str, Any], sock: socket.socket) -> bytes:
     server leaves them in the request's ``wsgi.input`` buffer; gunicorn 27
     and later keeps them in its parser, which gives them up with
     ``take_buffered()``. Other hosts: nothing (see the README).
+
+    Call once, from the request's thread; never blocks.
     """
     own = environ.get(EARLY_DATA)
     if isinstance(own, bytes):

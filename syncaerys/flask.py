@@ -109,6 +109,8 @@ def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
     Call it from a Flask view. ``route_args`` reach ``on_handshake`` as keyword
     arguments. Blocks until the websocket client is gone. A refused handshake
     gives a normal response carrying the gateway's status, headers and body.
+
+    Thread-safe (each request calls it in its own thread).
     """
     _require_flask()
     environ = flask.request.environ
@@ -171,6 +173,8 @@ def route(
         ``defaults``, ``subdomain``...). Only GET is routed by default.
     :param options: gateway options (:class:`~syncaerys.Options`), only when
         ``target`` is a handler.
+
+    Not thread-safe: call it while setting up the app, as Flask's ``add_url_rule``; never blocks.
     """
     _require_flask()
     gateway = _as_gateway(target, options)
@@ -228,7 +232,10 @@ def _prefixed(url_prefix: str | None, rule: str) -> str:
 
 
 def default_endpoint(rule: str) -> str:
-    """The endpoint name :func:`route` gives ``rule``: ``/room/<name>`` → ``websocket_room_name``."""
+    """The endpoint name :func:`route` gives ``rule``: ``/room/<name>`` → ``websocket_room_name``.
+
+    Thread-safe; never blocks.
+    """
     words = re.sub(r"<(?:[^<>:]*:)?([^<>]*)>", r"\1", rule)
     slug = re.sub(r"\W+", "_", words).strip("_")
     return f"websocket_{slug}" if slug else "websocket"
@@ -253,6 +260,9 @@ class Websockets:
     gateway mounted through it and :meth:`stop` stops them all (``on_stop``,
     then 1001 to every client), e.g. after ``app.run()`` returns.
 
+    Set it up (:meth:`init_app`, :meth:`route`) while setting up the app; :meth:`gateways`,
+    :meth:`start` and :meth:`stop` are thread-safe.
+
     :param options: default gateway options for handlers passed to :meth:`route`.
     """
 
@@ -267,7 +277,10 @@ class Websockets:
             self.init_app(app)
 
     def init_app(self, app: flask.Flask) -> None:
-        """Attach to ``app`` and register the routes added so far."""
+        """Attach to ``app`` and register the routes added so far.
+
+        Call once, while setting up the app (not thread-safe); never blocks.
+        """
         with self._lock:
             self.app = app
             pending, self._pending = self._pending, []
@@ -290,6 +303,9 @@ class Websockets:
         ``target`` is a gateway or a handler; a handler is wrapped with this
         extension's default options updated with ``options``. Returns the
         gateway. See :func:`route` for ``endpoint`` and ``rule_options``.
+
+        Not thread-safe (it adds Flask rules; the extension's own state is locked): call it while setting up
+        the app. Never blocks.
         """
         if isinstance(target, Gateway):
             gateway = _as_gateway(target, options)
@@ -305,16 +321,23 @@ class Websockets:
         return gateway
 
     def gateways(self) -> list[Gateway]:
-        """Every gateway mounted through this extension."""
+        """Every gateway mounted through this extension. Thread-safe; never blocks."""
         with self._lock:
             return list(self._gateways)
 
     def start(self) -> None:
-        """Start every gateway now (``on_start``) instead of at its first request."""
+        """Start every gateway now (``on_start``) instead of at its first request.
+
+        Thread-safe; blocks while the ``on_start`` calls run.
+        """
         for gateway in self.gateways():
             gateway.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop every gateway: ``on_stop``, then 1001 to every client (see :meth:`Gateway.stop`)."""
+        """Stop every gateway: ``on_stop``, then 1001 to every client (see :meth:`Gateway.stop`).
+
+        Thread-safe; blocks until every gateway stopped, each at most ``timeout`` (by default its
+        ``close_period`` plus one second).
+        """
         for gateway in self.gateways():
             gateway.stop(timeout)

@@ -108,6 +108,8 @@ def track(gateway: G) -> G:
 
     Optional: :func:`gateways` finds untracked gateways too, by a search of
     the process's objects.
+
+    Thread-safe; never blocks.
     """
     with _tracked_lock:
         _tracked.add(gateway)
@@ -115,7 +117,7 @@ def track(gateway: G) -> G:
 
 
 def gateways() -> list[Gateway]:
-    """Every gateway in this process: the tracked ones and any other still alive."""
+    """Every gateway in this process: the tracked ones and any other still alive. Thread-safe; never blocks."""
     with _tracked_lock:
         found: dict[int, Gateway] = {id(g): g for g in _tracked}
     registry: Callable[[], list[Gateway]] | None = getattr(_gateway_module, "live_gateways", None)
@@ -137,6 +139,8 @@ def stop_all(timeout: float | None = None) -> list[Gateway]:
     takes at most ``timeout`` seconds (default: the longest ``close_period``
     plus one) beyond the ``on_stop`` calls. A gateway that has not started
     yet will not start any more (new handshakes get 503).
+
+    Thread-safe; blocks until every gateway stopped, at most ``timeout`` beyond the ``on_stop`` calls.
     """
     targets = gateways()
     started = [g for g in targets if g.state == STARTED]
@@ -162,6 +166,8 @@ def check_worker(worker: Any) -> bool:
 
     Other workers get a warning: gevent and eventlet hand the socket over too,
     but syncaerys's threads are only tested as real threads.
+
+    Thread-safe; never blocks.
     """
     if any(cls.__name__ == "ThreadWorker" for cls in type(worker).__mro__):
         threads = _config(worker, "threads", 1)
@@ -255,6 +261,8 @@ def share_gunicorn_log(worker: Any) -> None:
     Only when logging is not configured otherwise (no handler on the root
     logger nor on ``syncaerys``): without it, the connection lines and
     handler tracebacks would be lost.
+
+    Call once, at the worker's start (it changes the ``syncaerys`` logger; not thread-safe); never blocks.
     """
     error_log = getattr(getattr(worker, "log", None), "error_log", None)
     ours = logging.getLogger("syncaerys")
@@ -270,6 +278,9 @@ def post_worker_init(worker: Any) -> None:
     """gunicorn hook: check the worker class, start the gateways, stop them promptly on SIGTERM.
 
     Also sends syncaerys's log to gunicorn's error log (:func:`share_gunicorn_log`).
+
+    gunicorn calls it once per worker, in the worker's main thread; it blocks while the ``on_start`` calls
+    run.
     """
     global _watcher
     share_gunicorn_log(worker)
@@ -285,6 +296,8 @@ def start_all() -> None:
     Without this a gateway would start at its first request; started with the
     worker, a cluster member joins its backplane before its first client.
     Errors are logged: the gateway then tries again at its first request.
+
+    Thread-safe; blocks while the ``on_start`` calls run.
     """
     for gateway in gateways():
         if gateway.state == STOPPED and not gateway.stopping:
@@ -295,7 +308,10 @@ def start_all() -> None:
 
 
 def worker_int(worker: Any) -> None:
-    """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`."""
+    """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`.
+
+    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT` beyond the ``on_stop`` calls.
+    """
     stop_all(QUICK_STOP_TIMEOUT)
 
 
@@ -304,6 +320,8 @@ def worker_exit(server: Any, worker: Any) -> None:
 
     gunicorn also calls it in the master for a worker that vanished; it
     does nothing there.
+
+    Thread-safe; blocks as :func:`stop_all`.
     """
     if getattr(worker, "pid", None) != os.getpid():
         return

@@ -11,7 +11,7 @@ from werkzeug.exceptions import NotFound
 from .gateway import Gateway
 from .responders import Responder
 from .responders import _WsgiResponder
-from .responders import as_responder
+from .router import as_responder
 
 __all__ = ["Host"]
 
@@ -29,6 +29,9 @@ class Host:
     untouched, or a WSGI app that answers 404 all let the next one try); when
     none does, the client gets 404. A Host with no responder answers
     "It works!". Without ``expose`` it listens on 127.0.0.1:1337.
+
+    Thread model: build it in one thread before serving it (:meth:`expose`, :meth:`encrypt` and :meth:`use`
+    are not thread-safe); serving it is thread-safe, each request in its own thread.
     """
 
     def __init__(self) -> None:
@@ -38,14 +41,20 @@ class Host:
         self.ssl_context: ssl.SSLContext | None = None
 
     def expose(self, address: str = "127.0.0.1", port: int = 1337) -> Host:
-        """Listen on ``address:port`` (IPv4 or IPv6; ``port=0`` picks a free port)."""
+        """Listen on ``address:port`` (IPv4 or IPv6; ``port=0`` picks a free port).
+
+        Not thread-safe: configure the host before serving it; never blocks.
+        """
         if not 0 <= port <= 65535:
             raise ValueError(f"invalid port {port!r}")
         self._addresses.append((address, port))
         return self
 
     def encrypt(self, certificate: ssl.SSLContext | str, key: str | None = None) -> Host:
-        """Serve TLS (``wss://``) from an ``ssl.SSLContext`` or certificate and key files."""
+        """Serve TLS (``wss://``) from an ``ssl.SSLContext`` or certificate and key files.
+
+        Not thread-safe: configure the host before serving it; blocks only to read the files.
+        """
         if isinstance(certificate, ssl.SSLContext):
             self.ssl_context = certificate
         else:
@@ -55,21 +64,34 @@ class Host:
         return self
 
     def use(self, responder: Any) -> Host:
-        """Append a responder to the chain: a Router, a gateway, a WSGI app or an Aerys-style view."""
+        """Append a responder to the chain: a Router, a gateway, a WSGI app or an Aerys-style view.
+
+        Not thread-safe: configure the host before serving it; never blocks.
+        """
         self._responders.append(as_responder(responder))
         return self
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        """Where the host listens (127.0.0.1:1337 unless :meth:`expose` was called)."""
+        """Where the host listens (127.0.0.1:1337 unless :meth:`expose` was called).
+
+        Thread-safe once configured; never blocks.
+        """
         return list(self._addresses) or [DEFAULT_ADDRESS]
 
     def gateways(self) -> list[Gateway]:
-        """The websocket gateways reachable from the chain (started with the server)."""
+        """The websocket gateways reachable from the chain (started with the server).
+
+        Thread-safe once configured; never blocks.
+        """
         return [g for r in self._responders for g in r.gateways()]
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        """WSGI: run the chain."""
+        """WSGI: run the chain.
+
+        Thread-safe (one call per request, each in its thread); blocks as long as the responder that answers:
+        a websocket's request until its client is gone.
+        """
         if not self._responders:
             start_response(
                 "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(_IT_WORKS)))]

@@ -77,6 +77,10 @@ class Collector(_PrometheusCollector):
         self._gateways = _names(gateways)
 
     def collect(self) -> Iterator[Any]:
+        """The metric families, read from the gateways' counters (``prometheus_client`` calls it at each scrape).
+
+        Thread-safe; never blocks.
+        """
         labels = ["gateway"]
         connections = GaugeMetricFamily("syncaerys_connections", "Open websocket clients.", labels=labels)
         queued = GaugeMetricFamily("syncaerys_send_queue_bytes", "Bytes queued for the open clients.", labels=labels)
@@ -142,10 +146,13 @@ def _registry(gateways: tuple[Gateway, ...]) -> CollectorRegistry:
 
 
 def exposition(*gateways: Gateway) -> tuple[bytes, str]:
-    """The gateways' metrics in the Prometheus text format, and its content type."""
+    """The gateways' metrics in the Prometheus text format, and its content type. Thread-safe; never blocks."""
     return generate_latest(_registry(gateways)), CONTENT_TYPE_LATEST
 
 
 def wsgi_app(*gateways: Gateway) -> Any:
-    """A WSGI application serving the gateways' metrics (mount it on ``/metrics``)."""
+    """A WSGI application serving the gateways' metrics (mount it on ``/metrics``).
+
+    The application is thread-safe (each scrape is a request in its own thread) and never blocks.
+    """
     return make_wsgi_app(_registry(gateways))

@@ -26,6 +26,8 @@ class Options:
     """Validated gateway options. ``None`` turns a limit, rate limit or the heartbeat off.
 
     Sizes are in bytes, periods in seconds.
+
+    Frozen, so safe to share between threads.
     """
 
     # Limits on what the client sends.
@@ -83,7 +85,7 @@ class Options:
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> Options:
-        """Validate keyword options; raises :class:`OptionError` naming the option."""
+        """Validate keyword options; raises :class:`OptionError` naming the option. Thread-safe; never blocks."""
         known = {f.name for f in fields(cls)}
         for name in kwargs:
             if name not in known:

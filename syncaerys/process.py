@@ -32,7 +32,7 @@ AUTO = "auto"
 # The CPU this process claimed and its lock file, held open for the process's life.
 _claim: tuple[int, IO[bytes]] | None = None
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.process")
 
 #: The standalone server's GIL switch interval (Python's default is 0.005 s).
 #: With thousands of client threads waiting for the GIL, each interval wakes
@@ -42,7 +42,10 @@ DEFAULT_SWITCH_INTERVAL = 0.05
 
 
 def set_switch_interval(seconds: float | None) -> None:
-    """``sys.setswitchinterval(seconds)``; ``None`` leaves Python's setting alone."""
+    """``sys.setswitchinterval(seconds)``; ``None`` leaves Python's setting alone.
+
+    Thread-safe (a process-wide setting); never blocks.
+    """
     if seconds is None:
         return
     if not seconds > 0:
@@ -59,6 +62,9 @@ def pin_to_cpus(cpu: int | Iterable[int] | str | None) -> set[int] | None:
     Returns the CPUs applied, or ``None`` where the platform cannot pin
     (logged). Only the GIL holder runs Python code at a time, and handing the
     GIL between threads on different cores costs far more than on one core.
+
+    Process-wide: call once at start-up, from one thread (not thread-safe); never blocks (``"auto"`` takes its
+    lock file without waiting).
     """
     if cpu is None:
         return None
@@ -122,6 +128,8 @@ def restore_inherited_affinity() -> None:
 
     Only the exact pin is undone: a child whose affinity was changed since
     keeps it. Forgets this process's CPU claim (the parent keeps holding it).
+
+    Not thread-safe (process-wide state: it runs at import and in a just-forked child); never blocks.
     """
     global _claim
     _claim = None
@@ -162,6 +170,9 @@ def claim_cpu(lock_dir: Path | None = None) -> int | None:
     servers started on one host (a cluster of processes) get different CPUs.
     ``None`` when there is nothing to gain (one CPU allowed), when every CPU
     is claimed, or when the platform has no affinity or no ``flock``.
+
+    Not thread-safe (the claim is process-wide: call from one thread); never blocks (``flock`` without
+    waiting).
     """
     global _claim
     if _claim is not None:

@@ -36,6 +36,7 @@ class TrustedProxies:
         self.networks = tuple(networks)
 
     def trusts(self, address: str) -> bool:
+        """Whether ``address`` is one of the trusted proxies. Thread-safe; never blocks."""
         try:
             ip = ipaddress.ip_address(address.strip())
         except ValueError:
@@ -46,6 +47,8 @@ class TrustedProxies:
         """The client behind ``peer``, or ``None`` when ``peer`` is not trusted or names no one.
 
         ``Forwarded`` (RFC 7239) wins over ``X-Forwarded-For`` when both are there.
+
+        Thread-safe; never blocks.
         """
         if not self.trusts(peer):
             return None

@@ -43,6 +43,8 @@ def report_modules() -> None:
     """In a child of :func:`supervise`: send the files of every imported module to the supervisor.
 
     Called by the command line once the target is imported; a no-op elsewhere.
+
+    Call once, from one thread; blocks while it writes to the pipe, which the supervisor reads at once.
     """
     fd = os.environ.pop(RELOADER_FD, None)
     if fd is None:
@@ -94,6 +96,8 @@ def supervise(argv: Sequence[str], watch: Iterable[Path] = ()) -> int:
     Blocks until SIGINT or SIGTERM, which stop the child gracefully; returns
     its exit status. ``watch`` adds files or directories (``*.py`` under
     them) to the imported modules' files.
+
+    Call from the main thread: it installs signal handlers.
     """
     stopping = threading.Event()
 

@@ -11,6 +11,10 @@
 
 ``respond()`` returns ``None`` when the responder did not respond, so that a
 :class:`~syncaerys.Host` can try the next one (Aerys's chain).
+
+The wrapper of a Router and :func:`~syncaerys.router.as_responder`, which picks
+the wrapper for an object, are in :mod:`syncaerys.router`: a Router wraps its
+routes' responders, so this module must not need the Router class.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import inspect
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
@@ -29,25 +32,37 @@ from .gateway import Gateway
 from .response import Response
 from .websocket import check_route_arguments
 
-if TYPE_CHECKING:
-    from .router import Router
-
-__all__ = ["Responder", "as_responder", "is_wsgi_app"]
+__all__ = ["Responder", "is_wsgi_app"]
 
 
 class Responder(Protocol):
+    """What a Router or a Host calls, whatever kind of responder it was given.
+
+    Its methods are called from the requests' threads, several at once:
+    implementations must be thread-safe.
+    """
+
     def respond(
         self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
-    ) -> Iterable[bytes] | None: ...
+    ) -> Iterable[bytes] | None:
+        """Serve the request, or return ``None`` when this responder did not respond.
 
-    def gateways(self) -> list[Gateway]: ...
+        Called from each request's thread, concurrently; may block (a gateway's
+        call lasts as long as its client).
+        """
+
+    def gateways(self) -> list[Gateway]:
+        """The websocket gateways reachable through this responder. Thread-safe; never blocks."""
 
     def check_route(self, rule: str, arguments: set[str]) -> None:
-        """Raise :class:`TypeError` if this responder cannot take ``rule``'s arguments."""
+        """Raise :class:`TypeError` if this responder cannot take ``rule``'s arguments.
+
+        Called when the route is added, from the thread that adds it; never blocks.
+        """
 
 
 def is_wsgi_app(obj: object) -> bool:
-    """Whether ``obj`` looks like a WSGI application rather than an Aerys responder."""
+    """Whether ``obj`` looks like a WSGI application rather than an Aerys responder. Thread-safe; never blocks."""
     if hasattr(obj, "wsgi_app"):
         return True
     try:
@@ -55,21 +70,6 @@ def is_wsgi_app(obj: object) -> bool:
     except (TypeError, ValueError):
         return False
     return parameters[:2] == ["environ", "start_response"]
-
-
-def as_responder(obj: Any) -> Responder:
-    """Wrap any accepted kind of responder (see the module docstring)."""
-    from .router import Router
-
-    if isinstance(obj, Gateway):
-        return _GatewayResponder(obj)
-    if isinstance(obj, Router):
-        return _RouterResponder(obj)
-    if not callable(obj):
-        raise TypeError(f"not a responder: {obj!r}")
-    if is_wsgi_app(obj):
-        return _WsgiResponder(obj)
-    return _AerysResponder(obj)
 
 
 class _GatewayResponder:
@@ -85,22 +85,6 @@ class _GatewayResponder:
 
     def check_route(self, rule: str, arguments: set[str]) -> None:
         self.gateway.check_route_arguments(rule, arguments)
-
-
-class _RouterResponder:
-    def __init__(self, router: Router) -> None:
-        self.router = router
-
-    def respond(
-        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
-    ) -> Iterable[bytes] | None:
-        return self.router.respond(environ, start_response)
-
-    def gateways(self) -> list[Gateway]:
-        return self.router.gateways()
-
-    def check_route(self, rule: str, arguments: set[str]) -> None:
-        pass  # a router takes no route arguments: its own routes are checked when added
 
 
 class _WsgiResponder:

@@ -19,6 +19,8 @@ class Response:
     with the 101. Setting ``status`` to 300 or more denies the upgrade and the
     client gets this response, body and headers included. ``subprotocol`` is
     the subprotocol to accept (preset from the gateway's ``subprotocols``).
+
+    Not thread-safe: a response belongs to the request whose thread builds it. No method blocks.
     """
 
     def __init__(self, status: int = 200) -> None:
@@ -32,7 +34,7 @@ class Response:
 
     @property
     def status(self) -> int:
-        """The HTTP status code."""
+        """The HTTP status code. Not thread-safe; never blocks."""
         return self._status
 
     @status.setter
@@ -48,6 +50,8 @@ class Response:
 
         Setting one with a line break or another control character raises
         :class:`ValueError`: it would let a request's input write headers of its own.
+
+        Not thread-safe; never blocks.
         """
         return self._reason
 
@@ -63,27 +67,28 @@ class Response:
 
     @property
     def started(self) -> bool:
-        """Whether a responder has responded: set a status, a header or a body."""
+        """Whether a responder has responded: set a status, a header or a body. Not thread-safe; never blocks."""
         return self._status_set or bool(self.body) or len(self.headers) > 0
 
     def set_header(self, name: str, value: str) -> None:
-        """Set a header, replacing any of the same name."""
+        """Set a header, replacing any of the same name. Not thread-safe; never blocks."""
         self.headers.set(name, value)
 
     def add_header(self, name: str, value: str) -> None:
-        """Add a header, keeping any of the same name."""
+        """Add a header, keeping any of the same name. Not thread-safe; never blocks."""
         self.headers.add(name, value)
 
     def set_cookie(self, key: str, value: str = "", **options: Any) -> None:
-        """Add a ``Set-Cookie`` header; options as :func:`werkzeug.http.dump_cookie`."""
+        """Add a ``Set-Cookie`` header; options as :func:`werkzeug.http.dump_cookie`. Not thread-safe; never blocks."""
         self.headers.add("Set-Cookie", dump_cookie(key, value, **options))
 
     def send(self, body: str | bytes) -> None:
-        """Append to the body (``str`` is encoded as UTF-8)."""
+        """Append to the body (``str`` is encoded as UTF-8). Not thread-safe; never blocks."""
         self.body += body.encode("utf-8") if isinstance(body, str) else bytes(body)
 
     @property
     def status_line(self) -> str:
+        """The HTTP status line without the version, e.g. ``101 Switching Protocols``. Not thread-safe; never blocks."""
         reason = self._reason
         if not reason:
             try:
@@ -93,7 +98,7 @@ class Response:
         return f"{self.status} {reason}"
 
     def wsgi_headers(self) -> list[tuple[str, str]]:
-        """Headers for ``start_response``, with a Content-Length when missing."""
+        """Headers for ``start_response``, with a Content-Length when missing. Not thread-safe; never blocks."""
         headers = list(self.headers.items())
         if "Content-Length" not in self.headers:
             headers.append(("Content-Length", str(len(self.body))))
@@ -102,7 +107,7 @@ class Response:
         return headers
 
     def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
-        """Serve this response as a WSGI application."""
+        """Serve this response as a WSGI application. Not thread-safe; never blocks."""
         start_response(self.status_line, self.wsgi_headers())
         if environ.get("REQUEST_METHOD") == "HEAD":
             return []

@@ -22,14 +22,11 @@ import http.client
 import io
 import logging
 import os
-import signal
 import socket
 import ssl
 import threading
 import time
-import types
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 from typing import TypedDict
@@ -44,21 +41,14 @@ from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
-from .process import AUTO
-from .process import DEFAULT_SWITCH_INTERVAL
-from .process import pin_to_cpus
-from .process import set_switch_interval
 from .protocol import mask
 from .proxies import TrustedProxies
 from .timer import TimerHandle
 from .timer import shared_timer
 
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
+__all__ = ["Server", "ServerOptions", "default_max_connections"]
 
-__all__ = ["Server", "ServerOptions", "default_max_connections", "run"]
-
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.server")
 http_logger = logging.getLogger("syncaerys.http")
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -342,6 +332,8 @@ def default_max_connections() -> int:
     at least 32) is for the rest of the process. With the usual soft limit
     of 1,024 that is 922: raise the limit (``ulimit -n``, systemd's
     ``LimitNOFILE``) to serve more. Where the limit cannot be read, 1,000.
+
+    Thread-safe; never blocks.
     """
     try:
         import resource
@@ -420,6 +412,10 @@ class Server:
         ``get_info().remote_address``, ``request.remote_addr`` and the logs)
         is the client's address. ``None`` (the default): those headers are
         never believed, since any client can send them.
+
+    Thread model: :meth:`start`, :meth:`stop` and the properties may be called from any thread;
+    :meth:`serve_forever` blocks the thread that calls it, and each connection is served in a thread of its
+    own.
     """
 
     def __init__(
@@ -459,15 +455,17 @@ class Server:
 
     @property
     def host(self) -> str:
+        """The address listened on (the one bound). Thread-safe; never blocks."""
         return str(self._wsgi.server_address[0])
 
     @property
     def port(self) -> int:
+        """The port listened on (the one picked when ``port=0``). Thread-safe; never blocks."""
         return self._wsgi.server_port
 
     @property
     def url(self) -> str:
-        """The base URL, e.g. ``ws://127.0.0.1:1337`` (``wss://`` with TLS)."""
+        """The base URL, e.g. ``ws://127.0.0.1:1337`` (``wss://`` with TLS). Thread-safe; never blocks."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{'wss' if self.ssl_context else 'ws'}://{host}:{self.port}"
 
@@ -497,7 +495,10 @@ class Server:
             gateway.start()
 
     def start(self) -> None:
-        """STARTING: call every known gateway's ``on_start``; errors propagate."""
+        """STARTING: call every known gateway's ``on_start``; errors propagate.
+
+        Thread-safe (a second call raises :class:`RuntimeError`); blocks while the ``on_start`` calls run.
+        """
         with self._lock:
             if self.state != STOPPED:
                 raise RuntimeError(f"server is {self.state}")
@@ -515,17 +516,29 @@ class Server:
         _report_speedups()
 
     def serve_forever(self) -> None:
-        """Accept connections until :meth:`stop` (or a KeyboardInterrupt)."""
+        """Accept connections until :meth:`stop` (or a KeyboardInterrupt).
+
+        Call from one thread; blocks until the server stops.
+        """
         self._wsgi.serve_forever(poll_interval=0.05)
 
     def serve_in_thread(self) -> None:
-        """Start and serve from a background thread; :meth:`stop` ends it."""
+        """Start and serve from a background thread; :meth:`stop` ends it.
+
+        Call once, from any thread; blocks while the ``on_start`` calls run, then returns: the serving goes on
+        in a daemon thread.
+        """
         self.start()
         self._thread = threading.Thread(target=self.serve_forever, name="syncaerys-server", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """STOPPING: close the listener, stop every gateway, then STOPPED."""
+        """STOPPING: close the listener, stop every gateway, then STOPPED.
+
+        Thread-safe (a call while a stop is under way returns at once, without waiting for it); blocks until
+        the listener is closed and every gateway stopped, each waiting at most its ``close_period`` plus one
+        second for the closing handshakes. Not from the thread that runs :meth:`serve_forever`.
+        """
         with self._lock:
             if self.state in (STOPPING, STOPPED):
                 return
@@ -579,102 +592,3 @@ def _gateways_of(app: Any) -> list[Gateway]:
     if callable(gateways):
         return list(dict.fromkeys(gateways()))
     return []
-
-
-def servers_for(
-    *targets: Any, host: str = "127.0.0.1", port: int = 1337, **options: Unpack[ServerOptions]
-) -> list[Server]:
-    """One :class:`Server` per address: a Host brings its own; anything else uses ``host``/``port``."""
-    from .host import Host
-
-    servers = []
-    for target in targets:
-        if isinstance(target, Host):
-            host_options = options.copy()
-            if target.ssl_context is not None:
-                host_options["ssl_context"] = target.ssl_context
-            for address, host_port in target.addresses:
-                servers.append(Server(target, address, host_port, **host_options))
-        else:
-            servers.append(Server(target, host, port, **options))
-    return servers
-
-
-class _Stop(BaseException):
-    """Raised in the main thread when a second signal arrives during the stop.
-
-    A BaseException, like KeyboardInterrupt: ``except Exception`` around user
-    code (``on_stop``) must not catch it and carry on with the graceful stop.
-    """
-
-
-def run(
-    *targets: Any,
-    host: str = "127.0.0.1",
-    port: int = 1337,
-    cpu: int | Iterable[int] | str | None = AUTO,
-    switch_interval: float | None = DEFAULT_SWITCH_INTERVAL,
-    **options: Unpack[ServerOptions],
-) -> None:
-    """Serve until SIGINT or SIGTERM, then stop gracefully.
-
-    A target is a :class:`~syncaerys.Host` (which brings its own addresses and
-    TLS), a :class:`~syncaerys.Router`, a gateway from
-    :func:`~syncaerys.websocket` or any WSGI application (served on
-    ``host:port``). Other options are :class:`Server`'s. A second signal
-    during the graceful stop stops at once. Configures logging if nothing
-    else did.
-
-    ``run`` owns its process, so it also applies two process-wide settings
-    (a gateway mounted in another server never does):
-
-    * ``switch_interval``: ``sys.setswitchinterval``, 0.05 s by default (Python's
-      is 0.005 s): thousands of client threads waiting for the GIL wake at each
-      interval; ``None`` leaves Python's setting alone.
-    * ``cpu``: pin the process to one CPU (``"auto"``, the default), to the
-      given CPU number or set of them, or not at all (``None``). GIL hand-offs
-      between threads on different cores are the main cost of many small
-      messages: pinned to one CPU, 100 clients get about twice the echo round
-      trips per second. ``"auto"`` claims a CPU that no other syncaerys process
-      of this user on this host holds (a lock file per CPU), so the processes
-      of a cluster on one host spread over the CPUs; it pins nothing when
-      every CPU is taken. Pass ``None`` for loads with much work outside the
-      GIL (TLS, compression, C extensions) that other cores could take.
-    """
-    if not targets:
-        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    set_switch_interval(switch_interval)
-    pin_to_cpus(cpu)
-    servers = servers_for(*targets, host=host, port=port, **options)
-    stop_requested = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-
-    def first_signal(signum: int, frame: types.FrameType | None) -> None:
-        stop_requested.set()
-
-    def second_signal(signum: int, frame: types.FrameType | None) -> None:
-        raise _Stop()
-
-    if in_main:
-        # Installed explicitly: a process started in the background of a
-        # non-interactive shell inherits SIGINT ignored.
-        signal.signal(signal.SIGINT, first_signal)
-        signal.signal(signal.SIGTERM, first_signal)
-    started: list[Server] = []
-    try:
-        for server in servers:
-            server.serve_in_thread()
-            started.append(server)
-        while not stop_requested.wait(1.0):
-            pass
-    finally:
-        if in_main:
-            signal.signal(signal.SIGINT, second_signal)
-            signal.signal(signal.SIGTERM, second_signal)
-        try:
-            for server in reversed(started):
-                server.stop()
-        except _Stop:
-            logger.warning("signalled again: stopping at once")

@@ -1,34 +1,12 @@
-"""Test helpers: serve a handler in-process and talk to it with a real client.
+"""The test client: a WebSocket client on a plain socket with wsproto, and its errors.
 
-A test starts its handler (or a gateway, a :class:`~syncaerys.Router`, a
-:class:`~syncaerys.Host` or any WSGI application) on syncaerys's own server on
-127.0.0.1 with a free port, connects a real WebSocket client over TCP, and
-checks what comes back::
-
-    from syncaerys.testing import connect, serve
-
-    def test_echo():
-        with serve(Echo(), heartbeat_period=None) as server:
-            with connect(server, "/") as client:
-                client.send("hi")
-                assert client.receive(timeout=1) == "hi"
-                client.close(1000)
-            assert client.close_code == 1000
-
-A denied handshake raises :class:`HandshakeRejected`, which carries the status,
-headers and body the server answered with::
-
-    with pytest.raises(HandshakeRejected) as denied:
-        connect(server, "/private")
-    assert denied.value.status == 401
-
-The client runs on a plain socket with wsproto (no asyncio, no ``websockets``
-library). One background thread per client does all the socket I/O: it answers
-the server's pings at once (also while the test is busy elsewhere), answers
-the server's close frame, and queues incoming messages for :meth:`Client.receive`.
-Every blocking call of the client takes a ``timeout`` (the client's
-``timeout`` by default), so a test that waits for something that never comes
-fails instead of hanging.
+It speaks the protocol independently of the server's own code (no asyncio, no
+``websockets`` library). One background thread per client does all the socket
+I/O: it answers the server's pings at once (also while the test is busy
+elsewhere), answers the server's close frame, and queues incoming messages for
+:meth:`Client.receive`. Every blocking call of the client takes a ``timeout``
+(the client's ``timeout`` by default), so a test that waits for something that
+never comes fails instead of hanging.
 """
 
 from __future__ import annotations
@@ -42,10 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from collections.abc import Iterator
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-from typing import Any
 from urllib.parse import urlsplit
 
 from werkzeug.datastructures import Headers
@@ -65,18 +40,7 @@ from wsproto.events import Request
 from wsproto.events import TextMessage
 from wsproto.utilities import ProtocolError as WsprotoError
 
-from .gateway import Gateway
-from .gateway import websocket
-from .host import Host
-from .responders import is_wsgi_app
-from .router import Router
-from .server import Server
-from .websocket import Websocket
-
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from .options import WebsocketOptions
+from ..server import Server
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -86,84 +50,13 @@ __all__ = [
     "HandshakeRejected",
     "WebSocketClientError",
     "connect",
-    "serve",
 ]
 
 #: The default bound, in seconds, of every blocking call of :class:`Client`.
 DEFAULT_TIMEOUT = 5.0
 
-_CALLBACK_NAMES = (
-    "on_start",
-    "on_handshake",
-    "on_open",
-    "on_data",
-    "on_close",
-    "on_stop",
-    "onStart",
-    "onHandshake",
-    "onOpen",
-    "onData",
-    "onClose",
-    "onStop",
-)
 _READ_SIZE = 1 << 16
 _WRITE_CHUNK = 1 << 18
-
-
-# -- serving
-
-
-def _as_app(target: object, options: Mapping[str, Any]) -> Any:
-    """What :func:`serve` puts on the server for ``target`` (see there)."""
-    if isinstance(target, type):
-        raise TypeError(f"serve() needs an instance, not the class {target.__name__}")
-    if isinstance(target, (Gateway, Router, Host)) or (
-        is_wsgi_app(target) and not any(hasattr(target, name) for name in _CALLBACK_NAMES)
-    ):
-        if options:
-            raise TypeError(
-                f"gateway options ({', '.join(sorted(options))}) only apply to a handler; "
-                "pass them to syncaerys.websocket() instead"
-            )
-        return target
-    if isinstance(target, Websocket) or any(hasattr(target, name) for name in _CALLBACK_NAMES):
-        return websocket(target, **options)
-    if callable(target):  # an Aerys-style responder: view(request, response)
-        if options:
-            raise TypeError("gateway options only apply to a websocket handler")
-        return Host().use(target)
-    raise TypeError(f"serve() cannot serve {target!r}: expected a handler, gateway, Router, Host or WSGI app")
-
-
-@contextlib.contextmanager
-def serve(
-    target: object, *, server_options: Mapping[str, Any] | None = None, **options: Unpack[WebsocketOptions]
-) -> Iterator[Server]:
-    """Serve ``target`` on 127.0.0.1 with a free port, from a background thread.
-
-    ``target`` is one of:
-
-    * a websocket handler (a :class:`~syncaerys.Websocket` or any object with
-      its methods): it is wrapped with ``syncaerys.websocket(target, **options)``
-      and answers on every path;
-    * a gateway from :func:`~syncaerys.websocket`, a :class:`~syncaerys.Router`,
-      a :class:`~syncaerys.Host` (its addresses are ignored, its TLS context is
-      kept) or any WSGI application (Flask included); ``options`` must then be
-      empty;
-    * an Aerys-style responder ``view(request, response)``.
-
-    ``server_options`` go to :class:`~syncaerys.Server` (``max_connections``,
-    ``header_timeout``, ``max_header_bytes``, ``ssl_context``). Yields the
-    running server (``server.port``, ``server.url``, ``server.gateways``); on
-    exit the server stops as in production: ``on_stop``, clients closed with
-    1001, STOPPED.
-    """
-    app = _as_app(target, options)
-    server_kwargs: dict[str, Any] = dict(server_options or {})
-    if isinstance(app, Host) and app.ssl_context is not None:
-        server_kwargs.setdefault("ssl_context", app.ssl_context)
-    with Server(app, "127.0.0.1", 0, **server_kwargs) as server:
-        yield server
 
 
 # -- errors
@@ -461,7 +354,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
-        """Whether the connection is over (TCP closed)."""
+        """Whether the connection is over (TCP closed). Thread-safe; never blocks."""
         with self._cond:
             return self._done
 
@@ -474,13 +367,15 @@ class Client:
         closed without a close frame; when the server broke the protocol, the
         code this client failed the connection with (1002, 1007, ...).
         ``None`` while the connection is open.
+
+        Thread-safe; never blocks.
         """
         with self._cond:
             return self._close_code
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code` (``None`` while open)."""
+        """The close reason that goes with :attr:`close_code` (``None`` while open). Thread-safe; never blocks."""
         with self._cond:
             return None if self._close_code is None else self._close_reason
 
@@ -513,6 +408,8 @@ class Client:
 
         Raises :class:`ConnectionClosed` once the connection is closing, and
         :class:`TimeoutError` when the socket does not take it in time.
+
+        Call from one thread at a time; blocks until the message is written, at most ``timeout``.
         """
         payload: str | bytes = data if isinstance(data, str) else bytes(data)
         message: Event = TextMessage(data=payload) if isinstance(payload, str) else BytesMessage(data=payload)
@@ -523,6 +420,8 @@ class Client:
 
         The server sees it as a single message whose chunks arrive frame by
         frame (``message.read()`` returns them one by one as they arrive).
+
+        Call from one thread at a time; blocks until the message is written, at most ``timeout``.
         """
         items = [item if isinstance(item, str) else bytes(item) for item in fragments]
         if not items:
@@ -545,6 +444,8 @@ class Client:
         Messages that arrived before the close are still returned; after them
         :class:`ConnectionClosed` is raised. :class:`TimeoutError` when none
         arrives in time (the client stays usable).
+
+        Call from one thread at a time; blocks until a message arrives, at most ``timeout``.
         """
         bound = self._bound(timeout)
         with self._cond:
@@ -556,14 +457,20 @@ class Client:
         raise TimeoutError(f"no message within {bound}s")
 
     def receive_text(self, timeout: float | None = None) -> str:
-        """The next message, which must be text (:class:`TypeError` if binary)."""
+        """The next message, which must be text (:class:`TypeError` if binary).
+
+        Call from one thread at a time; blocks as :meth:`receive`, at most ``timeout``.
+        """
         message = self.receive(timeout)
         if not isinstance(message, str):
             raise TypeError(f"expected a text message, got binary {message[:40]!r}")
         return message
 
     def receive_bytes(self, timeout: float | None = None) -> bytes:
-        """The next message, which must be binary (:class:`TypeError` if text)."""
+        """The next message, which must be binary (:class:`TypeError` if text).
+
+        Call from one thread at a time; blocks as :meth:`receive`, at most ``timeout``.
+        """
         message = self.receive(timeout)
         if not isinstance(message, bytes):
             raise TypeError(f"expected a binary message, got text {message[:40]!r}")
@@ -575,6 +482,8 @@ class Client:
         ``payload`` defaults to a fresh unique one. Raises :class:`TimeoutError`
         when no pong comes back in time, :class:`ConnectionClosed` when the
         connection closes first.
+
+        Call from one thread at a time; blocks until the pong, at most ``timeout``.
         """
         data = str(next(self._ping_ids)).encode() if payload is None else bytes(payload)
         bound = self._bound(timeout)
@@ -596,6 +505,8 @@ class Client:
         (and :attr:`close_code` is 1006). Codes the RFC reserves for local use
         (1005, 1006, 1015) are sent as 1000 by wsproto; send raw frames to test
         how a server treats them.
+
+        Call from one thread at a time; blocks until TCP is closed, at most ``timeout``.
         """
         with self._cond:
             if not self._done and self._ws.state is ConnectionState.OPEN:
@@ -609,6 +520,8 @@ class Client:
 
         Returns whether it is over; by default raises :class:`TimeoutError`
         instead of returning ``False``.
+
+        Thread-safe; blocks until the connection is over, at most ``timeout``.
         """
         bound = self._bound(timeout)
         with self._cond:
@@ -620,7 +533,10 @@ class Client:
         return done
 
     def abort(self) -> None:
-        """Drop the TCP connection without a closing handshake (the server sees 1006)."""
+        """Drop the TCP connection without a closing handshake (the server sees 1006).
+
+        Thread-safe; blocks until the I/O thread ended, at most the client's :attr:`timeout`.
+        """
         with self._cond:
             if self._done:
                 return
@@ -667,6 +583,9 @@ def connect(
         every blocking call of the client.
     :raises HandshakeRejected: the server answered with an HTTP status other than 101.
     :raises HandshakeError: no valid handshake response.
+
+    Thread-safe (each call opens its own connection); blocks for the TCP connection and the handshake, at most
+    ``timeout``.
     """
     if isinstance(target, Server):
         host, port, secure = target.host, target.port, target.ssl_context is not None
