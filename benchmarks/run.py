@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: syncaerys against websockets (sync and asyncio) and flask-sock.
+"""Side-by-side benchmark: syncaerys against websockets (sync and asyncio), flask-sock and picows.
 
 Each server under test runs as its own process (``benchmarks/servers/``); a
 separate Node.js process (``benchmarks/loadgen/``, the ``ws`` package) drives
@@ -9,12 +9,19 @@ rotates from round to round. At the end ONE table is printed: per metric the
 median over the rounds, the spread (min-max), and the ratio of syncaerys's
 median to each peer's median from the same run.
 
-    python benchmarks/run.py                  # everything, 3 rounds (15-20 min on 2 cores)
+Two groups of scenarios, each with its own default servers and its own table:
+``raw`` (the default: echo, large messages, broadcast, burst, scale) and
+``blocking`` (every message costs the handler a 5 ms or 1 ms sleep plus a JSON
+round trip, at 100 and 1,000 clients).
+
+    python benchmarks/run.py                  # the raw table, 3 rounds (about 20 min on 2 cores)
+    python benchmarks/run.py --group blocking # the blocking table, 3 rounds (about 15 min)
     python benchmarks/run.py --quick          # smoke run: fewer clients/messages, 1 round
     python benchmarks/run.py --scenarios echo100,burst --servers syncaerys,ws-sync --rounds 5
 
-Server CPU is read from /proc/PID/stat at the start and end of each measured
-window (the load generator stops at each mark until the runner has sampled);
+Server CPU is read from /proc/PID/stat, and its context switches from
+/proc/PID/task/*/status, at the start and end of each measured window (the
+load generator stops at each mark until the runner has sampled);
 the generator reports its own CPU time (process.cpuUsage) for the same window,
 so the table shows whether the generator, not the server, was the limit
 (near 100 % of one core means it was). Every wait is bounded; the servers and
@@ -47,14 +54,33 @@ SERVERS_DIR = HERE / "servers"
 LOADGEN = HERE / "loadgen" / "loadgen.js"
 RESULTS = HERE / "results"
 
+FLASK_SOCK = ("flask", "flask_sock", "simple_websocket")
 # name -> (script, modules it needs)
 SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "syncaerys": ("syncaerys_server.py", ("syncaerys",)),
     "ws-sync": ("websockets_sync_server.py", ("websockets",)),
     "ws-asyncio": ("websockets_asyncio_server.py", ("websockets",)),
-    "flask-sock": ("flask_sock_server.py", ("flask", "flask_sock", "simple_websocket")),
+    "ws-asyncio-1000": ("websockets_asyncio_pool_server.py", ("websockets",)),
+    "flask-sock": ("flask_sock_server.py", FLASK_SOCK),
+    "flask-sock-gevent": ("flask_sock_gevent_server.py", (*FLASK_SOCK, "gevent")),
+    "picows": ("picows_server.py", ("picows",)),
 }
 BASELINE = "syncaerys"
+# The servers each group of scenarios runs by default (--servers overrides).
+# ws-asyncio-1000 differs from ws-asyncio only in its executor, which only
+# the blocking scenarios use.
+GROUP_SERVERS: dict[str, list[str]] = {
+    "raw": ["syncaerys", "ws-sync", "ws-asyncio", "flask-sock", "picows"],
+    "blocking": [
+        "syncaerys",
+        "flask-sock-gevent",
+        "ws-asyncio",
+        "ws-asyncio-1000",
+        "picows",
+        "ws-sync",
+        "flask-sock",
+    ],
+}
 
 
 @dataclass
@@ -65,6 +91,20 @@ class Scenario:
     quick: list[str]
     timeout: float  # seconds for the whole loadgen run
     title: str
+    group: str = "raw"  # the table it goes to (GROUP_SERVERS)
+
+
+def block_scenario(ms: int, clients: int) -> Scenario:
+    common = ["--clients", str(clients), "--block", str(ms / 1000), "--messages", "1000000"]
+    return Scenario(
+        f"block{ms}-{clients}",
+        "block",
+        [*common, "--duration", "5", "--warmup", "1"],
+        [*common, "--duration", "2", "--warmup", "0.5"],
+        180,
+        f"blocking handler {ms} ms, {clients} clients",
+        "blocking",
+    )
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -97,8 +137,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "large",
             "large",
-            ["--messages", "5000", "--duration", "5", "--warmup", "1"],
-            ["--messages", "500", "--duration", "1.5", "--warmup", "0.5"],
+            ["--messages", "20000", "--duration", "10", "--warmup", "1", "--split", "5"],
+            ["--messages", "2000", "--duration", "3", "--warmup", "0.5", "--split", "1.5"],
             120,
             "echo 1 MiB binary, 1 client",
         ),
@@ -126,8 +166,13 @@ SCENARIOS: dict[str, Scenario] = {
             300,
             "scale",
         ),
+        block_scenario(5, 100),
+        block_scenario(5, 1000),
+        block_scenario(1, 100),
+        block_scenario(1, 1000),
     ]
 }
+GROUPS = list(GROUP_SERVERS)
 
 
 # --- metrics: how each scenario's raw result becomes table rows ------------
@@ -152,13 +197,33 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
             Metric(f"{n}.p50", f"{head}: p50 latency ms", False),
             Metric(f"{n}.p99", f"{head}: p99 latency ms", False),
             Metric(f"{n}.srv_us", f"{head}: server CPU µs/round trip", False),
+            Metric(f"{n}.ctx", f"{head}: ctx switches/round trip", False),
+            Metric(f"{n}.gen_cpu", f"{head}: generator CPU %", None),
+            Metric(f"{n}.other", f"{head}: other processes CPU %", None),
+        ]
+    if scenario.kind == "block":
+        clients, delay = int(opt["clients"]), float(opt["block"])
+        head = f"block {delay * 1e3:g} ms x{clients}"
+        return [
+            Metric(f"{n}.rate", f"{head}: msg/s (ideal {fmt(clients / delay)})", True),
+            Metric(f"{n}.ideal_pct", f"{head}: % of ideal", True),
+            Metric(f"{n}.p50", f"{head}: p50 latency ms", False),
+            Metric(f"{n}.p99", f"{head}: p99 latency ms", False),
+            Metric(f"{n}.srv_us", f"{head}: server CPU µs/msg", False),
+            Metric(f"{n}.ctx", f"{head}: ctx switches/msg", False),
+            Metric(f"{n}.threads", f"{head}: server threads", None),
             Metric(f"{n}.gen_cpu", f"{head}: generator CPU %", None),
             Metric(f"{n}.other", f"{head}: other processes CPU %", None),
         ]
     if scenario.kind == "large":
+        split = fmt(float(opt["split"]))
         return [
             Metric(f"{n}.mbps", "echo 1 MiB: MB/s (10^6 B echoed)", True),
+            Metric(f"{n}.warmup_mbps", f"echo 1 MiB: MB/s in the warm-up ({opt['warmup']} s, fresh server)", True),
+            Metric(f"{n}.first_mbps", f"echo 1 MiB: MB/s in the window's first {split} s", True),
+            Metric(f"{n}.rest_mbps", "echo 1 MiB: MB/s in the rest of the window", True),
             Metric(f"{n}.srv_ms", "echo 1 MiB: server CPU ms/MiB", False),
+            Metric(f"{n}.ctx", "echo 1 MiB: ctx switches/MiB", False),
             Metric(f"{n}.gen_cpu", "echo 1 MiB: generator CPU %", None),
             Metric(f"{n}.other", "echo 1 MiB: other processes CPU %", None),
         ]
@@ -168,6 +233,7 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
             Metric(f"{n}.rate", f"{head}: deliveries/s", True),
             Metric(f"{n}.time", f"{head}: s until all arrived", False),
             Metric(f"{n}.srv_us", f"{head}: server CPU µs/delivery", False),
+            Metric(f"{n}.ctx", f"{head}: ctx switches/delivery", False),
             Metric(f"{n}.gen_cpu", f"{head}: generator CPU %", None),
             Metric(f"{n}.other", f"{head}: other processes CPU %", None),
         ]
@@ -177,6 +243,7 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
             Metric(f"{n}.time", f"{head}: s until all echoes (median of reps)", False),
             Metric(f"{n}.first", f"{head}: first rep s", False),
             Metric(f"{n}.srv_cpu", f"{head}: server CPU s", False),
+            Metric(f"{n}.ctx", f"{head}: ctx switches/echo", False),
             Metric(f"{n}.gen_cpu", f"{head}: generator CPU %", None),
             Metric(f"{n}.other", f"{head}: other processes CPU %", None),
         ]
@@ -201,6 +268,10 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
     def srv_cpu(start: str, end: str) -> float:
         return float(marks[end]["cpu"] - marks[start]["cpu"])
 
+    def ctx(start: str, end: str) -> float:
+        """Context switches of the server's threads (voluntary + involuntary) in a window."""
+        return float(marks[end]["ctx"] - marks[start]["ctx"])
+
     def other_pct(start: str, end: str) -> float | None:
         """CPU % (of one CPU) used by anything but the server and the generator in a window.
 
@@ -213,21 +284,30 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
         gen = b.get("gen_cpu", 0.0) - a.get("gen_cpu", 0.0)
         return max(0.0, 100 * (busy - (b["cpu"] - a["cpu"]) - gen) / max(1e-9, b["t"] - a["t"]))
 
-    if scenario.kind in ("echo", "large"):
+    if scenario.kind in ("echo", "large", "block"):
         elapsed = result["elapsed"]
+        count = max(1, result["count"])
         cpu = srv_cpu("start", "end")
         out[f"{n}.gen_cpu"] = 100 * result["gen_cpu"] / elapsed
+        out[f"{n}.ctx"] = ctx("start", "end") / count
         other = other_pct("start", "end")
         if other is not None:
             out[f"{n}.other"] = other
-        if scenario.kind == "echo":
+        if scenario.kind in ("echo", "block"):
             out[f"{n}.rate"] = result["rate"]
             out[f"{n}.p50"] = result["p50_ms"]
             out[f"{n}.p99"] = result["p99_ms"]
-            out[f"{n}.srv_us"] = 1e6 * cpu / max(1, result["count"])
-        else:
+            out[f"{n}.srv_us"] = 1e6 * cpu / count
+        if scenario.kind == "block":
+            out[f"{n}.ideal_pct"] = 100 * result["rate"] / result["ideal"]
+            out[f"{n}.threads"] = marks["end"]["tasks"]
+        if scenario.kind == "large":
             out[f"{n}.mbps"] = result["mbps"]
-            out[f"{n}.srv_ms"] = 1e3 * cpu / max(1, result["count"])
+            out[f"{n}.warmup_mbps"] = result["warmup_mbps"]
+            out[f"{n}.first_mbps"] = result["first_mbps"]
+            if result["rest_mbps"] is not None:
+                out[f"{n}.rest_mbps"] = result["rest_mbps"]
+            out[f"{n}.srv_ms"] = 1e3 * cpu / count
     elif scenario.kind == "broadcast":
         reps = result["reps"]
         if not reps:
@@ -238,6 +318,9 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
         out[f"{n}.time"] = statistics.median(r["elapsed"] for r in reps)
         out[f"{n}.srv_us"] = statistics.median(
             1e6 * srv_cpu(f"start-{i}", f"end-{i}") / r["received"] for i, r in enumerate(reps)
+        )
+        out[f"{n}.ctx"] = statistics.median(
+            ctx(f"start-{i}", f"end-{i}") / max(1, r["received"]) for i, r in enumerate(reps)
         )
         out[f"{n}.gen_cpu"] = statistics.median(100 * r["gen_cpu"] / r["elapsed"] for r in reps)
         others = [o for i in range(len(reps)) if (o := other_pct(f"start-{i}", f"end-{i}")) is not None]
@@ -251,6 +334,9 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
         out[f"{n}.time"] = statistics.median(r["elapsed"] for r in reps)
         out[f"{n}.first"] = reps[0]["elapsed"]
         out[f"{n}.srv_cpu"] = statistics.median(srv_cpu(f"start-{i}", f"end-{i}") for i in range(len(reps)))
+        out[f"{n}.ctx"] = statistics.median(
+            ctx(f"start-{i}", f"end-{i}") / max(1, r["received"]) for i, r in enumerate(reps)
+        )
         out[f"{n}.gen_cpu"] = statistics.median(100 * r["gen_cpu"] / r["elapsed"] for r in reps)
         others = [o for i in range(len(reps)) if (o := other_pct(f"start-{i}", f"end-{i}")) is not None]
         if others:
@@ -292,6 +378,30 @@ def proc_status(pid: int) -> dict[str, int]:
     return {"rss_kib": out["VmRSS"], "threads": out["Threads"], "fds": len(os.listdir(f"/proc/{pid}/fd"))}
 
 
+def proc_ctx(pid: int) -> tuple[int, int]:
+    """(context switches, threads): voluntary + involuntary switches summed over the process's threads.
+
+    /proc/PID/status counts the main thread only, so every /proc/PID/task/TID/status
+    is read. A thread that ends takes its count with it (none of the servers
+    ends threads inside a measured window: their client or pool threads live on).
+    """
+    total = tasks = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+            tasks += 1
+        except OSError:  # the thread ended meanwhile
+            pass
+    return total, tasks
+
+
 def busy_cpu() -> float:
     """CPU seconds the whole machine spent busy (all CPUs, from /proc/stat)."""
     with open("/proc/stat") as f:
@@ -301,8 +411,10 @@ def busy_cpu() -> float:
 
 
 def sample(pid: int, full: bool, gen_pid: int | None = None) -> dict[str, Any]:
-    """The server's CPU (and with ``full`` its RSS, threads, fds), the generator's and the machine's CPU."""
+    """The server's CPU and context switches (and with ``full`` its RSS, threads, fds), the generator's
+    and the machine's CPU."""
     extra: dict[str, Any] = {"busy": busy_cpu()}
+    extra["ctx"], extra["tasks"] = proc_ctx(pid)
     if gen_pid is not None:
         with contextlib.suppress(OSError):
             extra["gen_cpu"] = proc_cpu(gen_pid)
@@ -621,9 +733,15 @@ def machine_info(python: str, node: str) -> str:
         "import importlib.metadata as m, platform\n"
         "v = lambda n: m.version(n) if n else ''\n"
         "out = ['Python ' + platform.python_version()]\n"
-        "for n in ('syncaerys', 'websockets', 'flask-sock', 'simple-websocket', 'werkzeug', 'flask'):\n"
+        "for n in ('syncaerys', 'websockets', 'flask-sock', 'simple-websocket', 'werkzeug', 'flask',\n"
+        "          'gevent', 'greenlet', 'picows', 'aiofastnet'):\n"
         "    try: out.append(n + ' ' + m.version(n))\n"
         "    except Exception: pass\n"
+        "try:\n"
+        "    import syncaerys, syncaerys.protocol.mask as k\n"
+        "    out.append('syncaerys from ' + syncaerys.__path__[0])\n"
+        "    out.append('C unmask ' + ('built' if k.SPEEDUPS else 'NOT built (pure Python unmask)'))\n"
+        "except Exception: pass\n"
         "print(', '.join(out))\n"
     )
     try:
@@ -700,8 +818,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--servers", default=",".join(SERVERS), help=f"comma-separated, of: {', '.join(SERVERS)}")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, of: {', '.join(SCENARIOS)}")
+    parser.add_argument(
+        "--group",
+        choices=[*GROUPS, "all"],
+        default="raw",
+        help="the scenarios and servers to run by default: raw (the default), blocking, or all (both tables)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=None,
+        help=f"comma-separated, of: {', '.join(SERVERS)} (default: each group's; every one given runs every scenario)",
+    )
+    parser.add_argument(
+        "--scenarios", default=None, help=f"comma-separated, of: {', '.join(SCENARIOS)} (default: the group's)"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, --quick: 1)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer clients and messages, shorter")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the servers (default: this one)")
@@ -727,15 +857,27 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="show the load generator's progress lines")
     args = parser.parse_args()
 
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    scenario_names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
-    for s in servers:
-        if s not in SERVERS:
-            parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
+    groups = GROUPS if args.group == "all" else [args.group]
+    if args.scenarios is None:
+        scenario_names = [name for name, sc in SCENARIOS.items() if sc.group in groups]
+    else:
+        scenario_names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for s in scenario_names:
         if s not in SCENARIOS:
             parser.error(f"unknown scenario {s!r}; choose from {', '.join(SCENARIOS)}")
     scenarios = [SCENARIOS[s] for s in scenario_names]
+    # Which servers run each scenario: those given, else its group's.
+    if args.servers is not None:
+        chosen = [s.strip() for s in args.servers.split(",") if s.strip()]
+        for s in chosen:
+            if s not in SERVERS:
+                parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
+        runs_on = {sc.name: chosen for sc in scenarios}
+    else:
+        runs_on = {sc.name: GROUP_SERVERS[sc.group] for sc in scenarios}
+    servers = [s for s in SERVERS if any(s in runs_on[sc.name] for sc in scenarios)]
+    if args.servers is not None:
+        servers = chosen
     if args.connections is not None:
         if args.connections < 200:
             parser.error("--connections must be at least 200")
@@ -798,6 +940,10 @@ def main() -> int:
     order = list(servers)
     if args.seed is not None:
         random.Random(args.seed).shuffle(order)
+    print(
+        "runs: " + "; ".join(f"{sc.name}: {', '.join(s for s in order if s in runs_on[sc.name])}" for sc in scenarios),
+        file=sys.stderr,
+    )
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     errors: dict[tuple[str, str], list[str]] = {}
     raw: list[dict[str, Any]] = []
@@ -808,7 +954,7 @@ def main() -> int:
             rotated = order[rnd % len(order) :] + order[: rnd % len(order)]
             print(f"round {rnd + 1}/{rounds}: {', '.join(rotated)}", file=sys.stderr)
             for scenario in scenarios:
-                for server in rotated:
+                for server in [s for s in rotated if s in runs_on[scenario.name]]:
                     t0 = time.monotonic()
                     out = run_one(cfg, server, scenario, f"r{rnd + 1}")
                     took = time.monotonic() - t0
@@ -822,7 +968,7 @@ def main() -> int:
                     else:
                         errors.setdefault((scenario.name, server), []).append(out["error"])
                         summary = "FAILED: " + out["error"].splitlines()[0]
-                    print(f"  {scenario.name:<9} {server:<10} {summary}  [{took:.1f} s]", file=sys.stderr)
+                    print(f"  {scenario.name:<11} {server:<17} {summary}  [{took:.1f} s]", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping the servers and the generator; partial table below", file=sys.stderr)
@@ -834,7 +980,15 @@ def main() -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(
         json.dumps(
-            {"info": info, "quick": args.quick, "rounds": rounds, "elapsed": elapsed, "servers": servers, "runs": raw},
+            {
+                "info": info,
+                "quick": args.quick,
+                "rounds": rounds,
+                "elapsed": elapsed,
+                "servers": servers,
+                "runs_on": runs_on,
+                "runs": raw,
+            },
             indent=1,
         )
     )
@@ -851,8 +1005,15 @@ def main() -> int:
         pins.append(f"sys.setswitchinterval({cfg.switch_interval}) in every server")
     if pins:
         print("; ".join(pins))
-    print()
-    print(table(results, errors, servers, scenarios, args.quick, rounds))
+    for group in GROUPS:
+        in_group = [sc for sc in scenarios if sc.group == group]
+        if not in_group:
+            continue
+        columns = [s for s in servers if any(s in runs_on[sc.name] for sc in in_group)]
+        print()
+        if len({sc.group for sc in scenarios}) > 1:
+            print(f"{group} table:")
+        print(table(results, errors, columns, in_group, args.quick, rounds))
     others = [
         v
         for sc in results.values()

@@ -4,7 +4,7 @@
 //
 //   node loadgen.js SCENARIO --url ws://127.0.0.1:PORT [options]
 //
-// Scenarios: echo, large, broadcast, burst, scale (options below, in DEFAULTS).
+// Scenarios: echo, block, large, broadcast, burst, scale (options below, in DEFAULTS).
 // Every loop is bounded by a count and by a deadline; the process exits by
 // itself (--timeout is the hard limit for the whole run).
 //
@@ -21,11 +21,13 @@ const readline = require('readline');
 
 const DEFAULTS = {
   url: 'ws://127.0.0.1:8765/',
-  clients: 1, // echo: concurrent clients, each with one message in flight
+  clients: 1, // echo/block: concurrent clients, each with one message in flight
   size: 32, // echo/burst: message size in bytes; large: 1 MiB
-  messages: 1000000, // echo/large: total round trips (bound by count)
-  duration: 5, // echo/large: seconds measured (bound by time)
-  warmup: 1, // echo/large: seconds of round trips before measuring
+  messages: 1000000, // echo/block/large: total round trips (bound by count)
+  duration: 5, // echo/block/large: seconds measured (bound by time)
+  warmup: 1, // echo/block/large: seconds of round trips before measuring
+  block: 0.005, // block: seconds the server's handler sleeps per message
+  split: 5, // large: MB/s is also given for the window's first `split` seconds and for the rest
   count: 100, // broadcast: messages per broadcast
   bsize: 64, // broadcast: message size
   reps: 3, // broadcast/burst: repetitions on the same connections
@@ -193,9 +195,11 @@ function median(values) {
 
 // --- echo: N clients, one message in flight each ---------------------------
 
-async function roundTrips(sockets, payload, binary, maxMessages, seconds, latencies) {
+async function roundTrips(sockets, payload, binary, maxMessages, seconds, latencies, times = null) {
   // Every client sends, waits for its echo, sends again, until the total
-  // count or the deadline is reached. Returns {count, elapsed, cpu}.
+  // count or the deadline is reached (a closed loop). Returns {count,
+  // elapsed, cpu}. `latencies` and `times` (optional) get each round trip's
+  // latency and its completion time since the start, in seconds.
   return new Promise((resolve, reject) => {
     let sent = 0;
     let done = 0;
@@ -218,6 +222,7 @@ async function roundTrips(sockets, payload, binary, maxMessages, seconds, latenc
       ws.onEcho = (data) => {
         const t = now();
         if (latencies && done < latencies.length) latencies[done] = t - ws.sentAt;
+        if (times && done < times.length) times[done] = t - t0;
         done++;
         if (sent < maxMessages && t < deadline) {
           sendOn(ws);
@@ -245,20 +250,85 @@ async function scenarioEcho(large) {
     });
   });
   log(`${n} connection(s) open, warming up ${opts.warmup}s`);
-  await roundTrips(sockets, payload, binary, Math.max(1, Math.floor(opts.messages / 10)), opts.warmup, null);
+  const w = await roundTrips(sockets, payload, binary, Math.max(1, Math.floor(opts.messages / 10)), opts.warmup, null);
   const latencies = new Float64Array(Math.min(opts.messages, 5000000));
+  const times = large ? new Float64Array(latencies.length) : null;
   await mark('start');
-  const r = await roundTrips(sockets, payload, binary, opts.messages, opts.duration, latencies);
+  const r = await roundTrips(sockets, payload, binary, opts.messages, opts.duration, latencies, times);
   await mark('end');
   const lat = Array.from(latencies.subarray(0, Math.min(r.count, latencies.length))).sort((a, b) => a - b);
   closeAll(sockets);
-  return {
+  const result = {
     clients: n,
     size,
     count: r.count,
     elapsed: r.elapsed,
     rate: r.count / r.elapsed,
     mbps: (r.count * size) / r.elapsed / 1e6,
+    p50_ms: percentile(lat, 50) * 1e3,
+    p99_ms: percentile(lat, 99) * 1e3,
+    gen_cpu: r.cpu,
+  };
+  if (large) {
+    // The server is fresh (the runner starts one per scenario): the warm-up
+    // is its first second of 1 MiB messages; the window is split in two.
+    const split = Math.min(opts.split, r.elapsed);
+    let first = 0;
+    for (let i = 0; i < Math.min(r.count, times.length); i++) if (times[i] <= split) first++;
+    result.warmup_mbps = (w.count * size) / w.elapsed / 1e6;
+    result.split = split;
+    result.first_mbps = (first * size) / split / 1e6;
+    result.rest_mbps = r.elapsed > split ? ((r.count - first) * size) / (r.elapsed - split) / 1e6 : null;
+  }
+  return result;
+}
+
+// --- block: N clients, each message costs the server a blocking handler ----
+
+async function scenarioBlock() {
+  // Closed loop as in echo, but every message is JSON {"block":SECONDS,...}:
+  // the server sleeps that long, then answers with a JSON reply (see
+  // servers/_common.py). The ideal rate is clients / block.
+  const payload = Buffer.from(JSON.stringify({ block: opts.block, id: 1, pad: 'x'.repeat(16) }));
+  const sockets = await openMany(opts.clients, (ws) => {
+    ws.on('message', (data) => {
+      if (ws.onEcho) ws.onEcho(data);
+    });
+  });
+  // One request first: the answer must be the handler's reply, not an echo.
+  const first = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('block: no answer to the first request in 30 s')), 30000);
+    sockets[0].onEcho = (data) => {
+      clearTimeout(timer);
+      sockets[0].onEcho = null;
+      resolve(String(data));
+    };
+    sockets[0].send(payload, { binary: false });
+  });
+  let reply = null;
+  try {
+    reply = JSON.parse(first);
+  } catch (err) {
+    reply = null;
+  }
+  if (!reply || reply.slept !== opts.block || reply.id !== 1) {
+    throw new Error(`block: the server answered ${first.slice(0, 80)} instead of the handler's JSON reply`);
+  }
+  log(`${opts.clients} connection(s) open, warming up ${opts.warmup}s`);
+  await roundTrips(sockets, payload, false, Math.max(1, Math.floor(opts.messages / 10)), opts.warmup, null);
+  const latencies = new Float64Array(Math.min(opts.messages, 5000000));
+  await mark('start');
+  const r = await roundTrips(sockets, payload, false, opts.messages, opts.duration, latencies);
+  await mark('end');
+  const lat = Array.from(latencies.subarray(0, Math.min(r.count, latencies.length))).sort((a, b) => a - b);
+  closeAll(sockets);
+  return {
+    clients: opts.clients,
+    block: opts.block,
+    count: r.count,
+    elapsed: r.elapsed,
+    rate: r.count / r.elapsed,
+    ideal: opts.clients / opts.block,
     p50_ms: percentile(lat, 50) * 1e3,
     p99_ms: percentile(lat, 99) * 1e3,
     gen_cpu: r.cpu,
@@ -392,6 +462,9 @@ async function main() {
     case 'large':
       result = await scenarioEcho(true);
       break;
+    case 'block':
+      result = await scenarioBlock();
+      break;
     case 'broadcast':
       result = await scenarioBroadcast();
       break;
@@ -402,7 +475,7 @@ async function main() {
       result = await scenarioScale();
       break;
     default:
-      throw new Error(`unknown scenario ${opts.scenario} (echo, large, broadcast, burst, scale)`);
+      throw new Error(`unknown scenario ${opts.scenario} (echo, block, large, broadcast, burst, scale)`);
   }
   result.type = 'result';
   result.scenario = opts.scenario;

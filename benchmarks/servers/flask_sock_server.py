@@ -1,4 +1,8 @@
-"""flask-sock (simple-websocket) on werkzeug's threaded server; broadcast loops over a set."""
+"""flask-sock (simple-websocket) on werkzeug's threaded server; broadcast loops over a set.
+
+The blocking work runs in the route, on the request's thread. The gevent variant
+(flask_sock_gevent_server.py) serves this same app.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ def echo(ws) -> None:  # type: ignore[no-untyped-def]
     try:
         while True:
             message = ws.receive()
+            if _common.is_block(message):
+                ws.send(_common.block(message))
+                continue
             command = _common.parse_broadcast(message)
             if command is None:
                 ws.send(message)

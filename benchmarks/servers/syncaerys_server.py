@@ -1,4 +1,7 @@
-"""syncaerys: one thread per client, broadcast with Endpoint.broadcast (encoded once)."""
+"""syncaerys: one thread per client, broadcast with Endpoint.broadcast (encoded once).
+
+The blocking work runs in on_data, on the client's own thread.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ class Bench(Websocket):
 
     def on_data(self, client_id: int, message: Message) -> None:
         data = message.result()
+        if _common.is_block(data):
+            self.endpoint.send(_common.block(data), client_id)
+            return
         command = _common.parse_broadcast(data)
         if command is None:
             self.endpoint.send(data, client_id)

@@ -1,4 +1,7 @@
-"""websockets' threaded server (websockets.sync.server), broadcast with its broadcast()."""
+"""websockets' threaded server (websockets.sync.server), broadcast with its broadcast().
+
+The blocking work runs in the handler, on the connection's thread.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ server: Server
 def handler(ws: ServerConnection) -> None:
     try:
         for message in ws:
+            if _common.is_block(message):
+                ws.send(_common.block(message))
+                continue
             command = _common.parse_broadcast(message)
             if command is None:
                 ws.send(message)
