@@ -20,7 +20,7 @@ from .exceptions import BackplaneError
 
 __all__ = ["SendFuture", "BroadcastResult"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.endpoint")
 T = TypeVar("T")
 
 # Guards the state of every future. Critical sections are a few attribute

@@ -255,7 +255,7 @@ class Gateway:
         start_response = self._counting(start_response)
         server = environ.get("syncaerys.server")
         if server is not None:
-            server._attach(self)
+            server.attach(self)
         elif self.state == STOPPED and not self._stopped:
             self.start()
         rejection = check_request(

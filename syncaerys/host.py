@@ -10,7 +10,7 @@ from werkzeug.exceptions import NotFound
 
 from .gateway import Gateway
 from .responders import Responder
-from .responders import _WsgiResponder
+from .responders import WsgiResponder
 from .router import as_responder
 
 __all__ = ["Host"]
@@ -99,7 +99,7 @@ class Host:
             return [_IT_WORKS]
         last = len(self._responders) - 1
         for index, responder in enumerate(self._responders):
-            if isinstance(responder, _WsgiResponder) and index < last:
+            if isinstance(responder, WsgiResponder) and index < last:
                 result = responder.respond_or_pass(environ, start_response)
             else:
                 result = responder.respond(environ, start_response, {})

@@ -1,13 +1,9 @@
 """The package's loggers: one per role, and the client id carried by an adapter.
 
-==========================  ==================================================
-``syncaerys.connection``    one client's life: open, close, protocol errors,
-                            handler exceptions, slow peers
-``syncaerys.gateway``       handshakes refused, ``on_start``/``on_stop``, stop
-``syncaerys.endpoint``      operations that could not reach another process
-``syncaerys.backplane``     Redis: connections lost and found, cluster queries
-==========================  ==================================================
-
+``syncaerys.connection`` logs one client's life (opened, closed, protocol
+errors, handler exceptions, slow peers), ``syncaerys.gateway`` the handshakes,
+``syncaerys.endpoint`` operations that could not reach another process; the
+full table is in the deployment guide (docs/tutorial/deploy.md, "Logs").
 The other modules name theirs after themselves (``syncaerys.server``, ...).
 All are children of ``syncaerys``, so a handler or level set there covers them.
 """

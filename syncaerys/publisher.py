@@ -14,6 +14,7 @@ from .exceptions import BackplaneError
 from .exceptions import ClientException
 from .ids import check_client_id
 from .protocol.frames import validate_close_arguments
+from .types import Data
 
 try:
     import redis
@@ -21,8 +22,6 @@ except ImportError:  # pragma: no cover - depends on the install; connect() rais
     pass
 
 __all__ = ["Publisher"]
-
-Data = str | bytes | bytearray | memoryview
 
 
 class Publisher:

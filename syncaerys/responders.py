@@ -32,7 +32,7 @@ from .gateway import Gateway
 from .response import Response
 from .websocket import check_route_arguments
 
-__all__ = ["Responder", "is_wsgi_app"]
+__all__ = ["Responder", "WsgiResponder", "AerysResponder", "GatewayResponder", "is_wsgi_app"]
 
 
 class Responder(Protocol):
@@ -72,7 +72,7 @@ def is_wsgi_app(obj: object) -> bool:
     return parameters[:2] == ["environ", "start_response"]
 
 
-class _GatewayResponder:
+class GatewayResponder:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
@@ -87,7 +87,7 @@ class _GatewayResponder:
         self.gateway.check_route_arguments(rule, arguments)
 
 
-class _WsgiResponder:
+class WsgiResponder:
     """A WSGI app; in a chain, its 404 lets the next responder try."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
@@ -151,7 +151,7 @@ class _Prepended:
             close()
 
 
-class _AerysResponder:
+class AerysResponder:
     def __init__(self, view: Callable[..., Any]) -> None:
         self.view = view
 

@@ -19,10 +19,10 @@ from werkzeug.routing import Map
 from werkzeug.routing import Rule
 
 from .gateway import Gateway
+from .responders import AerysResponder
+from .responders import GatewayResponder
 from .responders import Responder
-from .responders import _AerysResponder
-from .responders import _GatewayResponder
-from .responders import _WsgiResponder
+from .responders import WsgiResponder
 from .responders import is_wsgi_app
 
 __all__ = ["Router", "as_responder", "rule_arguments"]
@@ -118,14 +118,14 @@ def as_responder(obj: Any) -> Responder:
     Thread-safe; never blocks.
     """
     if isinstance(obj, Gateway):
-        return _GatewayResponder(obj)
+        return GatewayResponder(obj)
     if isinstance(obj, Router):
         return _RouterResponder(obj)
     if not callable(obj):
         raise TypeError(f"not a responder: {obj!r}")
     if is_wsgi_app(obj):
-        return _WsgiResponder(obj)
-    return _AerysResponder(obj)
+        return WsgiResponder(obj)
+    return AerysResponder(obj)
 
 
 class _RouterResponder:

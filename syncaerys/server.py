@@ -483,8 +483,11 @@ class Server:
         with self._lock:
             self._connections -= 1
 
-    def _attach(self, gateway: Gateway) -> None:
-        """Called by a gateway at each request: adopt it and start it."""
+    def attach(self, gateway: Gateway) -> None:
+        """Adopt ``gateway`` (and start it if this server runs): a gateway calls it at each request.
+
+        Thread-safe; blocks only while the gateway starts (its ``on_start``).
+        """
         if gateway in self.gateways:
             return
         with self._lock:

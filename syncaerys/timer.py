@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 __all__ = ["Timer", "TimerHandle", "shared_timer"]
 
-logger = logging.getLogger("syncaerys")
+logger = logging.getLogger("syncaerys.connection")
 
 
 class TimerHandle:

@@ -41,6 +41,7 @@ from wsproto.events import TextMessage
 from wsproto.utilities import ProtocolError as WsprotoError
 
 from ..server import Server
+from ..types import MessageData
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -111,9 +112,6 @@ class ConnectionClosed(WebSocketClientError):
 # -- the client
 
 
-Data = str | bytes
-
-
 class Client:
     """A WebSocket client connected to a server; made by :func:`connect`.
 
@@ -147,8 +145,8 @@ class Client:
         self._ws = WSConnection(ConnectionType.CLIENT)
         # Guards everything below and the wsproto state; the I/O thread waits on nothing under it.
         self._cond = threading.Condition()
-        self._messages: deque[Data] = deque()
-        self._parts: list[Data] = []
+        self._messages: deque[MessageData] = deque()
+        self._parts: list[MessageData] = []
         self._pongs: set[bytes] = set()
         self._ping_ids = itertools.count(1)
         self._out = bytearray()
@@ -298,7 +296,7 @@ class Client:
                 if event.message_finished:
                     parts = self._parts
                     self._parts = []
-                    message: Data = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
+                    message: MessageData = "".join(parts) if isinstance(event, TextMessage) else b"".join(parts)  # type: ignore[arg-type]
                     self._messages.append(message)
             elif isinstance(event, Ping):
                 self.pings_received += 1
@@ -438,7 +436,7 @@ class Client:
         ]
         self._send_events(events, timeout)
 
-    def receive(self, timeout: float | None = None) -> Data:
+    def receive(self, timeout: float | None = None) -> MessageData:
         """The next message: ``str`` for text, ``bytes`` for binary.
 
         Messages that arrived before the close are still returned; after them
