@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-import json
 import logging
 import random
 import secrets
@@ -38,6 +37,8 @@ from . import wire
 from .base import Backplane
 from .cluster import ClusterView
 from .cluster import Keys
+from .cluster import NodeNumbersExhausted
+from .cluster import NodeRecord
 
 # redis-py is optional: without it this module still imports (so that
 # ``from syncaerys import *`` works), and building a backplane raises ImportError.
@@ -144,6 +145,8 @@ class RedisBackplane(Backplane):
         self._seq = itertools.count(1)
         self._seq_lock = threading.Lock()
         self._redis: Any = None
+        # This node's entries in Redis (from start()).
+        self._record: NodeRecord
         self._view: ClusterView | None = None
 
         self._cond = threading.Condition()
@@ -154,8 +157,6 @@ class RedisBackplane(Backplane):
         self._written = 0
         self._dirty_rooms: set[str] = set()
         self._resync = False
-        # The writer's record of each client's rooms as last written to Redis.
-        self._written_rooms: dict[int, set[str]] = {}
         self._stopping = False
         self._up = False
         self._ever_up = False
@@ -176,9 +177,10 @@ class RedisBackplane(Backplane):
             return
         self._stopping = False
         self._redis = connect(self.url, self.request_timeout, self._redis_options)
+        self._record = NodeRecord(self._redis, self.keys, self._token, self.node_ttl)
         try:
-            self.node = self._claim_node()
-        except redis.RedisError as error:
+            self.node = self._record.claim()
+        except (redis.RedisError, NodeNumbersExhausted) as error:
             self.node = random.randrange(wire.MAX_NODES // 2, wire.MAX_NODES)
             logger.warning(
                 "backplane: Redis at %s is unreachable (%s); starting as node %d, remote operations fail until it is",
@@ -186,6 +188,7 @@ class RedisBackplane(Backplane):
                 error,
                 self.node,
             )
+        self._record.node = self.node
         self._view = ClusterView(self._redis, self.keys, self.node)
         subscribed = threading.Event()
         self._threads = [
@@ -210,8 +213,7 @@ class RedisBackplane(Backplane):
         self._threads = []
         if self._up:
             try:
-                self._redis.delete(self.keys.node(self.node), self.keys.clients(self.node), self.keys.rooms(self.node))
-                self._redis.srem(self.keys.nodes, self.node)
+                self._record.remove()
             except redis.RedisError as error:
                 logger.info("backplane: could not remove node %d from Redis: %s", self.node, error)
         self._set_up(False, quiet=True)
@@ -326,82 +328,6 @@ class RedisBackplane(Backplane):
             logger.warning("backplane: cluster query failed, answering for this process only: %s", error)
             return fallback
 
-    # -- node number and state in Redis
-
-    def _claim_node(self) -> int:
-        keys = self.keys
-        # From a random start, not from 1: after Redis lost its data, live nodes that
-        # have not claimed their number again yet must not see it handed out again.
-        self._redis.set(keys.node_seq, random.randrange(wire.MAX_NODES // 2), nx=True)
-        for _ in range(64):
-            n = int(self._redis.incr(keys.node_seq)) % wire.MAX_NODES
-            if n and self._redis.set(keys.node(n), self._token, nx=True, ex=self._ttl_ms() // 1000 or 1):
-                self._redis.sadd(keys.nodes, n)
-                return n
-        raise redis.RedisError("no free node number")
-
-    def _ttl_ms(self) -> int:
-        return int(self.node_ttl * 1000)
-
-    def _write_state(self, pipe: Any, full: bool, clients: set[int], rooms: set[str]) -> None:
-        """Queue the commands that bring this node's state in Redis up to date."""
-        local = self.local_node
-        if local is None:
-            return
-        keys, n = self.keys, self.node
-        live = local.client_ids()
-        if full:
-            pipe.delete(keys.clients(n), keys.rooms(n))
-            clients = set(live)
-            rooms = set(local.rooms())
-            self._written_rooms = {}
-        if clients:
-            present: dict[str, str] = {}
-            gone: list[str] = []
-            for i in clients:
-                if i in live:
-                    member_of = local.rooms_of(i)
-                    present[str(i)] = json.dumps(sorted(member_of))
-                    self._written_rooms[i] = member_of
-                else:
-                    gone.append(str(i))
-                    # A closing client leaves its rooms without rooms_changed(): rewrite them.
-                    rooms = rooms | self._written_rooms.pop(i, set())
-            if present:
-                pipe.hset(keys.clients(n), mapping=present)
-            if gone:
-                pipe.hdel(keys.clients(n), *gone)
-        if rooms:
-            members = {room: sorted(local.members(room)) for room in rooms}
-            present_rooms = {room: json.dumps(ids) for room, ids in members.items() if ids}
-            empty = [room for room, ids in members.items() if not ids]
-            if present_rooms:
-                pipe.hset(keys.rooms(n), mapping=present_rooms)
-            if empty:
-                pipe.hdel(keys.rooms(n), *empty)
-        self._refresh(pipe)
-
-    def _refresh(self, pipe: Any) -> None:
-        keys, n, ttl = self.keys, self.node, self._ttl_ms()
-        pipe.pexpire(keys.clients(n), ttl)
-        pipe.pexpire(keys.rooms(n), ttl)
-        pipe.sadd(keys.nodes, n)
-
-    def _heartbeat(self) -> bool:
-        """Refresh the liveness key; whether everything must be rewritten (it was lost)."""
-        key, ttl = self.keys.node(self.node), self._ttl_ms()
-        owner = self._redis.get(key)
-        if owner is None:
-            # Expired (this process stalled) or Redis restarted empty: claim again.
-            if not self._redis.set(key, self._token, nx=True, px=ttl):
-                logger.error("backplane: node number %d was taken by another process meanwhile", self.node)
-            return True
-        if owner.decode() != self._token:
-            logger.error("backplane: node number %d belongs to another process; client ids may clash", self.node)
-            return False
-        self._redis.pexpire(key, ttl)
-        return False
-
     # -- the writer thread
 
     def _write(self) -> None:
@@ -430,14 +356,15 @@ class RedisBackplane(Backplane):
                 beat = time.monotonic() >= next_beat
                 if beat:
                     next_beat = time.monotonic() + interval
-                    full = self._heartbeat() or full
+                    full = self._record.heartbeat() or full
                 pipe = self._redis.pipeline(transaction=False)
                 # The state goes first: a client this node announces is in Redis before the announcement.
-                if full or clients or rooms:
-                    self._write_state(pipe, full, clients, rooms)
+                local = self.local_node
+                if local is not None and (full or clients or rooms):
+                    self._record.write(pipe, local, full, clients, rooms)
                 elif beat:
                     # The clients and rooms live as long as the liveness key, changed or not.
-                    self._refresh(pipe)
+                    self._record.refresh(pipe)
                 state_commands = len(pipe)
                 for item in batch:
                     if item.client_id is not None:
@@ -487,7 +414,7 @@ class RedisBackplane(Backplane):
                 self._confirm(pubsub)
                 # After a reconnect Redis may have restarted empty: claim the
                 # node number again if needed and rewrite this node's state.
-                self._heartbeat()
+                self._record.heartbeat()
                 with self._cond:
                     self._resync = True
                 delay = 0.05
