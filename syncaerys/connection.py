@@ -435,6 +435,14 @@ class Connection:
         """This client's frames of a message (see :meth:`Session.encode`)."""
         return self.session.encode(opcode, payload)
 
+    def send_message(self, opcode: int, payload: bytes, waiter: Waiter | None) -> bool:
+        """Encode and queue one message for this client; False when it is closing or gone."""
+        queued = self.queue.put(self.session.encode(opcode, payload), waiter)
+        if queued is None:
+            return False
+        self._check_queue(queued)
+        return True
+
     def send(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
         """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.
 

@@ -26,6 +26,7 @@ from .protocol.frames import validate_close_arguments
 from .registry import ClientDirectory
 from .registry import ClientRegistry
 from .types import Data
+from .websocket import Callbacks
 
 __all__ = ["Endpoint", "ClientInfo", "LocalNode"]
 
@@ -104,7 +105,7 @@ class Endpoint:
         if not connection.is_open:
             return SendFuture.failed(ClientException(f"client {client_id} is closing"))
         future: SendFuture[int] = SendFuture()
-        if not connection.send(connection.encode(opcode, payload), future):
+        if not connection.send_message(opcode, payload, future):
             future.set_exception(ClientException(f"client {client_id} is closing"))
         return future
 
@@ -346,10 +347,10 @@ class LocalNode:
     runs the handler's ``on_backplane_up``/``on_backplane_down``).
     """
 
-    def __init__(self, endpoint: Endpoint, clients: ClientRegistry, on_availability: Callable[[bool], object]) -> None:
+    def __init__(self, endpoint: Endpoint, clients: ClientRegistry, callbacks: Callbacks) -> None:
         self._endpoint = endpoint
         self._clients = clients
-        self._on_availability = on_availability
+        self._callbacks = callbacks
 
     def apply(self, op: wire.Operation) -> None:
         """Apply another process's operation to the local clients."""
@@ -379,7 +380,10 @@ class LocalNode:
     def availability_changed(self, up: bool) -> None:
         """The backplane came up (``True``) or went down."""
         try:
-            self._on_availability(up)
+            if up:
+                self._callbacks.on_backplane_up()
+            else:
+                self._callbacks.on_backplane_down()
         except Exception:
             logger.exception("exception in on_backplane_%s", "up" if up else "down")
 

@@ -134,7 +134,7 @@ class Gateway:
         #: the handler (a view, a background job). Usable once the gateway
         #: started; before that its sends raise :class:`~syncaerys.NotStartedError`.
         self.endpoint = Endpoint(self._clients, backplane, self._started)
-        backplane.attach(LocalNode(self.endpoint, self._clients, self._backplane_changed))
+        backplane.attach(LocalNode(self.endpoint, self._clients, self.callbacks))
         #: Counters for operators (see :mod:`syncaerys.metrics`).
         self.stats = GatewayStats()
         self._context = ClientContext(options, self.callbacks, self.stats, self._is_stopping, self._clients.remove)
@@ -242,12 +242,6 @@ class Gateway:
             len(connections),
             f"; blocked in handler code: {', '.join(in_code)}" if in_code else "",
         )
-
-    def _backplane_changed(self, up: bool) -> None:
-        if up:
-            self.callbacks.on_backplane_up()
-        else:
-            self.callbacks.on_backplane_down()
 
     # -- WSGI
 
