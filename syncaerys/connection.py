@@ -153,13 +153,13 @@ class Connection:
 
     @property
     def compression(self) -> bool:
-        """Whether permessage-deflate was negotiated."""
+        """Whether permessage-deflate was negotiated. Thread-safe; never blocks."""
         return self.session.compression
 
     # -- the client's thread
 
     def release(self) -> None:
-        """The 101 is written: frames queued meanwhile may go out now. Call once, from the handshake."""
+        """The 101 is written: frames queued meanwhile may go out now. Call once, from the handshake; never blocks."""
         self.queue.release()
 
     def run(self, handshake_data: Any, opened: Callable[[], None] | None = None) -> None:
@@ -261,7 +261,7 @@ class Connection:
         )
 
     def busy_in(self) -> tuple[str, float] | None:
-        """The callback this client's thread is running and for how long, or ``None``. Thread-safe."""
+        """The callback this client's thread is running and for how long, or ``None``. Thread-safe; never blocks."""
         method = self._callback
         if method is None:
             return None
@@ -365,6 +365,7 @@ class Connection:
         """Take bytes the client sent, read here or by the host server before the 101.
 
         The client's thread, or before :meth:`run`: they are parsed before anything read later.
+        Not thread-safe (the reading side of the session); never blocks.
         """
         self._last_read_mono = time.monotonic()
         self.last_read_at = time.time()
@@ -428,11 +429,19 @@ class Connection:
     # -- any thread
 
     def encoding_key(self, size: int) -> Hashable | None:
-        """Clients with equal keys get the same bytes for one message; ``None``: encode per client."""
+        """Clients with equal keys get the same bytes for one message; ``None``: encode per client.
+
+        Thread-safe; never blocks.
+        """
         return self.session.shared_key(size)
 
     def encode(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
-        """This client's frames of a message (see :meth:`Session.encode`)."""
+        """This client's frames of a message (see :meth:`Session.encode`).
+
+        Thread-safe; never blocks. A function returned (compression with this
+        client's context) is called by :meth:`send`, under the queue's lock, so
+        that the peer's decompressor sees messages in queue order.
+        """
         return self.session.encode(opcode, payload)
 
     def send_message(self, opcode: int, payload: bytes, waiter: Waiter | None) -> bool:
@@ -447,6 +456,7 @@ class Connection:
         """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.
 
         ``waiter`` is told when the frames are written, or fail; not when False is returned.
+        Thread-safe; never blocks: what the socket does not take now is left to the flusher.
         """
         queued = self.queue.put(frames, waiter)
         if queued is None:
@@ -475,7 +485,7 @@ class Connection:
             self.close(1008, "Send queue limit exceeded", drop_queued=True)
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
-        """Start the closing handshake; False if the client was already closing. Never blocks.
+        """Start the closing handshake; False if the client was already closing. Thread-safe; never blocks.
 
         The close frame goes out after the data already queued (or instead of
         it, with ``drop_queued``), and the TCP connection is closed when the

@@ -47,7 +47,11 @@ class Endpoint:
     published once and each process applies it to its own clients. The
     futures of remote operations resolve when the operation is published
     (delivery to other processes is at most once) and fail with
-    :class:`~syncaerys.BackplaneError` while the backplane is down.
+    :class:`~syncaerys.BackplaneError` while the backplane is down. Only the
+    queries that read the cluster wait, for Redis: :meth:`get_clients` and
+    :meth:`room_clients` (unless ``local``), and :meth:`rooms_of` and
+    :meth:`get_info` of another process's client. Every other method never
+    blocks.
     """
 
     def __init__(self, clients: ClientDirectory, backplane: Backplane, started: threading.Event) -> None:
@@ -59,7 +63,7 @@ class Endpoint:
 
     @property
     def backplane(self) -> Backplane:
-        """The backplane that carries operations to other processes."""
+        """The backplane that carries operations to other processes. Thread-safe; never blocks."""
         return self._backplane
 
     def _check_started(self) -> None:
@@ -88,7 +92,7 @@ class Endpoint:
         return self._send(OP_BINARY, _as_bytes(data), client_id)
 
     def send_binary(self, data: Data, client_id: int) -> SendFuture[int]:
-        """Send a binary message whatever the type of ``data`` (``str`` as UTF-8)."""
+        """Send a binary message whatever the type of ``data`` (``str`` as UTF-8). Thread-safe; never blocks."""
         payload = data.encode("utf-8") if isinstance(data, str) else _as_bytes(data)
         return self._send(OP_BINARY, payload, client_id)
 
@@ -120,14 +124,14 @@ class Endpoint:
         Closing clients are skipped. The future resolves to a
         :class:`~syncaerys.BroadcastResult`; it fails (with
         :class:`~syncaerys.BackplaneError`) only when a cluster backplane
-        could not publish it to the other processes.
+        could not publish it to the other processes. Thread-safe; never blocks.
         """
         return self._broadcast(data, except_ids, room, binary=False)
 
     def broadcast_binary(
         self, data: Data, except_ids: Iterable[int] = (), *, room: str | None = None
     ) -> SendFuture[BroadcastResult]:
-        """:meth:`broadcast` as a binary message whatever the type of ``data``."""
+        """:meth:`broadcast` as a binary message whatever the type of ``data``. Thread-safe; never blocks."""
         return self._broadcast(data, except_ids, room, binary=True)
 
     def _broadcast(
@@ -158,12 +162,12 @@ class Endpoint:
         """Send to the listed clients; unknown and closing ids count as failed.
 
         With a cluster backplane, ids of other processes are published to
-        their processes and are not counted in the result.
+        their processes and are not counted in the result. Thread-safe; never blocks.
         """
         return self._multicast(data, client_ids, binary=False)
 
     def multicast_binary(self, data: Data, client_ids: Iterable[int]) -> SendFuture[BroadcastResult]:
-        """:meth:`multicast` as a binary message whatever the type of ``data``."""
+        """:meth:`multicast` as a binary message whatever the type of ``data``. Thread-safe; never blocks."""
         return self._multicast(data, client_ids, binary=True)
 
     def _multicast(self, data: Data, client_ids: Iterable[int], *, binary: bool) -> SendFuture[BroadcastResult]:
@@ -262,7 +266,9 @@ class Endpoint:
 
         With a cluster backplane this includes the clients of every live
         process (as they last reported them), unless ``local`` is true. While
-        the backplane is down it returns the local clients only.
+        the backplane is down it returns the local clients only. Thread-safe;
+        never blocks, except that the cluster's clients are read from Redis (a
+        few round trips, each at most the backplane's ``request_timeout``).
         """
         ids = [c.id for c in self._clients.connections() if c.is_open]
         if not local and self._backplane.clustered:
@@ -276,6 +282,7 @@ class Endpoint:
 
         Rooms exist while they have members; a client leaves all of them
         when it closes. A client of another process is joined by its process.
+        Thread-safe; never blocks.
         """
         check_client_id(client_id)
         _check_room(room)
@@ -294,14 +301,23 @@ class Endpoint:
             self._publish_to(client_id, wire.Operation(wire.LEAVE, client_ids=(client_id,), room=room))
 
     def rooms_of(self, client_id: int) -> set[str]:
-        """The rooms a client is in (empty for an unknown id). Thread-safe; a remote client's asks Redis."""
+        """The rooms a client is in (empty for an unknown id).
+
+        Thread-safe; never blocks for a client of this process. Another
+        process's client is looked up in Redis (one round trip, at most the
+        backplane's ``request_timeout``).
+        """
         check_client_id(client_id)
         if self._is_here(client_id):
             return self._clients.rooms_of(client_id)
         return self._backplane.remote_rooms(client_id)
 
     def room_clients(self, room: str, *, local: bool = False) -> list[int]:
-        """The ids of the clients in ``room``, across the cluster unless ``local``."""
+        """The ids of the clients in ``room``, across the cluster unless ``local``.
+
+        Thread-safe; never blocks, except that the cluster's members are read
+        from Redis (a few round trips, each at most the backplane's ``request_timeout``).
+        """
         ids = sorted(self._clients.members(room))
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_room(room))

@@ -31,7 +31,8 @@ _state_lock = threading.Lock()
 class SendFuture(Generic[T]):
     """The outcome of a send: resolved once the frames are on the socket.
 
-    Safe to use from any thread. ``result()`` returns the number of bytes
+    Safe to use from any thread; only :meth:`result` and :meth:`exception`
+    block (until the send is done). ``result()`` returns the number of bytes
     written for :meth:`Endpoint.send`, a :class:`BroadcastResult` for
     broadcasts and multicasts, and raises :class:`~syncaerys.ClientException`
     when the client was closing or went away first.
@@ -48,7 +49,7 @@ class SendFuture(Generic[T]):
 
     @classmethod
     def resolved(cls, value: T) -> SendFuture[T]:
-        """A future that is already done with ``value``."""
+        """A future that is already done with ``value``. Never blocks."""
         future: SendFuture[T] = cls()
         future._result = value
         future._done = True
@@ -56,7 +57,7 @@ class SendFuture(Generic[T]):
 
     @classmethod
     def failed(cls, exception: BaseException) -> SendFuture[T]:
-        """A future that is already done with ``exception``."""
+        """A future that is already done with ``exception``. Never blocks."""
         future: SendFuture[T] = cls()
         future._exception = exception
         future._done = True
@@ -65,7 +66,7 @@ class SendFuture(Generic[T]):
     # -- the concurrent.futures.Future interface
 
     def done(self) -> bool:
-        """Whether the future has a result or an exception."""
+        """Whether the future has a result or an exception. Thread-safe; never blocks."""
         return self._done
 
     def cancelled(self) -> bool:
@@ -77,6 +78,7 @@ class SendFuture(Generic[T]):
         return False
 
     def running(self) -> bool:
+        """Whether the send is still pending (the opposite of :meth:`done`). Thread-safe; never blocks."""
         return not self._done
 
     def result(self, timeout: float | None = None) -> T:
@@ -92,7 +94,10 @@ class SendFuture(Generic[T]):
         return self._result  # type: ignore[no-any-return]
 
     def exception(self, timeout: float | None = None) -> BaseException | None:
-        """Block until done and return the exception, or ``None`` on success."""
+        """Block until done (at most ``timeout`` seconds) and return the exception, or ``None`` on success.
+
+        Raises :class:`TimeoutError` when the time runs out. Thread-safe.
+        """
         if not self._done:
             self._wait(timeout)
         return self._exception
@@ -101,7 +106,7 @@ class SendFuture(Generic[T]):
         """Call ``fn(future)`` when done (at once, in this thread, if it already is).
 
         Otherwise ``fn`` runs in the thread that completes the send, so it must
-        be quick and must not block.
+        be quick and must not block. Thread-safe; never blocks by itself.
         """
         with _state_lock:
             if not self._done:
@@ -125,11 +130,17 @@ class SendFuture(Generic[T]):
         self._set(None, exception)
 
     def message_written(self, client_id: int, nbytes: int) -> None:
-        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: resolve with ``nbytes``."""
+        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: resolve with ``nbytes``.
+
+        Thread-safe; never blocks (as :meth:`set_result`).
+        """
         self._set(nbytes, None)
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
-        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: fail with ``error``."""
+        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: fail with ``error``.
+
+        Thread-safe; never blocks (as :meth:`set_exception`).
+        """
         self._set(None, error)
 
     def _wait(self, timeout: float | None) -> None:
@@ -189,7 +200,11 @@ class BroadcastResult:
 
 
 class BroadcastTracker:
-    """Collects per-client outcomes of one broadcast into one future."""
+    """Collects per-client outcomes of one broadcast into one future.
+
+    Every method is thread-safe (the counts are kept under its lock) and never
+    blocks; the last outcome resolves the future in the thread that reports it.
+    """
 
     __slots__ = ("_delivered", "_error", "_failed", "_lock", "_pending", "_remote_nodes", "future")
 
@@ -205,7 +220,7 @@ class BroadcastTracker:
             future.set_result(BroadcastResult(0, ()))
 
     def published(self, outcome: SendFuture[int]) -> None:
-        """Count the outcome of publishing to other processes (a done callback)."""
+        """Count the outcome of publishing to other processes (a done callback: ``outcome`` is done)."""
         error = outcome.exception()
         with self._lock:
             if error is None:

@@ -74,7 +74,7 @@ _live_lock = threading.Lock()
 
 
 def live_gateways() -> list[Gateway]:
-    """Every :class:`Gateway` alive in this process."""
+    """Every :class:`Gateway` alive in this process. Thread-safe; never blocks."""
     with _live_lock:
         return list(_live)
 
@@ -84,6 +84,7 @@ def websocket(handler: object, **options: Unpack[WebsocketOptions]) -> Gateway:
 
     Options are validated now (unknown names and bad values raise
     :class:`~syncaerys.OptionError`); see :class:`~syncaerys.options.Options`.
+    Thread-safe; never blocks: nothing starts until the gateway does.
     """
     return Gateway(handler, Options.from_kwargs(options))
 
@@ -106,7 +107,7 @@ class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignor
 
 
 def find_socket(environ: dict[str, Any]) -> socket.socket:
-    """The client's raw socket from the WSGI environ; RuntimeError if none."""
+    """The client's raw socket from the WSGI environ; RuntimeError if none. Thread-safe; never blocks."""
     sock: socket.socket | None = _SocketLocator(environ).sock
     if sock is None:  # pragma: no cover - simple-websocket raises first
         raise RuntimeError("Cannot obtain socket from WSGI environment.")
@@ -120,6 +121,11 @@ class Gateway:
     another WSGI server it starts at its first request, or when you call
     :meth:`start`. :meth:`stop` runs ``on_stop`` and closes every client with
     1001.
+
+    Every method is thread-safe. :meth:`start` and :meth:`stop` block (they
+    run the handler's ``on_start``/``on_stop`` and start or stop the
+    backplane); the rest never block. Called as a WSGI application, the
+    gateway blocks the request's thread for the client's whole life.
     """
 
     def __init__(self, handler: object, options: Options) -> None:
@@ -172,6 +178,7 @@ class Gateway:
         """Raise :class:`TypeError` unless ``on_handshake`` takes ``rule``'s arguments as keywords.
 
         Routers and the Flask helpers call it when the gateway is mounted.
+        Thread-safe; never blocks.
         """
         handler = type(self.handler).__name__
         check_route_arguments(self.callbacks.on_handshake, arguments, rule, f"{handler}.on_handshake")
@@ -180,14 +187,19 @@ class Gateway:
 
     @property
     def stopping(self) -> bool:
-        """Whether :meth:`stop` was called (no new clients, no more ``on_data``). Thread-safe."""
+        """Whether :meth:`stop` was called (no new clients, no more ``on_data``). Thread-safe; never blocks."""
         return self._stopped
 
     def _is_stopping(self) -> bool:
         return self._stopped
 
     def start(self) -> None:
-        """Call ``on_start(endpoint)``; errors propagate and leave it stopped."""
+        """Call ``on_start(endpoint)``; errors propagate and leave it stopped.
+
+        Thread-safe (serialized with :meth:`stop`; nothing if already started).
+        Blocks: it starts the backplane first (a Redis backplane waits for
+        Redis, up to a few ``request_timeout``), then runs ``on_start`` in this thread.
+        """
         with self._lifecycle_lock:
             if self.state != STOPPED or self._stopped:
                 return
@@ -208,7 +220,10 @@ class Gateway:
         """Stop: ``on_stop()``, then close every client with 1001 and wait.
 
         Waits up to ``timeout`` seconds (default: ``close_period`` plus one) for
-        the clients' closing handshakes and ``on_close`` calls.
+        the handshakes in progress, the clients' closing handshakes and
+        ``on_close`` calls, then stops the backplane (a Redis backplane waits
+        for its threads). Thread-safe (serialized with :meth:`start`); blocks,
+        and runs ``on_stop`` in this thread.
         """
         with self._lifecycle_lock:
             if self.state != STARTED:

@@ -14,7 +14,7 @@ __all__ = ["ClientInfo"]
 class ClientInfo:
     """A snapshot of one client's statistics (Aerys's ``getInfo`` and more).
 
-    Timestamps are Unix seconds as floats; 0.0 means "never".
+    Timestamps are Unix seconds as floats; 0.0 means "never". Immutable.
     """
 
     bytes_read: int

@@ -24,11 +24,12 @@ class ClientLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
     """
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        """The :class:`logging.LoggerAdapter` hook: prefix ``msg``, set ``client_id``. Thread-safe; never blocks."""
         client_id = self.extra["client_id"] if self.extra is not None else "?"
         kwargs["extra"] = {"client_id": client_id}
         return f"client {client_id}: {msg}", kwargs
 
 
 def client_logger(logger: logging.Logger, client_id: int) -> ClientLogger:
-    """``logger``'s messages about one client."""
+    """``logger``'s messages about one client. Thread-safe; never blocks."""
     return ClientLogger(logger, {"client_id": client_id})

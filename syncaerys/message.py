@@ -16,11 +16,15 @@ __all__ = ["Message", "FrameSource"]
 
 
 class FrameSource(Protocol):
-    """Where a :class:`Message` reads its next frames: the client's connection."""
+    """Where a :class:`Message` reads its next frames: the client's connection.
+
+    Used on the client's own thread only: :meth:`next_data_frame` blocks,
+    :attr:`is_open` does not.
+    """
 
     @property
     def is_open(self) -> bool:
-        """Whether the client is open; a message of a closing client raises ClientException."""
+        """Whether the client is open; a message of a closing client raises ClientException. Never blocks."""
         ...
 
     def next_data_frame(self, deadline: float | None) -> Frame | None:
@@ -109,8 +113,9 @@ class Message:
     def read(self, timeout: float | None = None) -> MessageData | None:
         """Return the next chunk, blocking until one arrives; ``None`` at the end.
 
-        After :meth:`result` there is nothing left to read: ``None``. Raises
-        :class:`~syncaerys.ConcurrencyError` off the ``on_data`` call.
+        After :meth:`result` there is nothing left to read: ``None``. Blocks
+        (reading the socket); raises :class:`~syncaerys.ConcurrencyError` off
+        the ``on_data`` call.
         """
         self._check_reader()
         deadline = None if timeout is None else time.monotonic() + timeout

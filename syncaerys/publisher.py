@@ -38,6 +38,10 @@ class Publisher:
     :class:`~syncaerys.BackplaneError` if Redis cannot be reached. Sends
     return the number of server processes that received the operation
     (delivery is at most once; 0 means nobody was listening).
+
+    Thread-safe (redis-py's client and its connection pool are). Every method
+    but :meth:`close_connection` blocks for its Redis round trips, each of at
+    most ``timeout`` seconds.
     """
 
     def __init__(
@@ -68,7 +72,10 @@ class Publisher:
         return self._to_client(_operation(wire.SEND, data, True, client_ids=(client_id,)), client_id)
 
     def broadcast(self, data: Data, except_ids: Iterable[int] = (), *, room: str | None = None) -> int:
-        """Send to every client of the cluster (of ``room`` if given) not in ``except_ids``."""
+        """Send to every client of the cluster (of ``room`` if given) not in ``except_ids``.
+
+        Blocks for one Redis round trip.
+        """
         op = _operation(wire.BROADCAST, data, False, except_ids=tuple(except_ids), room=room)
         return self._publish(self.keys.all, op)
 
@@ -78,7 +85,10 @@ class Publisher:
         return self._publish(self.keys.all, op)
 
     def multicast(self, data: Data, client_ids: Iterable[int]) -> int:
-        """Send to the listed clients, wherever they are connected."""
+        """Send to the listed clients, wherever they are connected.
+
+        Blocks for one Redis round trip per node the ids belong to.
+        """
         return self._multicast(data, client_ids, binary=False)
 
     def multicast_binary(self, data: Data, client_ids: Iterable[int]) -> int:
@@ -86,21 +96,24 @@ class Publisher:
         return self._multicast(data, client_ids, binary=True)
 
     def close(self, client_id: int, code: int = 1000, reason: str = "") -> int:
-        """Close a client of the cluster (``ValueError`` for a bad code or reason)."""
+        """Close a client of the cluster (``ValueError`` for a bad code or reason).
+
+        Blocks for one Redis round trip.
+        """
         validate_close_arguments(code, reason)
         op = wire.Operation(wire.CLOSE, client_ids=(client_id,), code=code, reason=reason)
         return self._to_client(op, client_id)
 
     def get_clients(self) -> list[int]:
-        """The ids of every client of every live server process."""
+        """The ids of every client of every live server process. Blocks for a few Redis round trips."""
         return self._read(self._view.clients)
 
     def room_clients(self, room: str) -> list[int]:
-        """The ids of the clients in ``room`` across the cluster."""
+        """The ids of the clients in ``room`` across the cluster. Blocks for a few Redis round trips."""
         return self._read(lambda: self._view.room(room))
 
     def close_connection(self) -> None:
-        """Release the connection to Redis."""
+        """Release the connection to Redis. Never blocks."""
         self._redis.close()
 
     def __enter__(self) -> Publisher:

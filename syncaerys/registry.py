@@ -33,38 +33,64 @@ __all__ = ["ClientRegistry", "ClientDirectory", "Membership"]
 
 
 class Membership(Protocol):
-    """Who hears of the registry's changes (the backplane mirrors them to the cluster)."""
+    """Who hears of the registry's changes (the backplane mirrors them to the cluster).
 
-    def client_opened(self, client_id: int) -> None: ...
+    Called from handshake, client and application threads, outside the
+    registry's lock: implementations must be thread-safe and must not block.
+    """
 
-    def client_closed(self, client_id: int) -> None: ...
+    def client_opened(self, client_id: int) -> None:
+        """A client was added (before its 101)."""
+        ...
 
-    def rooms_changed(self, client_id: int, room: str) -> None: ...
+    def client_closed(self, client_id: int) -> None:
+        """A client was removed (and is out of every room)."""
+        ...
+
+    def rooms_changed(self, client_id: int, room: str) -> None:
+        """A client joined or left ``room``."""
+        ...
 
 
 class ClientDirectory(Protocol):
-    """The registry as the :class:`~syncaerys.Endpoint` sees it: lookups and rooms."""
+    """The registry as the :class:`~syncaerys.Endpoint` sees it: lookups and rooms.
 
-    def get(self, client_id: int) -> Connection | None: ...
+    Every method is thread-safe and never blocks (as :class:`ClientRegistry`'s are).
+    """
+
+    def get(self, client_id: int) -> Connection | None:
+        """The client with this id, open or closing; ``None`` if unknown or gone."""
+        ...
 
     def __contains__(self, client_id: object) -> bool: ...
 
-    def connections(self) -> list[Connection]: ...
+    def connections(self) -> list[Connection]:
+        """A snapshot of every registered client, open or closing."""
+        ...
 
-    def join(self, client_id: int, room: str) -> None: ...
+    def join(self, client_id: int, room: str) -> None:
+        """Put an open client in ``room``; nothing for an unknown or closing one."""
+        ...
 
-    def leave(self, client_id: int, room: str) -> None: ...
+    def leave(self, client_id: int, room: str) -> None:
+        """Take a client out of ``room``; nothing if it is not in it."""
+        ...
 
-    def rooms_of(self, client_id: int) -> set[str]: ...
+    def rooms_of(self, client_id: int) -> set[str]:
+        """A copy of the rooms a client is in."""
+        ...
 
-    def members(self, room: str) -> set[int]: ...
+    def members(self, room: str) -> set[int]:
+        """A copy of the ids in ``room``."""
+        ...
 
 
 class ClientRegistry:
     """The clients of one gateway, open and closing (see the module docstring).
 
     Every method is thread-safe. Only :meth:`close_admission` and
-    :meth:`wait_until_empty` block (up to their deadline).
+    :meth:`wait_until_empty` block (up to their deadline); the others hold the
+    lock briefly or not at all, and tell the membership outside it.
     """
 
     def __init__(self, membership: Membership) -> None:

@@ -8,7 +8,10 @@ __all__ = ["Rooms"]
 
 
 class Rooms:
-    """A thread-safe two-way map between rooms and the local clients in them."""
+    """A thread-safe two-way map between rooms and the local clients in them.
+
+    Every method takes the lock briefly and never blocks otherwise.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

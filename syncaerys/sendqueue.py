@@ -54,7 +54,9 @@ class SendQueue:
 
     Thread-safe: ``_lock`` serializes the queue and the socket writes, and is
     never held while anything blocks or while a waiter runs. No call blocks
-    except :meth:`wait_drained`.
+    except :meth:`wait_drained` and :meth:`shutdown` (which waits for the
+    flusher to let go of the socket). The waiters of messages that a call
+    writes are told in its thread, once the lock is released.
     """
 
     def __init__(self, transport: Transport, client_id: int, flusher: Flusher, *, held: bool = False) -> None:
@@ -159,14 +161,14 @@ class SendQueue:
         return dropped
 
     def flush(self) -> None:
-        """Write what the socket takes now; hand the rest to the flusher."""
+        """Write what the socket takes now; hand the rest to the flusher. Thread-safe; never blocks."""
         done: list[tuple[Waiter, int]] = []
         with self._lock:
             watch = self._write_locked(done)
         self._after_write(watch, done)
 
     def release(self) -> None:
-        """Start writing a queue made with ``held=True`` (the socket is now the connection's)."""
+        """Start writing a queue made with ``held=True`` (the socket is now the connection's). Never blocks."""
         done: list[tuple[Waiter, int]] = []
         with self._lock:
             self._held = False
@@ -292,7 +294,7 @@ class SendQueue:
     def flush_writable(self) -> bool:
         """Write what the now writable socket takes; True when the queue is empty (or broken).
 
-        Called by the :class:`Flusher`.
+        Called by the :class:`Flusher`'s thread; never blocks.
         """
         done: list[tuple[Waiter, int]] = []
         with self._lock:
@@ -321,7 +323,8 @@ class SendQueue:
     def shutdown(self) -> list[Waiter]:
         """Stop writing for good; returns the waiters of messages never written.
 
-        Call once, before the socket is closed.
+        Call once, before the socket is closed. Thread-safe; blocks until the
+        flusher's thread has let go of the socket (at most 5 s) if it ever watched it.
         """
         with self._lock:
             self._sealed = True
@@ -336,7 +339,10 @@ class SendQueue:
 
 
 class Flusher:
-    """One thread writing the leftovers of every client whose socket was full."""
+    """One thread writing the leftovers of every client whose socket was full.
+
+    Every method is thread-safe; :meth:`watch` never blocks, :meth:`forget` does.
+    """
 
     def __init__(self, name: str = "syncaerys-flusher") -> None:
         self._name = name
@@ -353,13 +359,20 @@ class Flusher:
         self._thread: threading.Thread | None = None
 
     def watch(self, queue: SendQueue) -> None:
-        """Write ``queue`` out whenever its socket is writable, until it is empty."""
+        """Write ``queue`` out whenever its socket is writable, until it is empty.
+
+        Thread-safe; never blocks (the first call starts the flusher's thread).
+        """
         with self._lock:
             self._to_watch.append(queue)
             self._wake_locked()
 
     def forget(self, queue: SendQueue, timeout: float = 5.0) -> None:
-        """Stop watching ``queue``'s socket; returns once the flusher has let go."""
+        """Stop watching ``queue``'s socket; returns once the flusher has let go.
+
+        Thread-safe; blocks until the flusher's thread has applied it (at most
+        ``timeout`` seconds), except when called on that thread.
+        """
         if self._thread is None:
             return
         done = threading.Event()
@@ -423,7 +436,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_flusher() -> Flusher:
-    """The process-wide flusher (its thread starts with the first full socket)."""
+    """The process-wide flusher (its thread starts with the first full socket). Thread-safe; never blocks."""
     global _shared
     if _shared is None:
         with _shared_lock:

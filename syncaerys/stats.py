@@ -20,7 +20,11 @@ LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 
 @dataclass
 class Totals:
-    """Traffic of the connections that have closed."""
+    """Traffic of the connections that have closed.
+
+    Not thread-safe: an instance has one owner at a time (the gateway's totals
+    are kept under :class:`GatewayStats`'s lock); never blocks.
+    """
 
     bytes_in: int = 0
     bytes_out: int = 0

@@ -20,7 +20,7 @@ logger = logging.getLogger("syncaerys.connection")
 
 
 class TimerHandle:
-    """A scheduled call; :meth:`cancel` stops it from running."""
+    """A scheduled call; :meth:`cancel` stops it from running. Thread-safe; never blocks."""
 
     __slots__ = ("callback", "when")
 
@@ -29,11 +29,16 @@ class TimerHandle:
         self.callback = callback
 
     def cancel(self) -> None:
+        """Keep the call from running; a call the timer thread has already taken still runs. Never blocks."""
         self.callback = None
 
 
 class Timer:
-    """Runs callbacks at ``time.monotonic()`` deadlines on one daemon thread."""
+    """Runs callbacks at ``time.monotonic()`` deadlines on one daemon thread.
+
+    :meth:`call_later` is thread-safe and never blocks. The callbacks run one
+    at a time on the timer's thread, so they must be quick and must not block.
+    """
 
     def __init__(self, name: str = "syncaerys-timer") -> None:
         self._name = name
@@ -44,7 +49,7 @@ class Timer:
         self._thread: threading.Thread | None = None
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
-        """Run ``callback()`` on the timer thread in ``delay`` seconds. Thread-safe."""
+        """Run ``callback()`` on the timer thread in ``delay`` seconds. Thread-safe; never blocks."""
         handle = TimerHandle(time.monotonic() + delay, callback)
         with self._condition:
             earliest = self._heap[0][0] if self._heap else None
@@ -81,7 +86,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_timer() -> Timer:
-    """The process-wide timer (its thread starts with the first deadline)."""
+    """The process-wide timer (its thread starts with the first deadline). Thread-safe; never blocks."""
     global _shared
     if _shared is None:
         with _shared_lock:

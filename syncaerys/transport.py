@@ -30,29 +30,48 @@ def _wait(fd: int, events: int, timeout: float | None) -> bool:
 
 
 class Transport:
-    """The interface; see the module docstring."""
+    """The interface; see the module docstring.
+
+    :meth:`recv`, :meth:`recv_into` and :meth:`wait_readable` belong to the
+    reading thread (one reader at a time) and block. :meth:`send_nowait` and
+    :meth:`shutdown` may be called from any thread and never block.
+    :meth:`send_all` blocks, and is for writes before the send queue takes over
+    (the 101).
+    """
 
     sock: socket.socket
     fileno: int
 
     def recv(self, size: int) -> bytes:
-        """Block until data arrives; ``b""`` at EOF. May raise :class:`OSError`."""
+        """Block until data arrives; ``b""`` at EOF. May raise :class:`OSError`. The reading thread only."""
         raise NotImplementedError
 
     def recv_into(self, buffer: memoryview) -> int:
-        """Block until data arrives and write it into ``buffer``; 0 at EOF. May raise :class:`OSError`."""
+        """Block until data arrives and write it into ``buffer``; 0 at EOF. May raise :class:`OSError`.
+
+        The reading thread only.
+        """
         raise NotImplementedError
 
     def send_nowait(self, data: bytes | memoryview) -> int:
-        """Write what the socket takes now; 0 when it is full. Raises :class:`OSError` when broken."""
+        """Write what the socket takes now; 0 when it is full. Raises :class:`OSError` when broken.
+
+        Any thread; never blocks. Concurrent calls are not ordered with each
+        other: the send queue's lock serializes them.
+        """
         raise NotImplementedError
 
     def wait_readable(self, timeout: float) -> bool:
-        """Whether :meth:`recv` would return within ``timeout`` seconds."""
+        """Whether :meth:`recv` would return within ``timeout`` seconds. Blocks up to that; the reading thread only."""
         raise NotImplementedError
 
     def send_all(self, data: bytes, timeout: float) -> None:
-        """Write all of ``data``, waiting up to ``timeout`` seconds; raises :class:`OSError`."""
+        """Write all of ``data``; raises :class:`OSError` (:class:`TimeoutError` when the socket stays full).
+
+        Blocks: each time the socket is full it waits at most ``timeout``
+        seconds for room. Not to be mixed with other writers: the handshake's
+        thread writes the 101 with it before the send queue is released.
+        """
         view = memoryview(data)
         while view:
             sent = self.send_nowait(view)
@@ -61,7 +80,7 @@ class Transport:
                 raise TimeoutError("the socket stayed full")
 
     def shutdown(self) -> None:
-        """Shut the TCP connection down both ways (wakes a blocked :meth:`recv`)."""
+        """Shut the TCP connection down both ways (wakes a blocked :meth:`recv`). Thread-safe; never blocks."""
         try:
             socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
         except OSError:
@@ -69,28 +88,44 @@ class Transport:
 
 
 class PlainTransport(Transport):
+    """A plain TCP socket, left in blocking mode: reads block, writes use ``MSG_DONTWAIT``.
+
+    Threading and blocking as documented on :class:`Transport`.
+    """
+
     def __init__(self, sock: socket.socket) -> None:
         sock.settimeout(None)
         self.sock = sock
         self.fileno = sock.fileno()
 
     def recv(self, size: int) -> bytes:
+        """:meth:`Transport.recv`: one blocking ``recv``. The reading thread only."""
         return self.sock.recv(size)
 
     def recv_into(self, buffer: memoryview) -> int:
+        """:meth:`Transport.recv_into`: one blocking ``recv_into``. The reading thread only."""
         return self.sock.recv_into(buffer)
 
     def send_nowait(self, data: bytes | memoryview) -> int:
+        """:meth:`Transport.send_nowait`: one ``send`` with ``MSG_DONTWAIT``. Any thread; never blocks."""
         try:
             return self.sock.send(data, _DONTWAIT)
         except BlockingIOError:
             return 0
 
     def wait_readable(self, timeout: float) -> bool:
+        """:meth:`Transport.wait_readable`: a ``poll``. Blocks up to ``timeout``; the reading thread only."""
         return _wait(self.fileno, select.POLLIN, timeout)
 
 
 class TLSTransport(Transport):
+    """An ``SSLSocket`` switched to non-blocking mode.
+
+    Every call into the ``SSL`` object (reads, writes, shutdown) is made under
+    one lock, which is never held while a read waits for the socket; so the
+    threading and blocking are as documented on :class:`Transport`.
+    """
+
     def __init__(self, sock: ssl.SSLSocket) -> None:
         sock.setblocking(False)
         self.sock = sock
@@ -99,11 +134,13 @@ class TLSTransport(Transport):
         self._lock = threading.Lock()
 
     def recv(self, size: int) -> bytes:
+        """:meth:`Transport.recv`: blocks (polling, outside the lock) until TLS data is decrypted or EOF."""
         sock = self.sock
         assert isinstance(sock, ssl.SSLSocket)
         return self._read(lambda: sock.recv(size), b"")
 
     def recv_into(self, buffer: memoryview) -> int:
+        """:meth:`Transport.recv_into`: blocks (polling, outside the lock) until TLS data is decrypted or EOF."""
         sock = self.sock
         assert isinstance(sock, ssl.SSLSocket)
         return self._read(lambda: sock.recv_into(buffer), 0)
@@ -125,6 +162,7 @@ class TLSTransport(Transport):
             _wait(self.fileno, events, None)
 
     def send_nowait(self, data: bytes | memoryview) -> int:
+        """:meth:`Transport.send_nowait`: one non-blocking ``SSL`` write under the lock. Any thread; never blocks."""
         with self._lock:
             try:
                 return self.sock.send(data)
@@ -134,6 +172,10 @@ class TLSTransport(Transport):
                 raise BrokenPipeError(str(error)) from error
 
     def wait_readable(self, timeout: float) -> bool:
+        """:meth:`Transport.wait_readable`: True at once if TLS data is pending, else a ``poll`` of up to ``timeout``.
+
+        Blocks; the reading thread only.
+        """
         sock = self.sock
         assert isinstance(sock, ssl.SSLSocket)
         with self._lock:
@@ -142,12 +184,16 @@ class TLSTransport(Transport):
         return _wait(self.fileno, select.POLLIN, timeout)
 
     def shutdown(self) -> None:
+        """:meth:`Transport.shutdown`, under the lock (briefly held). Thread-safe; never blocks."""
         with self._lock:
             super().shutdown()
 
 
 def transport_for(sock: socket.socket) -> Transport:
-    """The transport for a connected socket (TLS when it is an ``SSLSocket``)."""
+    """The transport for a connected socket (TLS when it is an ``SSLSocket``); never blocks.
+
+    Not thread-safe: it sets the socket's blocking mode, so call it once, before any I/O on the socket.
+    """
     if isinstance(sock, ssl.SSLSocket):
         return TLSTransport(sock)
     return PlainTransport(sock)

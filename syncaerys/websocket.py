@@ -69,7 +69,7 @@ class Websocket:
     With a cluster backplane, two more optional methods tell when operations
     on other processes' clients start failing and work again (resync what you
     need then): ``on_backplane_down()`` and ``on_backplane_up()``. They run on
-    the backplane's listener thread: keep them short.
+    one of the backplane's threads (its listener or its writer): keep them short.
     """
 
     if TYPE_CHECKING:
@@ -79,7 +79,11 @@ class Websocket:
         endpoint = _UnsetEndpoint()
 
     def on_start(self, endpoint: Endpoint) -> None:
-        """Called once before the first client; keep ``endpoint`` to talk to clients."""
+        """Called once before the first client; keep ``endpoint`` to talk to clients.
+
+        Runs on the thread that starts the gateway. It may block: clients are
+        admitted once it has returned.
+        """
 
     # ``*args`` and ``**route_args`` let a subclass declare exactly what its route
     # passes (``(self, request, response)``, ``(..., name: str)``) and still pass
@@ -92,26 +96,48 @@ class Websocket:
         response, name)``). What it returns reaches ``on_open``, unless it is
         a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
         with a status of 300 or more, which is sent to deny the upgrade.
+        Runs on the request's thread; it may block (only that client waits).
         """
         return None
 
     def on_open(self, client_id: int, handshake_data: Any) -> None:
-        """A client is connected; ``handshake_data`` is what ``on_handshake`` returned."""
+        """A client is connected; ``handshake_data`` is what ``on_handshake`` returned.
+
+        Runs on the client's thread, which reads nothing meanwhile: it may
+        block, holding up that client only.
+        """
 
     def on_data(self, client_id: int, message: Message) -> None:
-        """A message started arriving; ``message.result()`` waits for all of it."""
+        """A message started arriving; ``message.result()`` waits for all of it.
+
+        Runs on the client's thread, one message at a time: it may block,
+        holding up that client's next messages and closing handshake only.
+        """
 
     def on_close(self, client_id: int, code: int, reason: str) -> None:
-        """The client is gone (``code`` 1006 when the TCP connection dropped)."""
+        """The client is gone (``code`` 1006 when the TCP connection dropped).
+
+        Runs once, on the client's thread; it may block (a gateway stopping waits for it).
+        """
 
     def on_stop(self) -> None:
-        """The server is stopping; clients are closed with 1001 right after."""
+        """The server is stopping; clients are closed with 1001 right after.
+
+        Runs on the thread that stops the gateway; it may block, but its time
+        counts against the stop's timeout.
+        """
 
     def on_backplane_down(self) -> None:
-        """The cluster backplane lost Redis: remote operations fail until it is back."""
+        """The cluster backplane lost Redis: remote operations fail until it is back.
+
+        Runs on a backplane thread: keep it short and do not block.
+        """
 
     def on_backplane_up(self) -> None:
-        """The cluster backplane (re)connected to Redis (not called for the first connection)."""
+        """The cluster backplane (re)connected to Redis (not called for the first connection).
+
+        Runs on the backplane's listener thread: keep it short and do not block.
+        """
 
 
 _NAMES = (
@@ -145,6 +171,10 @@ class Callbacks:
 
     @classmethod
     def resolve(cls, handler: object) -> Callbacks:
+        """The callbacks of ``handler`` (an instance); :class:`TypeError` for a class or a non-callable.
+
+        Never blocks.
+        """
         if isinstance(handler, type):
             raise TypeError(f"websocket() needs a handler instance, not the class {handler.__name__}")
         methods = {}
@@ -176,6 +206,7 @@ def check_route_arguments(function: Callable[..., Any], arguments: Iterable[str]
     Called when a route is mounted, so that a handler that cannot take the
     rule's arguments fails there, naming the rule, instead of giving every
     client an HTTP 500. ``what`` names the function in the message.
+    Thread-safe; never blocks.
     """
     try:
         signature = inspect.signature(function)

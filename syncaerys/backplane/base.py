@@ -55,7 +55,7 @@ _process_ids_lock = threading.Lock()
 
 
 def next_process_client_id() -> int:
-    """A client id no other gateway of this process has issued."""
+    """A client id no other gateway of this process has issued. Thread-safe; never blocks."""
     with _process_ids_lock:
         return next(_process_ids)
 
@@ -67,6 +67,13 @@ class Backplane:
     local. :class:`~syncaerys.RedisBackplane` publishes operations once to
     Redis, and every other process applies them to its own clients.
     One backplane serves one gateway.
+
+    Every method is thread-safe except :meth:`attach`, :meth:`start` and
+    :meth:`stop`, which the gateway calls from one thread at a time. The ids,
+    membership and :meth:`publish` methods run on handshake, client and
+    application threads and must never block; :meth:`start`, :meth:`stop`,
+    :meth:`wait_announced` and the cluster queries may (a Redis backplane
+    waits for Redis there). This default never blocks.
     """
 
     #: Whether clients may live in other processes.
@@ -79,7 +86,7 @@ class Backplane:
 
     @property
     def publish_errors(self) -> int:
-        """Operations that could not be published to the other processes, since the start."""
+        """Operations that could not be published to the other processes, since the start. Never blocks."""
         return self._publish_errors
 
     def _count_publish_errors(self, count: int = 1) -> None:
@@ -88,47 +95,50 @@ class Backplane:
 
     @property
     def local_node(self) -> LocalNode | None:
-        """The local node it serves (``None`` before :meth:`attach`)."""
+        """The local node it serves (``None`` before :meth:`attach`). Thread-safe; never blocks."""
         return self._node
 
     def attach(self, node: LocalNode) -> None:
-        """Bind to the process it serves (once, when the gateway is built). Not thread-safe."""
+        """Bind to the process it serves (once, when the gateway is built). Not thread-safe; never blocks."""
         if self._node is not None and self._node is not node:
             raise ValueError("a backplane serves one gateway; give each gateway its own (and its own channel)")
         self._node = node
 
     def start(self) -> None:
-        """Connect; called when the gateway starts, before ``on_start``."""
+        """Connect; called when the gateway starts, before ``on_start``. May block; the default does nothing."""
 
     def stop(self) -> None:
-        """Disconnect; called when the gateway has stopped."""
+        """Disconnect; called when the gateway has stopped. May block; the default does nothing."""
 
     @property
     def up(self) -> bool:
-        """Whether remote operations can be carried right now."""
+        """Whether remote operations can be carried right now. Thread-safe; never blocks."""
         return True
 
-    # -- ids and membership (called with locks held: must not block)
+    # -- ids and membership (called on handshake and client paths: must not block)
 
     def next_client_id(self) -> int:
-        """A new client id, unique across everything this backplane connects."""
+        """A new client id, unique across everything this backplane connects. Thread-safe; must not block."""
         return next_process_client_id()
 
     def is_local(self, client_id: int) -> bool:
-        """Whether ``client_id`` was issued by this process."""
+        """Whether ``client_id`` was issued by this process. Thread-safe; must not block."""
         return True
 
     def client_opened(self, client_id: int) -> None:
-        """A local client is registered."""
+        """A local client is registered. Thread-safe; must not block."""
 
     def client_closed(self, client_id: int) -> None:
-        """A local client is gone (and out of every room)."""
+        """A local client is gone (and out of every room). Thread-safe; must not block."""
 
     def wait_announced(self, client_id: int) -> None:
-        """Block (briefly) until the other nodes can see ``client_id``; called before ``on_open``."""
+        """Block (briefly) until the other nodes can see ``client_id``; called before ``on_open``.
+
+        Thread-safe; runs on the client's thread. The default returns at once.
+        """
 
     def rooms_changed(self, client_id: int, room: str) -> None:
-        """A local client joined or left ``room``."""
+        """A local client joined or left ``room``. Thread-safe; must not block."""
 
     # -- remote operations
 
@@ -136,25 +146,26 @@ class Backplane:
         """Carry ``op`` to the node of ``client_id``, or to every other node.
 
         The future resolves to the number of other nodes that received it.
+        Thread-safe; must not block (the future tells the outcome later).
         """
         return SendFuture.resolved(0)
 
     def cluster_clients(self) -> list[int]:
-        """The ids of the clients of the other nodes."""
+        """The ids of the clients of the other nodes. Thread-safe; may block (the default: ``[]``)."""
         return []
 
     def cluster_room(self, room: str) -> list[int]:
-        """The ids of the clients of the other nodes in ``room``."""
+        """The ids of the clients of the other nodes in ``room``. Thread-safe; may block (the default: ``[]``)."""
         return []
 
     def remote_rooms(self, client_id: int) -> set[str]:
-        """The rooms of a client of another node."""
+        """The rooms of a client of another node. Thread-safe; may block (the default: an empty set)."""
         return set()
 
     def remote_info(self, client_id: int) -> dict[str, Any] | None:
-        """What the node of ``client_id`` reports about it, or ``None``."""
+        """What the node of ``client_id`` reports about it, or ``None``. Thread-safe; may block (default: ``None``)."""
         return None
 
 
 class LocalBackplane(Backplane):
-    """The default: one process, nothing to install or start."""
+    """The default: one process, nothing to install or start. No method blocks (threading as on :class:`Backplane`)."""

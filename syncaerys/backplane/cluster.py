@@ -52,7 +52,7 @@ class _Membership(Protocol):
 
 
 class Keys:
-    """The Redis key and channel names of one cluster."""
+    """The Redis key and channel names of one cluster. Not changed after it is built: thread-safe; never blocks."""
 
     def __init__(self, channel: str) -> None:
         if not channel or any(c.isspace() for c in channel):
@@ -63,20 +63,29 @@ class Keys:
         self.node_seq = f"{channel}:node-seq"
 
     def node(self, n: int) -> str:
+        """The liveness key of node ``n``."""
         return f"{self.channel}:node:{n}"
 
     def clients(self, n: int) -> str:
+        """The hash of node ``n``'s clients (client id -> its rooms)."""
         return f"{self.channel}:clients:{n}"
 
     def rooms(self, n: int) -> str:
+        """The hash of node ``n``'s rooms (room -> its client ids)."""
         return f"{self.channel}:rooms:{n}"
 
     def to(self, n: int) -> str:
+        """The pub/sub channel of node ``n`` alone."""
         return f"{self.channel}:to:{n}"
 
 
 class ClusterView:
-    """Reads the cluster's membership (raises redis errors to the caller)."""
+    """Reads the cluster's membership (raises redis errors to the caller).
+
+    Thread-safe: it keeps no state of its own, and redis-py's client is
+    thread-safe. Every method blocks for Redis round trips, each at most the
+    client's socket timeout.
+    """
 
     def __init__(self, client: Any, keys: Keys, own_node: int = 0) -> None:
         self._redis = client
@@ -84,7 +93,7 @@ class ClusterView:
         self._own = own_node
 
     def live_nodes(self) -> list[int]:
-        """The other nodes whose liveness key exists; dead ones are pruned."""
+        """The other nodes whose liveness key exists; dead ones are pruned. Blocks for two or three round trips."""
         keys = self._keys
         nodes = sorted(int(n) for n in self._redis.smembers(keys.nodes) if int(n) != self._own)
         if not nodes:
@@ -99,7 +108,7 @@ class ClusterView:
         return [n for n, exists in zip(nodes, alive, strict=True) if exists]
 
     def clients(self) -> list[int]:
-        """The client ids of the other live nodes."""
+        """The client ids of the other live nodes. Blocks for :meth:`live_nodes` and one more round trip."""
         nodes = self.live_nodes()
         if not nodes:
             return []
@@ -109,7 +118,7 @@ class ClusterView:
         return sorted(int(i) for ids in pipe.execute() for i in ids)
 
     def room(self, room: str) -> list[int]:
-        """The client ids of the other live nodes in ``room``."""
+        """The client ids of the other live nodes in ``room``. Blocks for :meth:`live_nodes` and one more round trip."""
         nodes = self.live_nodes()
         if not nodes:
             return []
@@ -123,7 +132,7 @@ class ClusterView:
         return sorted(members)
 
     def rooms_of(self, client_id: int) -> set[str]:
-        """The rooms of a client as its node last reported them."""
+        """The rooms of a client as its node last reported them. Blocks for one round trip."""
         value = self._redis.hget(self._keys.clients(node_of(client_id)), str(client_id))
         return set(json.loads(value)) if value else set()
 
@@ -131,8 +140,14 @@ class ClusterView:
 class NodeRecord:
     """One node's entries in Redis: it claims a node number, writes its clients and rooms, keeps them alive.
 
-    Used by one thread at a time (the backplane's start, then its writer
-    thread); every method may raise redis-py's errors to the caller.
+    Not thread-safe: the backplane's start claims, its writer thread writes,
+    refreshes and heartbeats, and its stop removes once both threads have
+    ended; :meth:`heartbeat`, which keeps no state, is also called by the
+    listener thread after it reconnects (the writer does not write while the
+    backplane is down). Every method may raise redis-py's errors to the
+    caller. :meth:`claim`, :meth:`heartbeat` and :meth:`remove` block for
+    Redis commands; :meth:`write` and :meth:`refresh` only queue commands on
+    a pipeline and never block.
     """
 
     def __init__(self, client: Any, keys: Keys, token: str, ttl: float) -> None:

@@ -12,7 +12,8 @@ Two threads per backplane:
 
 Nothing on a client's thread waits for Redis, except the cluster queries
 (``get_clients``, ``room_clients``, remote ``rooms_of`` and ``get_info``),
-which are one pipelined round trip.
+which take a few round trips (``get_info`` also waits for the other node's
+answer), and ``wait_announced`` before ``on_open``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ except ImportError as error:  # pragma: no cover - depends on the install
 
 
 def require_redis() -> None:
-    """Raise :class:`ImportError` naming the extra to install when redis-py is missing."""
+    """Raise :class:`ImportError` naming the extra to install when redis-py is missing. Thread-safe; never blocks."""
     if _redis_missing is not None:
         raise ImportError("RedisBackplane and Publisher need redis-py: pip install 'syncaerys[redis]'") from (
             _redis_missing
@@ -68,7 +69,10 @@ _BATCH = 512
 
 
 def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
-    """A redis-py client that fails fast instead of retrying behind our back."""
+    """A redis-py client that fails fast instead of retrying behind our back.
+
+    Never blocks: redis-py connects at the first command. The client is thread-safe (its connection pool is).
+    """
     require_redis()
     kwargs: dict[str, Any] = {
         "socket_timeout": timeout,
@@ -111,6 +115,12 @@ class RedisBackplane(Backplane):
     :param max_reconnect_delay: the cap of the reconnection backoff (it starts
         at 50 ms, doubles, and starts over after a success).
     :param redis_options: extra keyword arguments for ``redis.Redis.from_url``.
+
+    Every method is thread-safe except :meth:`start` and :meth:`stop`, which
+    the gateway calls from one thread at a time. :meth:`start`, :meth:`stop`,
+    :meth:`wait_announced`, :meth:`remote_info` and the cluster queries block
+    on Redis (each command at most ``request_timeout``); the other methods
+    never block: what they write to Redis is left to the writer thread.
     """
 
     clustered = True
@@ -172,6 +182,10 @@ class RedisBackplane(Backplane):
 
         If Redis is unreachable the gateway still starts: local operations
         work, remote ones fail, and the listener keeps trying to connect.
+        Blocks: claiming a node number takes a few Redis commands (each at most
+        ``request_timeout``), then it waits up to ``2 * request_timeout`` for
+        the subscription. Not thread-safe (the gateway's lifecycle lock
+        serializes it).
         """
         if self._threads:
             return
@@ -201,7 +215,13 @@ class RedisBackplane(Backplane):
         subscribed.wait(self.request_timeout * 2)
 
     def stop(self) -> None:
-        """Remove this node from the cluster, stop the threads, close the connections."""
+        """Remove this node from the cluster, stop the threads, close the connections.
+
+        Blocks: it joins the two threads (up to ``3 * request_timeout + 1``
+        seconds each), then, if Redis is up, removes the node's keys (two Redis
+        commands). Operations still queued fail. Not thread-safe (the gateway's
+        lifecycle lock serializes it).
+        """
         if not self._threads:
             return
         with self._cond:
@@ -222,24 +242,30 @@ class RedisBackplane(Backplane):
 
     @property
     def up(self) -> bool:
+        """:attr:`Backplane.up`: whether Redis answers and this node is subscribed. Thread-safe; never blocks."""
         return self._up
 
     # -- ids and membership
 
     def next_client_id(self) -> int:
+        """:meth:`Backplane.next_client_id`: ``node << 32 | n``. Thread-safe; never blocks."""
         with self._seq_lock:
             return self.node << wire.NODE_SHIFT | next(self._seq)
 
     def is_local(self, client_id: int) -> bool:
+        """:meth:`Backplane.is_local`: whether the id carries this node's number. Thread-safe; never blocks."""
         return wire.node_of(client_id) == self.node
 
     def client_opened(self, client_id: int) -> None:
+        """:meth:`Backplane.client_opened`: mark it for the writer thread to write. Thread-safe; never blocks."""
         self._mark(client_id)
 
     def client_closed(self, client_id: int) -> None:
+        """:meth:`Backplane.client_closed`: mark it for the writer thread to delete. Thread-safe; never blocks."""
         self._mark(client_id)
 
     def rooms_changed(self, client_id: int, room: str) -> None:
+        """:meth:`Backplane.rooms_changed`: mark both for the writer thread to write. Thread-safe; never blocks."""
         with self._cond:
             self._dirty_clients.add(client_id)
             self._dirty_rooms.add(room)
@@ -256,7 +282,7 @@ class RedisBackplane(Backplane):
 
         So that a client is known to the cluster (sends to it from other nodes
         succeed) before ``on_open`` runs. At most ``request_timeout``; not at
-        all while the backplane is down.
+        all while the backplane is down. Thread-safe.
         """
         deadline = time.monotonic() + self.request_timeout
         with self._cond:
@@ -271,6 +297,12 @@ class RedisBackplane(Backplane):
     # -- remote operations
 
     def publish(self, op: wire.Operation, client_id: int | None = None) -> SendFuture[int]:
+        """:meth:`Backplane.publish`: queue ``op`` for the writer thread, to the client's node or to every node.
+
+        Thread-safe; never blocks. The future fails at once while the backplane
+        is down or ``max_backlog`` operations wait; a send to one client fails
+        unless it is open on a live node.
+        """
         if not self._up:
             self._count_publish_errors()
             return SendFuture.failed(BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
@@ -293,15 +325,31 @@ class RedisBackplane(Backplane):
         return future
 
     def cluster_clients(self) -> list[int]:
+        """:meth:`Backplane.cluster_clients`, read from Redis; ``[]`` while down or on an error.
+
+        Thread-safe; blocks for a few Redis round trips.
+        """
         return self._query(lambda view: view.clients(), [])
 
     def cluster_room(self, room: str) -> list[int]:
+        """:meth:`Backplane.cluster_room`, read from Redis; ``[]`` while down or on an error.
+
+        Thread-safe; blocks for a few Redis round trips.
+        """
         return self._query(lambda view: view.room(room), [])
 
     def remote_rooms(self, client_id: int) -> set[str]:
+        """:meth:`Backplane.remote_rooms`, read from Redis; empty while down or on an error.
+
+        Thread-safe; blocks for one Redis round trip.
+        """
         return self._query(lambda view: view.rooms_of(client_id), set())
 
     def remote_info(self, client_id: int) -> dict[str, Any] | None:
+        """:meth:`Backplane.remote_info`: ask the client's node through Redis; ``None`` while down or unanswered.
+
+        Thread-safe; blocks until the answer comes, at most ``request_timeout``.
+        """
         if not self._up:
             return None
         request_id = secrets.token_hex(8)

@@ -35,7 +35,10 @@ MAX_NODES = 1 << 20
 
 
 def node_of(client_id: int) -> int:
-    """The node number a client id was issued by (0: a process without a cluster backplane)."""
+    """The node number a client id was issued by (0: a process without a cluster backplane).
+
+    Pure; thread-safe; never blocks.
+    """
     return client_id >> NODE_SHIFT
 
 
@@ -65,7 +68,7 @@ class Operation:
 
 
 def encode(op: Operation) -> bytes:
-    """The bytes to publish for ``op``."""
+    """The bytes to publish for ``op``. Pure; thread-safe; never blocks."""
     header: dict[str, Any] = {"k": op.kind, "o": op.origin}
     if op.binary:
         header["b"] = 1
@@ -87,7 +90,10 @@ def encode(op: Operation) -> bytes:
 
 
 def decode(data: bytes) -> Operation:
-    """The :class:`Operation` in a published message; :class:`WireError` if malformed."""
+    """The :class:`Operation` in a published message; :class:`WireError` if malformed.
+
+    Pure; thread-safe; never blocks.
+    """
     if not isinstance(data, (bytes, bytearray)) or data[:4] != MAGIC or len(data) < 8:
         raise WireError("not a syncaerys backplane message")
     (length,) = _LENGTH.unpack_from(data, 4)

@@ -51,7 +51,7 @@ def negotiate(header: str | None, window_bits: int) -> DeflateParams | None:
 
     ``window_bits`` is the largest window our compressor will use. Offers with
     unknown, repeated or invalid parameters are declined (RFC 7692 5.1), as is
-    ``server_max_window_bits=8``, which zlib cannot honour.
+    ``server_max_window_bits=8``, which zlib cannot honour. Pure; thread-safe; never blocks.
     """
     if not header:
         return None
@@ -102,7 +102,7 @@ def _accept_offer(parameters: list[str], window_bits: int) -> DeflateParams | No
 
 
 class Deflater:
-    """Compresses outgoing messages for one client (not thread-safe: callers serialize)."""
+    """Compresses outgoing messages for one client (not thread-safe: callers serialize); never blocks."""
 
     def __init__(self, params: DeflateParams, memory_level: int = 5, level: int = 6) -> None:
         self.params = params
@@ -127,7 +127,7 @@ def compress_once(payload: bytes, window_bits: int, memory_level: int = 5, level
     """A message compressed without context (what ``server_no_context_takeover`` clients get).
 
     The result depends only on the arguments, so a broadcast compresses once
-    for every client that negotiated the same window.
+    for every client that negotiated the same window. Pure; thread-safe; never blocks.
     """
     compressor = zlib.compressobj(level, zlib.DEFLATED, -window_bits, memory_level)
     data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -135,7 +135,10 @@ def compress_once(payload: bytes, window_bits: int, memory_level: int = 5, level
 
 
 class Inflater:
-    """Decompresses incoming messages for one client, within a size limit."""
+    """Decompresses incoming messages for one client, within a size limit.
+
+    Not thread-safe (one caller at a time: the client's reader); never blocks.
+    """
 
     def __init__(self, params: DeflateParams) -> None:
         self._reset_each_message = params.client_no_context_takeover

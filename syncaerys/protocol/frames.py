@@ -75,7 +75,7 @@ _SENDABLE_BELOW_3000 = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010
 
 
 def is_valid_peer_close_code(code: int) -> bool:
-    """Whether a close code received from the peer is acceptable (else 1002)."""
+    """Whether a close code received from the peer is acceptable (else 1002). Pure; thread-safe; never blocks."""
     return int(code) in _SENDABLE_BELOW_3000 or 3000 <= code <= 4999
 
 
@@ -84,6 +84,7 @@ def validate_close_arguments(code: int, reason: str) -> bytes:
 
     Returns the UTF-8 encoded reason; raises :class:`ValueError` when the code
     may not be sent or the reason exceeds the 123 bytes a control frame allows.
+    Pure; thread-safe; never blocks.
     """
     if not isinstance(code, int) or not is_valid_peer_close_code(code):
         raise ValueError(f"close code {code!r} may not be sent (use 1000, 1001-1003, 1007-1014 or 3000-4999)")
@@ -97,6 +98,7 @@ def encode_frame(opcode: int, payload: bytes, fin: bool = True, rsv1: bool = Fal
     """One unmasked server frame: header and payload in a single ``bytes``.
 
     ``rsv1`` marks the first frame of a compressed message (RFC 7692).
+    Pure; thread-safe; never blocks.
     """
     length = len(payload)
     first = opcode | _FIN if fin else opcode
@@ -114,7 +116,7 @@ def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None, com
 
     As Aerys does: ``slices = ceil(len / auto_frame_size)`` fragments of
     ``ceil(len / slices)`` bytes, so 131,046 bytes with the default 65,527 give
-    two frames of 65,523.
+    two frames of 65,523. Pure; thread-safe; never blocks.
     """
     length = len(payload)
     if auto_frame_size is None or length <= auto_frame_size:
@@ -133,7 +135,7 @@ def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None, com
 
 
 def encode_close(code: int | None, reason: bytes = b"") -> bytes:
-    """A close frame; ``code`` None or 1005 gives an empty payload."""
+    """A close frame; ``code`` None or 1005 gives an empty payload. Pure; thread-safe; never blocks."""
     if code is None or code == CloseCode.NONE:
         return encode_frame(OP_CLOSE, b"")
     return encode_frame(OP_CLOSE, code.to_bytes(2, "big") + reason)

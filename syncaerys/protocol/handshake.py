@@ -37,12 +37,19 @@ OriginCheck = Iterable[str | re.Pattern[str] | None] | Callable[[str | None], bo
 
 
 class HeaderLookup(Protocol):
-    def get(self, key: str, default: None = None) -> str | None: ...
+    """What :func:`check_request` reads the request's headers from (a mapping, or the WSGI environ's)."""
+
+    def get(self, key: str, default: None = None) -> str | None:
+        """The value of the header named ``key`` (any case), or ``default``.
+
+        Called on the request's thread; must not block.
+        """
+        ...
 
 
 @dataclass(frozen=True)
 class Rejection:
-    """An HTTP answer refusing the upgrade."""
+    """An HTTP answer refusing the upgrade. Immutable (its ``headers`` list is not to be changed)."""
 
     status: int
     reason: str
@@ -50,10 +57,12 @@ class Rejection:
 
     @property
     def status_line(self) -> str:
+        """``"403 Forbidden"``: the status and its reason phrase."""
         return f"{self.status} {_PHRASES.get(self.status, 'Error')}"
 
     @property
     def body(self) -> bytes:
+        """The plain-text body: the status line and :attr:`reason`."""
         return f"{self.status} {_PHRASES.get(self.status, 'Error')}: {self.reason}\n".encode()
 
 
@@ -85,6 +94,7 @@ def check_request(
 
     ``http_version`` is the request's protocol, e.g. ``"HTTP/1.1"``.
     Returns ``None`` when the request is a valid RFC 6455 upgrade.
+    Thread-safe; never blocks.
     """
     if method != "GET":
         return Rejection(405, "websocket handshakes use GET", [("Allow", "GET")])
@@ -129,7 +139,8 @@ def check_origin(origin: str | None, allowed: OriginCheck | str | None, host: st
     ``allowed`` is :data:`SAME_ORIGIN` (the Origin's host and port must be the
     request's ``Host``; no Origin header passes: not a browser), :data:`ANY_ORIGIN`
     or ``None`` (no check), a callable, or an iterable of exact origins,
-    compiled patterns and ``None`` (no Origin header).
+    compiled patterns and ``None`` (no Origin header). Thread-safe; never
+    blocks, unless a callable ``allowed`` does.
     """
     if allowed is None or allowed == ANY_ORIGIN:
         return None
@@ -174,19 +185,19 @@ def _without_default_port(netloc: str) -> str:
 
 
 def accept_key(key: str) -> str:
-    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
+    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``. Pure; thread-safe; never blocks."""
     return base64.b64encode(hashlib.sha1(key.strip().encode("ascii") + _GUID).digest()).decode("ascii")
 
 
 def offered_subprotocols(header: str | None) -> list[str]:
-    """The subprotocols a client offered, in its order of preference."""
+    """The subprotocols a client offered, in its order of preference. Pure; thread-safe; never blocks."""
     if not header:
         return []
     return [token.strip() for token in header.split(",") if token.strip()]
 
 
 def response_101(key: str, subprotocol: str | None, extra_headers: Iterable[tuple[str, str]]) -> bytes:
-    """The whole ``101 Switching Protocols`` response, headers included."""
+    """The whole ``101 Switching Protocols`` response, headers included. Pure; thread-safe; never blocks."""
     lines = [
         "HTTP/1.1 101 Switching Protocols",
         "Upgrade: websocket",

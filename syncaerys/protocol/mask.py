@@ -53,6 +53,7 @@ def apply_mask_python(data: Buffer, mask: Buffer, /) -> bytes:
 
     Pure Python; ``data`` is any bytes-like object. Raises :class:`TypeError`
     for non-buffers and :class:`ValueError` when ``mask`` is not 4 bytes long.
+    Pure function; thread-safe; never blocks.
     """
     if type(mask) is not bytes:
         mask = memoryview(mask).tobytes()
@@ -86,4 +87,4 @@ SPEEDUPS = _c_apply_mask is not None
 
 apply_mask: Callable[[Buffer, Buffer], bytes] = _c_apply_mask or apply_mask_python
 """Return ``data`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3): the C
-version when available, else :func:`apply_mask_python`."""
+version when available, else :func:`apply_mask_python`. Pure; thread-safe; never blocks."""

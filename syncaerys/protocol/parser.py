@@ -58,6 +58,8 @@ class FrameParser:
     :param max_message_size: largest message (sum of its fragments) accepted
         (1009 above); ``None`` for no limit.
     :param text_only: reject binary messages with 1003.
+
+    Not thread-safe (one caller at a time: the client's reader); never blocks.
     """
 
     def __init__(

@@ -10,6 +10,9 @@ class TokenBucket:
 
     Spending may take the budget below zero (a read has already happened);
     :meth:`delay` then says how long to stop reading until it is back to zero.
+
+    Not thread-safe (one caller at a time: the client's thread); never blocks
+    (the caller does the waiting).
     """
 
     __slots__ = ("_updated", "capacity", "level", "rate")

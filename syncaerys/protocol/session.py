@@ -113,6 +113,8 @@ _ORDERED = 2  # compressed with this client's context: encoded for it alone, in 
 class Session:
     """The protocol state of one client (see the module docstring for the threading rules).
 
+    Not thread-safe: each method says who may call it. No method blocks.
+
     :param max_frame_size: largest frame payload accepted (1009 above); ``None`` for no limit.
     :param max_message_size: largest message accepted (1009 above); ``None`` for no limit.
     :param text_only: close binary messages with 1003.
@@ -181,28 +183,37 @@ class Session:
 
     @property
     def is_open(self) -> bool:
-        """Whether the state is :attr:`State.OPEN`."""
+        """Whether the state is :attr:`State.OPEN`. Any thread (one attribute read); never blocks."""
         return self.state is State.OPEN
 
     @property
     def compression(self) -> bool:
-        """Whether permessage-deflate was negotiated."""
+        """Whether permessage-deflate was negotiated. Any thread (fixed at creation); never blocks."""
         return self._deflater is not None
 
     # -- incoming
 
     @property
     def missing(self) -> int:
-        """Bytes the frame being received still needs (0 when one may be ready): a read-size hint."""
+        """Bytes the frame being received still needs (0 when one may be ready): a read-size hint.
+
+        The reader's; never blocks.
+        """
         return self._parser.missing
 
     @property
     def inflated_bytes(self) -> int:
-        """Bytes produced by decompression so far (for budgets on what the client makes us inflate)."""
+        """Bytes produced by decompression so far (for budgets on what the client makes us inflate).
+
+        The reader's; never blocks.
+        """
         return self._parser.inflated_bytes
 
     def receive_data(self, data: bytes) -> None:
-        """Take bytes read from the client; then call :meth:`next_event` until it returns ``None``."""
+        """Take bytes read from the client; then call :meth:`next_event` until it returns ``None``.
+
+        The reader only; never blocks.
+        """
         self.bytes_read += len(data)
         self._parser.feed(data)
 
@@ -210,7 +221,7 @@ class Session:
         """The next frame or event; ``None`` when more bytes are needed (or reading is done).
 
         A data ``Frame`` (opcode below 8) goes to the application. For the other
-        events, each class says what the caller does next.
+        events, each class says what the caller does next. The reader only; never blocks.
         """
         if self.reading_done:
             return None
@@ -256,7 +267,8 @@ class Session:
 
         ``None`` when the connection is already closing or closed (nothing to
         do). Otherwise queue the frame after the data already queued, and close
-        TCP when the peer's close frame arrives or a deadline passes.
+        TCP when the peer's close frame arrives or a deadline passes. A
+        transition: any thread, serialized by the caller's lock; never blocks.
         """
         if self.state is not State.OPEN:
             return None
@@ -271,6 +283,7 @@ class Session:
         RFC 6455 5.5.1: "If an endpoint receives a Close frame and did not
         previously send a Close frame, the endpoint MUST send a Close frame in
         response", echoing the code. ``None`` when this side had closed first.
+        A transition: serialized by the caller's lock; never blocks.
         """
         if self.state is not State.OPEN:
             return None
@@ -283,6 +296,7 @@ class Session:
         """TCP ended (or is being closed): the state becomes :attr:`State.CLOSED`.
 
         Without a closing handshake first, the close code is 1006 (RFC 6455 7.1.5).
+        A transition: serialized by the caller's lock; never blocks.
         """
         if self.state is State.OPEN:
             self.close_code = 1006
@@ -294,6 +308,7 @@ class Session:
         """A heartbeat ping to queue (ahead of queued data), or ``None`` unless open.
 
         Its payload is its number, so that a pong tells which ping it answers.
+        A transition: any thread (the heartbeat's), serialized by the caller's lock; never blocks.
         """
         if self.state is not State.OPEN:
             return None
@@ -303,7 +318,7 @@ class Session:
 
     @property
     def unanswered_pings(self) -> int:
-        """Pings sent that no pong has answered yet."""
+        """Pings sent that no pong has answered yet. Any thread (two counters read as they are); never blocks."""
         return self.pings_sent - self.pongs_received
 
     # -- outgoing messages
@@ -321,7 +336,7 @@ class Session:
         """A key for a message of ``size`` bytes: sessions with equal keys encode it to the same bytes.
 
         A fan-out encodes once per key. ``None``: this session's compression
-        context makes its bytes its own.
+        context makes its bytes its own. Any thread (it only reads settings); never blocks.
         """
         plan = self._plan(size)
         if plan == _PLAIN:
@@ -337,6 +352,8 @@ class Session:
         A list, or, when the message is compressed with this client's context, a
         function that builds the list: call it in the order the frames are
         queued (the peer's decompressor sees messages in that order), once.
+        Any thread (it only reads settings); the functions it returns must be
+        called one at a time (the send queue calls them under its lock). Never blocks.
         """
         plan = self._plan(len(payload))
         if plan == _PLAIN:
