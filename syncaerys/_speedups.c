@@ -6,30 +6,14 @@
  * contiguous or not. The pure-Python fallback is syncaerys.protocol.mask;
  * both must give the same results and raise the same exception types.
  *
- * send_nowait(fd, data, /) -> int: a non-blocking send(2) of ``data`` on the
- * socket ``fd`` that keeps the GIL for small writes (see SEND_RELEASE_AT).
- * recv_nowait_into(fd, buffer, /) -> int: a non-blocking recv(2) into
- * ``buffer`` that keeps the GIL; -1 when nothing is there yet. The fallback
- * is socket.send / socket.recv_into with MSG_DONTWAIT (syncaerys.transport).
- *
  * Build is optional (see setup.py); nothing here is required at runtime.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <errno.h>
 #include <stdint.h>
 #include <string.h>
-
-#ifndef _WIN32
-#include <sys/socket.h>
-#include <sys/types.h>
-#define HAVE_NOWAIT_IO 1
-#ifndef MSG_NOSIGNAL
-#define MSG_NOSIGNAL 0
-#endif
-#endif
 
 /* From this size on the GIL is released while masking, so that other threads
  * (other clients) run meanwhile. The XOR runs at tens of GB/s, so for smaller
@@ -163,128 +147,8 @@ done:
     return result;
 }
 
-#ifdef HAVE_NOWAIT_IO
-/* A non-blocking send of a few kilobytes is a copy into the socket buffer:
- * microseconds. Releasing the GIL around it is what socket.send does, and
- * with other threads waiting for the GIL each release is a likely hand-off:
- * the sender then sleeps until the GIL comes back (two context switches per
- * send). So small writes keep the GIL; from this size the copy itself is long
- * enough that letting other threads run meanwhile is worth the hand-off. */
-#define SEND_RELEASE_AT (128 * 1024)
-
-static int
-fd_argument(PyObject *arg, int *fd)
-{
-    long value = PyLong_AsLong(arg);
-    if (value == -1 && PyErr_Occurred()) {
-        return -1;
-    }
-    if (value < 0 || value > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "invalid file descriptor");
-        return -1;
-    }
-    *fd = (int)value;
-    return 0;
-}
-
-PyDoc_STRVAR(send_nowait_doc,
-"send_nowait(fd, data, /)\n"
-"--\n"
-"\n"
-"Write what socket ``fd`` takes of ``data`` now; return the number of bytes\n"
-"written, 0 when the socket buffer is full. Raises OSError when the socket\n"
-"failed. Keeps the GIL unless ``data`` is large.");
-
-static PyObject *
-send_nowait(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    Py_buffer data;
-    int fd;
-    ssize_t sent;
-    int error;
-
-    (void)module;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "send_nowait() takes exactly 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (fd_argument(args[0], &fd) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
-        return NULL;
-    }
-    do {
-        if (data.len >= SEND_RELEASE_AT) {
-            Py_BEGIN_ALLOW_THREADS
-            sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-            Py_END_ALLOW_THREADS
-        }
-        else {
-            sent = send(fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
-        error = errno;
-    } while (sent < 0 && error == EINTR);
-    PyBuffer_Release(&data);
-    if (sent < 0) {
-        if (error == EAGAIN || error == EWOULDBLOCK) {
-            return PyLong_FromLong(0);
-        }
-        errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromSsize_t(sent);
-}
-
-PyDoc_STRVAR(recv_nowait_into_doc,
-"recv_nowait_into(fd, buffer, /)\n"
-"--\n"
-"\n"
-"Read what socket ``fd`` has now into the writable ``buffer``; return the\n"
-"number of bytes read, 0 at EOF, -1 when nothing is there yet. Raises\n"
-"OSError when the socket failed. Keeps the GIL.");
-
-static PyObject *
-recv_nowait_into(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
-    Py_buffer buffer;
-    int fd;
-    ssize_t received;
-    int error;
-
-    (void)module;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "recv_nowait_into() takes exactly 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (fd_argument(args[0], &fd) < 0) {
-        return NULL;
-    }
-    if (PyObject_GetBuffer(args[1], &buffer, PyBUF_WRITABLE) < 0) {
-        return NULL;
-    }
-    do {
-        received = recv(fd, buffer.buf, (size_t)buffer.len, MSG_DONTWAIT);
-        error = errno;
-    } while (received < 0 && error == EINTR);
-    PyBuffer_Release(&buffer);
-    if (received < 0) {
-        if (error == EAGAIN || error == EWOULDBLOCK) {
-            return PyLong_FromLong(-1);
-        }
-        errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    return PyLong_FromSsize_t(received);
-}
-#endif
-
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL, apply_mask_doc},
-#ifdef HAVE_NOWAIT_IO
-    {"send_nowait", (PyCFunction)(void (*)(void))send_nowait, METH_FASTCALL, send_nowait_doc},
-    {"recv_nowait_into", (PyCFunction)(void (*)(void))recv_nowait_into, METH_FASTCALL, recv_nowait_into_doc},
-#endif
     {NULL, NULL, 0, NULL},
 };
 
@@ -303,7 +167,7 @@ static PyModuleDef_Slot speedups_slots[] = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     "syncaerys._speedups",
-    "Optional C implementations of hot paths (see syncaerys.protocol.mask and syncaerys.transport).",
+    "Optional C implementations of hot paths (see syncaerys.protocol.mask).",
     0,
     speedups_methods,
     speedups_slots,

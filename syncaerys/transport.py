@@ -10,8 +10,6 @@ one ``SSL`` object to be used by two threads at once.
 
 from __future__ import annotations
 
-import functools
-import os
 import select
 import socket
 import ssl
@@ -23,21 +21,6 @@ __all__ = ["Transport", "PlainTransport", "TLSTransport", "transport_for"]
 
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 _T = TypeVar("_T")
-
-
-def _load_send_nowait() -> Callable[[int, bytes | memoryview], int] | None:
-    # The C version keeps the GIL for small writes (see _speedups.c): a release
-    # per send is a likely hand-off to another thread, and two context switches.
-    if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
-        return None
-    try:
-        from ._speedups import send_nowait
-    except ImportError:
-        return None
-    return send_nowait
-
-
-_c_send_nowait = _load_send_nowait()
 
 
 def _wait(fd: int, events: int, timeout: float | None) -> bool:
@@ -107,18 +90,13 @@ class Transport:
 class PlainTransport(Transport):
     """A plain TCP socket, left in blocking mode: reads block, writes use ``MSG_DONTWAIT``.
 
-    Threading and blocking as documented on :class:`Transport`. With the C
-    extension, small writes keep the GIL (``_speedups.send_nowait``).
+    Threading and blocking as documented on :class:`Transport`.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         sock.settimeout(None)
         self.sock = sock
         self.fileno = sock.fileno()
-        if _c_send_nowait is not None and _DONTWAIT:
-            # The descriptor stays this socket's until the send queue is shut down,
-            # after which nothing writes (SendQueue.shutdown runs before the close).
-            self.send_nowait = functools.partial(_c_send_nowait, self.fileno)  # type: ignore[method-assign]
 
     def recv(self, size: int) -> bytes:
         """:meth:`Transport.recv`: one blocking ``recv``. The reading thread only."""
