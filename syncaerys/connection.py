@@ -96,6 +96,7 @@ class Connection:
         self.path = path
         self._context = context
         self._options = options
+        self._send_limit = options.max_send_queue
         self._log = client_logger(logger, client_id)
         self.session = Session(
             max_frame_size=options.max_frame_size,
@@ -449,7 +450,8 @@ class Connection:
         queued = self.queue.put(self.session.encode(opcode, payload), waiter)
         if queued is None:
             return False
-        self._check_queue(queued)
+        if self._send_limit is not None and queued > self._send_limit:
+            self._check_queue(queued)
         return True
 
     def send(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
@@ -461,7 +463,8 @@ class Connection:
         queued = self.queue.put(frames, waiter)
         if queued is None:
             return False
-        self._check_queue(queued)
+        if self._send_limit is not None and queued > self._send_limit:
+            self._check_queue(queued)
         return True
 
     def _check_queue(self, queued: int | None, grace: float = SEND_QUEUE_GRACE) -> None:

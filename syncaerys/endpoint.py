@@ -184,7 +184,8 @@ class Endpoint:
             if connection is None and not backplane.is_local(client_id):
                 remote.setdefault(wire.node_of(client_id), []).append(client_id)
             else:
-                targets.append(client_id if connection is None else connection)
+                # A closing client is counted as failed, like an unknown one.
+                targets.append(connection if connection is not None and connection.is_open else client_id)
         publishes: list[tuple[wire.Operation, int | None]] = [
             (wire.Operation(wire.MULTICAST, binary=opcode == OP_BINARY, payload=payload, client_ids=tuple(ids)), ids[0])
             for ids in remote.values()
@@ -206,10 +207,11 @@ class Endpoint:
         encoded: dict[Hashable, list[bytes]] = {}
         size = len(payload)
         for target in targets:
-            if not isinstance(target, Connection) or not target.is_open:
-                tracker.skip(target if isinstance(target, int) else target.id)
+            if not isinstance(target, Connection):
+                tracker.skip(target)
                 continue
-            key = target.encoding_key(size)
+            # A target that closed since it was chosen is refused by its sealed queue (send() is False).
+            key = target.session.shared_key(size)
             frames: list[bytes] | Callable[[], list[bytes]]
             if key is None:
                 frames = target.encode(opcode, payload)

@@ -62,6 +62,7 @@ class SendQueue:
     def __init__(self, transport: Transport, client_id: int, flusher: Flusher, *, held: bool = False) -> None:
         self.transport = transport
         self.fileno = transport.fileno
+        self._send = transport.send_nowait
         self.client_id = client_id
         self._flusher = flusher
         self._lock = threading.Lock()
@@ -112,18 +113,58 @@ class SendQueue:
                 return None
             if callable(frames):
                 frames = frames()
-            append = self._data.append
-            last = len(frames) - 1
-            size = 0
-            for index, frame in enumerate(frames):
-                size += len(frame)
-                if index == last:
-                    append((frame, waiter, size))
+            if (
+                len(frames) == 1
+                and self._partial is None
+                and not self._data
+                and not self._control
+                and not self._flushing
+                and not self._held
+            ):
+                # The common case, written without queueing: one frame, nothing ahead of it.
+                frame = frames[0]
+                size = len(frame)
+                try:
+                    sent = self._send(frame)
+                except OSError:
+                    sent = 0  # queued below: _write_some meets the error again and breaks the queue
+                if sent == size:
+                    now = time.time()
+                    self.bytes_sent += size
+                    self.frames_sent += 1
+                    self.last_sent_at = self.last_data_sent_at = now
+                    self.backlog_since = 0.0
+                    written = True
                 else:
-                    append((frame, None, 0))
-            self.queued_bytes += size
-            watch = self._write_locked(done)
-            queued = self.queued_bytes
+                    written = False
+                    if sent:
+                        self.bytes_sent += sent
+                        self.last_sent_at = self.last_data_sent_at = time.time()
+                        self._partial = ((frame, waiter, size), sent)
+                        self.queued_bytes += size - sent
+                    else:
+                        self._data.append((frame, waiter, size))
+                        self.queued_bytes += size
+                    watch = self._write_locked(done)
+                    queued = self.queued_bytes
+            else:
+                written = False
+                append = self._data.append
+                last = len(frames) - 1
+                size = 0
+                for index, frame in enumerate(frames):
+                    size += len(frame)
+                    if index == last:
+                        append((frame, waiter, size))
+                    else:
+                        append((frame, None, 0))
+                self.queued_bytes += size
+                watch = self._write_locked(done)
+                queued = self.queued_bytes
+        if written:
+            if waiter is not None:
+                waiter.message_written(self.client_id, size)
+            return 0
         self._after_write(watch, done)
         return queued
 
@@ -210,7 +251,7 @@ class SendQueue:
         """
         if self.broken:
             return True
-        send = self.transport.send_nowait
+        send = self._send
         written = 0
         frames = 0
         data_written = False
