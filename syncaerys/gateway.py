@@ -361,7 +361,11 @@ class Gateway:
         except ValueError as error:
             logger.error("cannot upgrade: %s", error)
             return _reject(Rejection(500, str(error)), start_response, environ)
-        return self._serve(environ, start_response, sock, head, response.subprotocol, handshake_data, deflate, finished)
+        subprotocol = response.subprotocol
+        # This frame stays on the stack for the client's whole life: nothing of the
+        # handshake that the client does not need is kept (about 1 KiB per client).
+        del request, response, offered, extra_headers
+        return self._serve(environ, start_response, sock, head, subprotocol, handshake_data, deflate, finished)
 
     def _returned_response(
         self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any

@@ -59,6 +59,32 @@ class SendQueue:
     writes are told in its thread, once the lock is released.
     """
 
+    __slots__ = (
+        "_control",
+        "_data",
+        "_drained",
+        "_ever_flushed",
+        "_flusher",
+        "_flushing",
+        "_held",
+        "_lock",
+        "_orphans",
+        "_partial",
+        "_sealed",
+        "_send",
+        "backlog_since",
+        "broken",
+        "bytes_sent",
+        "client_id",
+        "fileno",
+        "frames_sent",
+        "last_data_sent_at",
+        "last_sent_at",
+        "messages_sent",
+        "queued_bytes",
+        "transport",
+    )
+
     def __init__(self, transport: Transport, client_id: int, flusher: Flusher, *, held: bool = False) -> None:
         self.transport = transport
         self.fileno = transport.fileno
@@ -66,8 +92,10 @@ class SendQueue:
         self.client_id = client_id
         self._flusher = flusher
         self._lock = threading.Lock()
-        self._data: deque[Entry] = deque()
-        self._control: deque[Entry] = deque()
+        # Made when the first message must wait (most are written at once by put()).
+        self._data: deque[Entry] | None = None
+        # Pings and pongs, made when the first comes (an idle connection keeps no deque for them).
+        self._control: deque[Entry] | None = None
         # A frame of which only part was written: the entry and the offset reached.
         self._partial: tuple[Entry, int] | None = None
         #: Bytes queued and not yet written.
@@ -143,13 +171,13 @@ class SendQueue:
                         self._partial = ((frame, waiter, size), sent)
                         self.queued_bytes += size - sent
                     else:
-                        self._data.append((frame, waiter, size))
+                        self._data_deque().append((frame, waiter, size))
                         self.queued_bytes += size
                     watch = self._write_locked(done)
                     queued = self.queued_bytes
             else:
                 written = False
-                append = self._data.append
+                append = self._data_deque().append
                 last = len(frames) - 1
                 size = 0
                 for index, frame in enumerate(frames):
@@ -178,6 +206,8 @@ class SendQueue:
         with self._lock:
             if self._sealed or self.broken:
                 return None
+            if self._control is None:
+                self._control = deque()
             self._control.append((frame, None, 0))
             self.queued_bytes += len(frame)
             watch = self._write_locked(done)
@@ -197,7 +227,7 @@ class SendQueue:
             self._sealed = True
             if drop_queued:
                 dropped = self._drop_locked()
-            self._data.append((frame, None, 0))
+            self._data_deque().append((frame, None, 0))
             self.queued_bytes += len(frame)
         return dropped
 
@@ -215,6 +245,11 @@ class SendQueue:
             self._held = False
             watch = self._write_locked(done)
         self._after_write(watch, done)
+
+    def _data_deque(self) -> deque[Entry]:
+        if self._data is None:
+            self._data = deque()
+        return self._data
 
     # -- writing
 
@@ -316,11 +351,14 @@ class SendQueue:
 
     def _drop_locked(self) -> list[Waiter]:
         """Drop every frame not yet started; return the waiters of their messages."""
-        dropped = [entry[1] for entry in self._data if entry[1] is not None]
+        data = self._data or ()
+        dropped = [entry[1] for entry in data if entry[1] is not None]
         partial = self._partial
         self.queued_bytes = len(partial[0][0]) - partial[1] if partial is not None else 0
-        self._data.clear()
-        self._control.clear()
+        if self._data is not None:
+            self._data.clear()
+        if self._control is not None:
+            self._control.clear()
         return dropped
 
     def _drop_partial_locked(self) -> list[Waiter]:

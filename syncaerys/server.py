@@ -116,6 +116,10 @@ class _DrainLimit:
         return getattr(self.raw, name)
 
 
+#: What an upgraded request's handler keeps instead of its parsed headers (see make_environ).
+_NO_HEADERS = http.client.HTTPMessage()
+
+
 class _RequestHandler(WSGIRequestHandler):
     """werkzeug's handler with TLS in the connection thread and header limits."""
 
@@ -223,6 +227,10 @@ class _RequestHandler(WSGIRequestHandler):
                 environ["REMOTE_ADDR"] = client
                 environ["REMOTE_PORT"] = ""  # the proxy's port says nothing about the client
                 self._forwarded_for = client
+        if str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket":
+            # werkzeug reads the parsed headers only until here, and this handler lives as
+            # long as the websocket: about 2 KiB per client not kept for nothing.
+            self.headers = _NO_HEADERS
         return environ
 
     def end_headers(self) -> None:

@@ -62,6 +62,26 @@ class FrameParser:
     Not thread-safe (one caller at a time: the client's reader); never blocks.
     """
 
+    __slots__ = (
+        "_buf",
+        "_compressed",
+        "_decoder",
+        "_error",
+        "_inflated_size",
+        "_inflater",
+        "_max_frame",
+        "_max_message",
+        "_message_opcode",
+        "_message_size",
+        "_more",
+        "_more_len",
+        "_partial",
+        "_pos",
+        "_text_only",
+        "_want",
+        "inflated_bytes",
+    )
+
     def __init__(
         self,
         max_frame_size: int | None = None,
