@@ -48,8 +48,9 @@ def main() -> None:
         if os.environ.get("BENCH_REDIS")
         else None,
     )
-    # max_connections=None: the default cap (1,000) would answer the burst and
-    # scale scenarios' 5,000 connections with 503.
+    # max_connections=None: the default cap ("auto", the fd soft limit less a margin)
+    # would answer the burst and scale scenarios' 5,000 connections with 503 where
+    # that limit is low.
     syncaerys.run(gateway, host="127.0.0.1", port=port, max_connections=None)
 
 
