@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "_static" / "benchmarks.svg"
-COLOURS = ["#2b6cb0", "#c05621", "#2f855a", "#805ad5"]
+COLOURS = ["#2b6cb0", "#c05621", "#2f855a", "#805ad5", "#b7791f"]
 ROWS = ("echo, 1 client", "echo, 10 clients", "echo, 100 clients", "echo 1 MiB", "broadcast")
 
 
@@ -40,7 +40,8 @@ def table(readme: str) -> tuple[list[str], list[tuple[str, list[float | None]]]]
 
 
 def svg(servers: list[str], rows: list[tuple[str, list[float | None]]]) -> str:
-    bar, gap, label_width, width = 14, 10, 210, 720
+    bar, gap, label_width = 14, 10, 210
+    width = max(720, label_width + len(servers) * 130 + 20)
     height = 40 + len(rows) * (len(servers) * bar + gap * 2) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
