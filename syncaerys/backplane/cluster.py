@@ -227,7 +227,11 @@ class NodeRecord:
         if owner is None:
             # Expired (this process stalled) or Redis restarted empty: claim again.
             if not self._redis.set(key, self._token, nx=True, px=ttl):
-                logger.error("backplane: node number %d was taken by another process meanwhile", self.node)
+                # The backplane's listener and writer may both come here after a restart:
+                # the other one claiming it back first is no clash.
+                taken_by = self._redis.get(key)
+                if taken_by is None or taken_by.decode() != self._token:
+                    logger.error("backplane: node number %d was taken by another process meanwhile", self.node)
             return True
         if owner.decode() != self._token:
             logger.error("backplane: node number %d belongs to another process; client ids may clash", self.node)
