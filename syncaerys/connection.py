@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -469,13 +468,6 @@ class Connection:
 
     # -- any thread
 
-    def encoding_key(self, size: int) -> Hashable | None:
-        """Clients with equal keys get the same bytes for one message; ``None``: encode per client.
-
-        Thread-safe; never blocks.
-        """
-        return self.session.shared_key(size)
-
     def encode(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
         """This client's frames of a message (see :meth:`Session.encode`).
 
@@ -487,12 +479,7 @@ class Connection:
 
     def send_message(self, opcode: int, payload: bytes, waiter: Waiter | None) -> bool:
         """Encode and queue one message for this client; False when it is closing or gone."""
-        queued = self.queue.put(self.session.encode(opcode, payload), waiter)
-        if queued is None:
-            return False
-        if self._send_limit is not None and queued > self._send_limit:
-            self._check_queue(queued)
-        return True
+        return self.send(self.session.encode(opcode, payload), waiter)
 
     def send(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
         """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.

@@ -270,12 +270,7 @@ class Session:
         TCP when the peer's close frame arrives or a deadline passes. A
         transition: any thread, serialized by the caller's lock; never blocks.
         """
-        if self.state is not State.OPEN:
-            return None
-        self.state = State.CLOSING_LOCAL
-        self.close_code = code
-        self.close_reason = reason
-        return encode_close(code, reason.encode())
+        return self._start_closing(State.CLOSING_LOCAL, code, reason)
 
     def close_received(self, code: int, reason: str) -> bytes | None:
         """Apply a :class:`CloseReceived`; the close frame to answer with, or ``None``.
@@ -285,9 +280,13 @@ class Session:
         response", echoing the code. ``None`` when this side had closed first.
         A transition: serialized by the caller's lock; never blocks.
         """
+        return self._start_closing(State.CLOSING_REMOTE, code, reason)
+
+    def _start_closing(self, state: State, code: int, reason: str) -> bytes | None:
+        # The first of the two ways out of OPEN wins; the close frame is this side's.
         if self.state is not State.OPEN:
             return None
-        self.state = State.CLOSING_REMOTE
+        self.state = state
         self.close_code = code
         self.close_reason = reason
         return encode_close(code, reason.encode())

@@ -69,7 +69,9 @@ def test_close_admission_waits_for_the_handshakes_in_progress() -> None:
     finished = threading.Event()
 
     def finish_later() -> None:
-        time.sleep(0.05)
+        # Finish only once close_admission has stopped admitting, so that it must wait for this.
+        while registry.admit_handshake():
+            registry.handshake_finished()
         finished.set()
         registry.handshake_finished()
 
