@@ -85,6 +85,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=DEFAULT_SWITCH_INTERVAL,
         help="sys.setswitchinterval for the process (default %(default)s s; Python's is 0.005)",
     )
+    parser.add_argument(
+        "--batch-scheduling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="schedule the threads as SCHED_BATCH on Linux (default: on; --no-batch-scheduling keeps the default "
+        "policy)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
         "--trusted-proxies",
@@ -104,7 +111,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(supervise(arguments))
     target = load_target(args.target)
     report_modules()
-    options: dict[str, Any] = {"max_connections": args.max_connections, "switch_interval": args.switch_interval}
+    options: dict[str, Any] = {
+        "max_connections": args.max_connections,
+        "switch_interval": args.switch_interval,
+        "batch_scheduling": args.batch_scheduling,
+    }
     if args.cpu == "none":
         options["cpu"] = None
     elif args.cpu != "auto":

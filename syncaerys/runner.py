@@ -21,6 +21,7 @@ from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
+from .process import use_batch_scheduling
 from .server import Server
 from .server import ServerOptions
 
@@ -66,6 +67,7 @@ def run(
     port: int = 1337,
     cpu: int | Iterable[int] | str | None = AUTO,
     switch_interval: float | None = DEFAULT_SWITCH_INTERVAL,
+    batch_scheduling: bool = True,
     **options: Unpack[ServerOptions],
 ) -> None:
     """Serve until SIGINT or SIGTERM, then stop gracefully.
@@ -77,7 +79,7 @@ def run(
     during the graceful stop stops at once. Configures logging if nothing
     else did.
 
-    ``run`` owns its process, so it also applies two process-wide settings
+    ``run`` owns its process, so it also applies three process-wide settings
     (a gateway mounted in another server never does):
 
     * ``switch_interval``: ``sys.setswitchinterval``, 0.05 s by default (Python's
@@ -92,16 +94,26 @@ def run(
       of a cluster on one host spread over the CPUs; it pins nothing when
       every CPU is taken. Pass ``None`` for loads with much work outside the
       GIL (TLS, compression, C extensions) that other cores could take.
+    * ``batch_scheduling``: on Linux, schedule the process's threads as
+      ``SCHED_BATCH`` (see :func:`syncaerys.process.use_batch_scheduling`):
+      a client thread woken by its socket or by the end of a blocking call
+      no longer preempts the thread holding the GIL only to find the GIL
+      taken. With 1,000 clients whose handlers block, that is 2.1 context
+      switches per message instead of 3.5. ``False`` keeps the default
+      policy; elsewhere than Linux it does nothing (logged).
 
     Call it from the main thread, once per process; it blocks until a signal came and the graceful stop is
     over. (From another thread no signal handler is installed and it serves until the process exits.)
     """
     if not targets:
         raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
+    if not isinstance(batch_scheduling, bool):
+        raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_switch_interval(switch_interval)
     pin_to_cpus(cpu)
+    use_batch_scheduling(batch_scheduling)
     servers = servers_for(*targets, host=host, port=port, **options)
     stop_requested = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()

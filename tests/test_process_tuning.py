@@ -1,4 +1,4 @@
-"""The process-wide settings of the standalone server: switch interval and CPU pinning (SPEC 6)."""
+"""The process-wide settings of the standalone server: switch interval, CPU pinning, batch scheduling (SPEC 6)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ import json, os, sys
 import syncaerys
 
 def app(environ, start_response):
-    body = json.dumps({{"interval": sys.getswitchinterval(), "cpus": sorted(os.sched_getaffinity(0))}}).encode()
+    # The policy of the thread serving this request: a client thread of the server.
+    policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
+    figures = {{"interval": sys.getswitchinterval(), "cpus": sorted(os.sched_getaffinity(0)), "policy": policy}}
+    body = json.dumps(figures).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -35,6 +38,7 @@ port = int(sys.argv[sys.argv.index("--port") + 1])
 syncaerys.run(app, host="127.0.0.1", port=port{extra})
 """
 
+needs_batch = pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="no SCHED_BATCH on this platform")
 needs_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this platform")
 
 
@@ -139,13 +143,31 @@ def test_cli_cpu_and_switch_interval_flags(tmp_path: Path) -> None:
     launcher.write_text(
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nfrom syncaerys.cli import main\n"
         f"main(['reporter_app:app', '--port', sys.argv[sys.argv.index('--port') + 1], '--cpu', '{cpu}', "
-        "'--switch-interval', '0.03'])\n"
+        "'--switch-interval', '0.03', '--no-batch-scheduling'])\n"
     )
     with private_cpu_claims(tmp_path), echo_server(tmp_path, "cli", launcher) as (_, port):
         status, _, body = http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200, body
     figures = json.loads(body)
-    assert figures == {"interval": pytest.approx(0.03), "cpus": [cpu]}
+    assert figures["interval"] == pytest.approx(0.03)
+    assert figures["cpus"] == [cpu]
+    if hasattr(os, "SCHED_OTHER"):
+        assert figures["policy"] == os.SCHED_OTHER
+
+
+@needs_batch
+def test_run_schedules_its_threads_as_batch_by_default(tmp_path: Path) -> None:
+    assert report(tmp_path)["policy"] == os.SCHED_BATCH
+
+
+@needs_batch
+def test_run_with_batch_scheduling_false_keeps_the_default_policy(tmp_path: Path) -> None:
+    assert report(tmp_path, ", batch_scheduling=False")["policy"] == os.SCHED_OTHER
+
+
+def test_batch_scheduling_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="batch_scheduling must be True or False"):
+        syncaerys.run(syncaerys.Websocket(), batch_scheduling="no")  # type: ignore[arg-type]
 
 
 def test_a_server_in_someone_elses_process_leaves_the_interval_alone() -> None:

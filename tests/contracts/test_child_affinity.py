@@ -1,4 +1,4 @@
-"""A pinned server's child processes get their CPUs back (issue 10, item 10)."""
+"""A pinned, batch-scheduled server's child processes get their CPUs and scheduling policy back (issue 10, item 10)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,23 @@ CHILDREN = """
 import concurrent.futures, json, multiprocessing, os, subprocess, sys
 
 from syncaerys.process import pin_to_cpus
+from syncaerys.process import use_batch_scheduling
 
 def cpus():
-    return sorted(os.sched_getaffinity(0))
+    return sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0)
 
 if __name__ == "__main__":
     original = cpus()
-    pin_to_cpus({original[0]})
+    pin_to_cpus({original[0][0]})
+    assert use_batch_scheduling(True)
     report = {"original": original, "server": cpus()}
     for method in ("fork", "spawn", "forkserver"):
         context = multiprocessing.get_context(method)
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
             report[method] = pool.submit(cpus).result(timeout=60)
     child = subprocess.run(
-        [sys.executable, "-c", "import os, syncaerys; print(sorted(os.sched_getaffinity(0)))"],
+        [sys.executable, "-c", "import os, syncaerys; print([sorted(os.sched_getaffinity(0)), "
+         "os.sched_getscheduler(0)])"],
         capture_output=True, text=True, check=True,
     )
     report["subprocess"] = json.loads(child.stdout)
@@ -50,6 +53,7 @@ def test_process_pool_workers_and_subprocesses_are_not_pinned(tmp_path: object) 
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     original = report["original"]
-    assert report["server"] == report["server_after"] == [original[0]]
+    assert original[1] == os.SCHED_OTHER
+    assert report["server"] == report["server_after"] == [[original[0][0]], os.SCHED_BATCH]
     for kind in ("fork", "spawn", "forkserver", "subprocess"):
         assert report[kind] == original, (kind, report)
