@@ -98,6 +98,9 @@ class Publisher:
     def close(self, client_id: int, code: int = 1000, reason: str = "") -> int:
         """Close a client of the cluster (``ValueError`` for a bad code or reason).
 
+        Returns 1 when the close reached the process that has the client open,
+        and 0 when no live process has it (closed already, or never seen), as
+        :meth:`Endpoint.close <syncaerys.Endpoint.close>` does nothing then.
         Blocks for one Redis round trip.
         """
         validate_close_arguments(code, reason)
@@ -137,10 +140,12 @@ class Publisher:
         return reached
 
     def _to_client(self, op: wire.Operation, client_id: int) -> int:
+        """Publish ``op`` to the node of ``client_id`` if that node has the client open.
+
+        A send to a client no live node has raises :class:`ClientException`; a close returns 0.
+        """
         check_client_id(client_id)
         channel = self.keys.to(wire.node_of(client_id))
-        if op.kind != wire.SEND:
-            return self._publish(channel, op)
         try:
             pipe = self._redis.pipeline(transaction=False)
             pipe.hexists(self.keys.clients(wire.node_of(client_id)), str(client_id))
@@ -149,6 +154,8 @@ class Publisher:
         except redis.RedisError as error:
             raise BackplaneError(f"could not publish to Redis at {self.url}: {error}") from error
         if not known or not receivers:
+            if op.kind != wire.SEND:
+                return 0
             raise ClientException(f"client {client_id} is not open on any live node")
         return int(receivers)
 

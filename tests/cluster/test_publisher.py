@@ -97,7 +97,7 @@ def test_publisher_to_a_node_nobody_runs_reaches_nobody(redis_server: RedisServe
     ca = a.connect()
     missing = (ca.call("node") + 1000) << NODE_SHIFT | 1
     with Publisher(redis_server.url, channel=CHANNEL) as publisher:
-        # A send that reaches nobody fails naming the id (issue 10, item 4); close just reports 0 nodes.
+        # A send that reaches nobody fails naming the id (issue 10, item 4); a close reports 0 nodes.
         with pytest.raises(ClientException, match=str(missing)):
             publisher.send("nobody", missing)
         with pytest.raises(ClientException, match=str(ca.id + 1)):
@@ -105,6 +105,7 @@ def test_publisher_to_a_node_nobody_runs_reaches_nobody(redis_server: RedisServe
         with pytest.raises(TypeError):
             publisher.send("x", str(ca.id))  # type: ignore[arg-type]
         assert publisher.close(missing) == 0
+        assert publisher.close(ca.id + 1) == 0  # a live node, but not a client of it: nothing was closed
         assert publisher.get_clients() == [ca.id]
         with pytest.raises(ValueError):
             publisher.close(ca.id, 1005)  # a code an endpoint may not send
