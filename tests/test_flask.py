@@ -442,7 +442,15 @@ def test_example_runs_on_werkzeugs_dev_server(tmp_path: Path) -> None:
             ws.send("hello")
             assert ws.recv(timeout=PROMPTLY) == "hello"
             process.send_signal(signal.SIGTERM)
-            assert ws.recv(timeout=4 * PROMPTLY) == "server stopping, bye"
+            try:
+                farewell = ws.recv(timeout=4 * PROMPTLY)
+            except ConnectionClosed as error:
+                # Seen once in CI (Python 3.12, under load): EOF with no message and no close frame.
+                # The server's log says what the process did; wait for it to end so that it is all there.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(4 * PROMPTLY)
+                pytest.fail(f"closed without the farewell ({error!r}); the server's log:\n{log_path.read_text()}")
+            assert farewell == "server stopping, bye"
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=4 * PROMPTLY)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
