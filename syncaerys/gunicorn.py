@@ -177,6 +177,7 @@ def check_worker(worker: Any) -> bool:
                 "set --threads to the websockets expected per worker plus headroom",
                 threads,
             )
+        _check_worker_connections(worker, threads)
         return True
     name = type(worker).__name__
     if name == "SyncWorker":
@@ -188,6 +189,25 @@ def check_worker(worker: Any) -> bool:
     else:
         logger.warning("syncaerys is made for gunicorn's gthread worker (-k gthread); %s is untested", name)
     return False
+
+
+def _check_worker_connections(worker: Any, threads: Any) -> None:
+    workers = _config(worker, "workers", 1)
+    connections = _config(worker, "worker_connections", 1000)
+    if not all(isinstance(n, int) for n in (workers, connections, threads)):
+        return
+    if workers > 1 and connections > threads:
+        # gthread accepts up to worker_connections whatever its free threads; the listening
+        # socket is shared, so the kernel may hand a full worker connections the others could serve.
+        logger.warning(
+            "gunicorn worker_connections %d > --threads %d with %d workers: a worker whose threads "
+            "are all held by websockets goes on accepting connections, which then wait for one of "
+            "its threads while other workers have free ones; set worker_connections = threads "
+            "(and keepalive = 0)",
+            connections,
+            threads,
+            workers,
+        )
 
 
 class _Watcher:

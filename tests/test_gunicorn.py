@@ -273,6 +273,18 @@ def test_threads_running_short_are_reported(tmp_path: Path) -> None:
         gunicorn.stop()
 
 
+def test_worker_connections_above_threads_are_reported_with_several_workers(tmp_path: Path) -> None:
+    gunicorn = Gunicorn(tmp_path / "gunicorn.log", "-w", "2", "--worker-connections", "100")
+    gunicorn.start()
+    try:
+        # Each worker logs it once its gateway starts; the first is enough.
+        wait_until(
+            lambda: "gunicorn worker_connections 100 > --threads 8 with 2 workers" in gunicorn.log(), timeout=STOP_BOUND
+        )
+    finally:
+        gunicorn.stop()
+
+
 def test_sync_worker_is_reported_at_boot(tmp_path: Path) -> None:
     # --threads 1: with more, gunicorn would switch the sync worker to gthread by itself.
     gunicorn = Gunicorn(tmp_path / "gunicorn.log", "-k", "sync", "--threads", "1")
