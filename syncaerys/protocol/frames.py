@@ -119,6 +119,9 @@ def encode_message(opcode: int, payload: bytes, auto_frame_size: int | None, com
     two frames of 65,523. Pure; thread-safe; never blocks.
     """
     length = len(payload)
+    if length < 126 and not compressed and (auto_frame_size is None or length <= auto_frame_size):
+        # The common small message, without the call (a per-message cost on the echo path).
+        return [bytes((opcode | _FIN, length)) + payload]
     if auto_frame_size is None or length <= auto_frame_size:
         return [encode_frame(opcode, payload, True, compressed)]
     slices = -(-length // auto_frame_size)

@@ -124,7 +124,8 @@ class FrameParser:
     @property
     def missing(self) -> int:
         """How many more bytes the frame (or frame header) being waited for needs; 0 when one may be ready."""
-        return max(0, self._want - (len(self._buf) - self._pos) - self._more_len)
+        missing = self._want - (len(self._buf) - self._pos) - self._more_len
+        return missing if missing > 0 else 0
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the network; then call :meth:`next_frame`."""
