@@ -343,7 +343,7 @@ class Session:
         if plan == _PLAIN:
             return self._frame_size
         if plan == _SHARED:
-            params = self._deflater.params  # type: ignore[union-attr]
+            params = self._deflater.params
             return (self._frame_size, params.server_window_bits, self._memory_level)
         return None
 
