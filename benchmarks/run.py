@@ -64,6 +64,8 @@ SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "flask-sock": ("flask_sock_server.py", FLASK_SOCK),
     "flask-sock-gevent": ("flask_sock_gevent_server.py", (*FLASK_SOCK, "gevent")),
     "picows": ("picows_server.py", ("picows",)),
+    # syncaerys's own gateway hosted by gevent (examples/gevent_app.py); on request only.
+    "syncaerys-gevent": ("syncaerys_gevent_server.py", ("syncaerys", "gevent")),
     # Not a peer: the least a thread per client can do (see its docstring); on request only.
     "threads-floor": ("threads_floor_server.py", ("socket",)),
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import socket
+import sys
 import threading
 import time
 import weakref
@@ -106,11 +107,61 @@ class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignor
     pass
 
 
+class HostError(RuntimeError):
+    """The WSGI server hosting the gateway cannot serve a websocket; ``status`` is the answer to give."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: What gevent must have patched for syncaerys's threads, locks and sockets to cooperate with its loop.
+_GEVENT_MODULES = ("socket", "threading", "select")
+
+
 def find_socket(environ: dict[str, Any]) -> socket.socket:
-    """The client's raw socket from the WSGI environ; RuntimeError if none. Thread-safe; never blocks."""
-    sock: socket.socket | None = _SocketLocator(environ).sock
-    if sock is None:  # pragma: no cover - simple-websocket raises first
-        raise RuntimeError("Cannot obtain socket from WSGI environment.")
+    """The client's raw socket from the WSGI environ; :class:`HostError` if the host cannot give one.
+
+    Thread-safe; never blocks.
+    """
+    software = str(environ.get("SERVER_SOFTWARE") or "this WSGI server")
+    if software.startswith("gevent"):
+        return _gevent_socket(environ, software)
+    try:
+        sock: socket.socket | None = _SocketLocator(environ).sock
+    except RuntimeError:
+        sock = None
+    if sock is None:
+        raise HostError(
+            f"{software} does not give WSGI applications the client's socket; serve the gateway with "
+            "syncaerys.Server, werkzeug (app.run, flask run), gunicorn -k gthread or gevent's WSGIServer",
+            501,
+        )
+    return sock
+
+
+def _and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _gevent_socket(environ: dict[str, Any], software: str) -> socket.socket:
+    monkey = sys.modules.get("gevent.monkey")
+    unpatched = [name for name in _GEVENT_MODULES if monkey is None or not monkey.is_module_patched(name)]
+    if unpatched:
+        raise HostError(
+            f"{software} serves this gateway, but {_and_list(unpatched)} {'is' if len(unpatched) == 1 else 'are'} "
+            "not monkey-patched: syncaerys's "
+            "client threads would block gevent's loop. Call gevent.monkey.patch_all() first thing in the "
+            "program, before any other import",
+            500,
+        )
+    # For an upgrade request gevent's wsgi.input is the connection's own reader (a
+    # BufferedReader over a SocketIO). The socket under it is taken itself, not a dup as
+    # simple-websocket takes: the reader and the connection share one socket object, so
+    # that early_data can empty the reader without waiting, and a client costs one descriptor.
+    sock = getattr(getattr(environ.get("wsgi.input"), "raw", None), "_sock", None)
+    if not isinstance(sock, socket.socket):
+        raise HostError(f"{software} gave no socket under wsgi.input (is this an upgrade request?)", 501)
     return sock
 
 
@@ -311,14 +362,10 @@ class Gateway:
         """From finding the socket to serving the client; ``finished`` set once the handshake is over."""
         try:
             sock = find_socket(environ)
-        except RuntimeError:
+        except HostError as error:
+            logger.error("cannot upgrade: %s", error)
             software = environ.get("SERVER_SOFTWARE") or "this WSGI server"
-            logger.error(
-                "cannot upgrade: %s does not give WSGI applications the client's socket; serve the gateway "
-                "with syncaerys.Server, werkzeug (app.run, flask run) or gunicorn -k gthread",
-                software,
-            )
-            return _reject(Rejection(501, f"{software} cannot upgrade to WebSocket"), start_response, environ)
+            return _reject(Rejection(error.status, f"{software} cannot upgrade to WebSocket"), start_response, environ)
 
         request = Request(environ)
         response = Response(101)

@@ -1,4 +1,4 @@
-"""Serve syncaerys gateways under gunicorn's ``gthread`` worker.
+"""Serve syncaerys gateways under gunicorn's ``gthread`` worker (or its ``gevent`` worker).
 
 Put the hooks in your gunicorn config file (``examples/gunicorn.conf.py`` is
 a complete one)::
@@ -23,6 +23,10 @@ ordinary requests; the hooks log a warning when websockets leave fewer than
 a tenth of the threads free. Several workers (``-w``) are fine, but each has
 its own clients: broadcasts reach one worker's clients only unless a
 cluster backplane is configured.
+
+**gevent.** With ``-k gevent`` gunicorn monkey-patches the worker and each
+websocket is a greenlet: ``--threads`` plays no part (``worker_connections``
+caps the connections) and the same hooks stop the gateways on SIGTERM.
 
 **Stopping.** On SIGTERM gunicorn's worker stops accepting, then waits up to
 ``--graceful-timeout`` (30 s by default) for its connections to end, and a
@@ -162,10 +166,10 @@ def _config(worker: Any, name: str, default: Any = None) -> Any:
 
 
 def check_worker(worker: Any) -> bool:
-    """Whether ``worker`` is gunicorn's gthread worker; log an error for the sync worker.
+    """Whether ``worker`` is one syncaerys is tested under (gthread, gevent); log an error for the sync worker.
 
-    Other workers get a warning: gevent and eventlet hand the socket over too,
-    but syncaerys's threads are only tested as real threads.
+    Other workers get a warning: eventlet and gevent's pywsgi worker hand the
+    socket over too, but are not tested.
 
     Thread-safe; never blocks.
     """
@@ -180,6 +184,9 @@ def check_worker(worker: Any) -> bool:
         _check_worker_connections(worker, threads)
         return True
     name = type(worker).__name__
+    if name == "GeventWorker":
+        # gunicorn has monkey-patched the worker: client threads are greenlets (tests/test_gevent.py).
+        return True
     if name == "SyncWorker":
         logger.error(
             "syncaerys websockets need gunicorn's gthread worker (-k gthread --threads N), not %s: "
@@ -222,7 +229,12 @@ class _Watcher:
         self.worker = worker
         self.pid = os.getpid()
         self.stop_requested = threading.Event()
-        self.threads: int = _config(worker, "threads", 1) or 1
+        # Only the gthread worker gives each websocket one of a fixed number of threads.
+        self.threads: int | None = (
+            _config(worker, "threads", 1) or 1
+            if any(cls.__name__ == "ThreadWorker" for cls in type(worker).__mro__)
+            else None
+        )
         self._warned = False
         self._known: list[Gateway] = []
         self._scanned_at = -RESCAN_INTERVAL
@@ -252,6 +264,8 @@ class _Watcher:
         stop_all()
 
     def _check_threads(self) -> None:
+        if self.threads is None:
+            return
         now = time.monotonic()
         if now - self._scanned_at >= RESCAN_INTERVAL:
             self._known = gateways()

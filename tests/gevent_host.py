@@ -1,0 +1,65 @@
+"""A syncaerys gateway on gevent's WSGIServer, for tests/test_gevent.py (not a test module).
+
+``python tests/gevent_host.py PORT [--no-patch] [--parties N]``. Messages are echoed
+as ``echo: ...``, except ``together``: its handler waits on a barrier of ``N`` parties
+(30 s at most) and answers ``together``, or ``alone`` when the barrier broke, which
+only happens if the handlers of different clients cannot block at the same time;
+and ``big N``, answered with ``N`` bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+if "--no-patch" not in sys.argv:
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import argparse
+import logging
+import threading
+
+from gevent.pywsgi import WSGIServer
+
+import syncaerys
+from syncaerys import Endpoint
+from syncaerys import Message
+from syncaerys import Websocket
+
+
+class Together(Websocket):
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties)
+
+    def on_start(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def on_data(self, client_id: int, message: Message) -> None:
+        text = message.result()
+        if text == "together":
+            try:
+                self.barrier.wait(timeout=30)
+                answer = "together"
+            except threading.BrokenBarrierError:
+                answer = "alone"
+        elif isinstance(text, str) and text.startswith("big "):
+            # More than the socket takes at once: the rest goes through the flusher's loop.
+            answer = "x" * int(text[4:])
+        else:
+            answer = f"echo: {text}"
+        self.endpoint.send(answer, client_id)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--no-patch", action="store_true")
+    parser.add_argument("--parties", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    WSGIServer(("127.0.0.1", args.port), syncaerys.websocket(Together(args.parties)), log=None).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
