@@ -337,13 +337,11 @@ class Session:
         A fan-out encodes once per key. ``None``: this session's compression
         context makes its bytes its own. Any thread (it only reads settings); never blocks.
         """
-        if self._deflater is None:
-            return self._frame_size
         plan = self._plan(size)
         if plan == _PLAIN:
             return self._frame_size
         if plan == _SHARED:
-            params = self._deflater.params
+            params = self._deflater.params  # type: ignore[union-attr]
             return (self._frame_size, params.server_window_bits, self._memory_level)
         return None
 
@@ -356,12 +354,11 @@ class Session:
         Any thread (it only reads settings); the functions it returns must be
         called one at a time (the send queue calls them under its lock). Never blocks.
         """
-        deflater = self._deflater
-        if deflater is None:
-            return encode_message(opcode, payload, self._frame_size)
         plan = self._plan(len(payload))
         if plan == _PLAIN:
             return encode_message(opcode, payload, self._frame_size)
+        deflater = self._deflater
+        assert deflater is not None
         if plan == _SHARED:
             compressed = compress_once(payload, deflater.params.server_window_bits, self._memory_level)
             return encode_message(opcode, compressed, self._frame_size, True)
