@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("gevent")
 
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect
 
 from tests.hostile.test_early_frames import upgrade_with_frames
@@ -88,6 +89,25 @@ def refused_upgrade(port: int) -> tuple[int, bytes]:
     return int(lines[0].split(" ", 2)[1]), body
 
 
+def assert_farewell_then_1001(*clients: ClientConnection) -> None:
+    """Each client hears on_stop's farewell, then the close frame with 1001."""
+    for client in clients:
+        assert client.recv(timeout=4 * PROMPTLY) == "server stopping, bye"
+        with pytest.raises(ConnectionClosed) as closed:
+            client.recv(timeout=4 * PROMPTLY)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+def assert_early_frame_answered(port: int, path: str, answer: bytes) -> None:
+    """A text frame sent with the upgrade request, in one segment, is answered with ``answer``."""
+    client = upgrade_with_frames(port, path, client_frame(OP_TEXT, b"early bird"))
+    try:
+        assert client.status == 101, client.head
+        assert client.recv_frame() == (OP_TEXT, True, answer)
+    finally:
+        client.sock.close()
+
+
 def test_the_example_answers_broadcasts_and_stops_with_1001(tmp_path: Path) -> None:
     with serving(tmp_path, "examples/gevent_app.py", "--port", "PORT") as served:
         url = f"ws://127.0.0.1:{served.port}/"
@@ -99,11 +119,7 @@ def test_the_example_answers_broadcasts_and_stops_with_1001(tmp_path: Path) -> N
                 line = client.recv(timeout=PROMPTLY)
                 assert isinstance(line, str) and line.endswith(": hello")
             served.process.send_signal(signal.SIGTERM)
-            for client in (first, second):
-                assert client.recv(timeout=4 * PROMPTLY) == "server stopping, bye"
-                with pytest.raises(ConnectionClosed) as closed:
-                    client.recv(timeout=4 * PROMPTLY)
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            assert_farewell_then_1001(first, second)
         assert served.process.wait(4 * PROMPTLY) == 0
     log = served.log()
     assert "Traceback" not in log and " ERROR " not in log, log
@@ -142,12 +158,7 @@ def test_a_message_larger_than_the_socket_takes_arrives_whole(tmp_path: Path) ->
 
 def test_frames_sent_with_the_upgrade_request_are_not_lost(tmp_path: Path) -> None:
     with serving(tmp_path, str(HOST), "PORT") as served:
-        client = upgrade_with_frames(served.port, "/", client_frame(OP_TEXT, b"early bird"))
-        try:
-            assert client.status == 101, client.head
-            assert client.recv_frame() == (OP_TEXT, True, b"echo: early bird")
-        finally:
-            client.sock.close()
+        assert_early_frame_answered(served.port, "/", b"echo: early bird")
 
 
 def test_without_monkey_patching_the_upgrade_is_refused_with_500_and_the_fix(tmp_path: Path) -> None:
@@ -170,23 +181,14 @@ def test_gunicorns_gevent_worker_serves_the_flask_example_and_stops_with_1001(tm
     gunicorn = Gunicorn(tmp_path / "gunicorn.log", "-k", "gevent")
     gunicorn.start()
     try:
-        early = upgrade_with_frames(gunicorn.port, "/room/early", client_frame(OP_TEXT, b"early bird"))
-        try:
-            assert early.status == 101, early.head
-            assert early.recv_frame() == (OP_TEXT, True, b"early bird")
-        finally:
-            early.sock.close()
+        assert_early_frame_answered(gunicorn.port, "/room/early", b"early bird")
         url = f"ws://127.0.0.1:{gunicorn.port}/room/lobby"
         with connect(url, open_timeout=STARTUP) as first, connect(url, open_timeout=STARTUP) as second:
             first.send("hello")
             assert (first.recv(timeout=PROMPTLY), second.recv(timeout=PROMPTLY)) == ("hello", "hello")
             assert gunicorn.process is not None
             gunicorn.process.send_signal(signal.SIGTERM)
-            for client in (first, second):
-                assert client.recv(timeout=4 * PROMPTLY) == "server stopping, bye"
-                with pytest.raises(ConnectionClosed) as closed:
-                    client.recv(timeout=4 * PROMPTLY)
-                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            assert_farewell_then_1001(first, second)
         assert gunicorn.process.wait(4 * PROMPTLY) == 0
     finally:
         gunicorn.stop()

@@ -13,24 +13,13 @@ monkey.patch_all()
 
 import _common  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
-from syncaerys_server import Bench  # noqa: E402
-
-import syncaerys  # noqa: E402
+from syncaerys_server import bench_gateway  # noqa: E402
 
 
 def main() -> None:
     port = _common.setup()
-    gateway = syncaerys.websocket(
-        Bench(),
-        max_frames_per_second=None,
-        max_bytes_per_minute=None,
-        max_message_size=None,
-        max_frame_size=None,
-        max_send_queue=None,
-        heartbeat_period=None,
-    )
     # log=None: no access line per request (the other servers log warnings only).
-    WSGIServer(("127.0.0.1", port), gateway, log=None).serve_forever()
+    WSGIServer(("127.0.0.1", port), bench_gateway(), log=None).serve_forever()
 
 
 if __name__ == "__main__":

@@ -33,9 +33,9 @@ class Bench(Websocket):
             self.endpoint.broadcast(payload)
 
 
-def main() -> None:
-    port = _common.setup()
-    gateway = syncaerys.websocket(
+def bench_gateway() -> syncaerys.Gateway:
+    """The benchmark's gateway: limits and the heartbeat off (also served by syncaerys_gevent_server.py)."""
+    return syncaerys.websocket(
         Bench(),
         max_frames_per_second=None,
         max_bytes_per_minute=None,
@@ -48,6 +48,11 @@ def main() -> None:
         if os.environ.get("BENCH_REDIS")
         else None,
     )
+
+
+def main() -> None:
+    port = _common.setup()
+    gateway = bench_gateway()
     # max_connections=None: the default cap ("auto", the fd soft limit less a margin)
     # would answer the burst and scale scenarios' 5,000 connections with 503 where
     # that limit is low.
