@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand
 from django.core.management.base import CommandError
 from django.core.management.base import CommandParser
 from django.core.servers.basehttp import get_internal_wsgi_application
+from django.db import connections
 
 from ....runner import run
 from ... import application
@@ -50,6 +51,7 @@ class Command(BaseCommand):
         if options["max_connections"] is not None:
             server["max_connections"] = _connections(options["max_connections"])
         self.check_migrations()
+        connections.close_all()  # the checks' connections: this thread serves no request
         wsgi = application(get_internal_wsgi_application())
         self.stdout.write(f"syncaerys serving {len(wsgi.gateways())} websocket route(s) on http://{host}:{port}/")
         run(wsgi, host=host, port=port, **server)
