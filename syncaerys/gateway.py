@@ -236,6 +236,14 @@ class Gateway:
         """
         return len(self._clients)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no client is registered (every ``on_close`` has run); whether it happened in time.
+
+        Thread-safe; blocks at most ``timeout`` seconds. New clients may come meanwhile:
+        tests close them first (``syncaerys.django.testing.disconnect_all``).
+        """
+        return self._clients.wait_until_empty(time.monotonic() + timeout)
+
     def live_traffic(self) -> tuple[int, int, Totals]:
         """The open clients now, the bytes queued for them, and their traffic so far.
 
