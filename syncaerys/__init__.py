@@ -33,13 +33,13 @@ from .options import Options
 from .protocol.frames import CloseCode
 from .response import Response
 from .router import Router
-from .runner import run
 from .server import Server
+from .standalone.runner import run
 from .websocket import Websocket
 
 if TYPE_CHECKING:
+    from .backplane.publisher import Publisher
     from .backplane.redis_backplane import RedisBackplane
-    from .publisher import Publisher
 
 __version__ = "0.1.0"
 
@@ -81,7 +81,7 @@ def __getattr__(name: str) -> Any:
 
         return RedisBackplane
     if name == "Publisher":
-        from .publisher import Publisher
+        from .backplane.publisher import Publisher
 
         return Publisher
     raise AttributeError(f"module 'syncaerys' has no attribute {name!r}")

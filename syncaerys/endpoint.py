@@ -12,19 +12,19 @@ from typing import Any
 
 from .backplane import wire
 from .backplane.base import Backplane
-from .connection import Connection
+from .client.connection import Connection
+from .client.ids import check_client_id
+from .client.info import ClientInfo
+from .client.registry import ClientDirectory
+from .client.registry import ClientRegistry
 from .exceptions import ClientException
 from .exceptions import NotStartedError
 from .futures import BroadcastResult
 from .futures import BroadcastTracker
 from .futures import SendFuture
-from .ids import check_client_id
-from .info import ClientInfo
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
-from .registry import ClientDirectory
-from .registry import ClientRegistry
 from .types import Data
 from .websocket import Callbacks
 

@@ -24,9 +24,12 @@ from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .backplane.base import LocalBackplane
-from .connection import ClientContext
-from .connection import Connection
-from .early_data import take_buffered
+from .client.connection import ClientContext
+from .client.connection import Connection
+from .client.registry import ClientRegistry
+from .client.stats import GatewayStats
+from .client.stats import Totals
+from .client.transport import transport_for
 from .endpoint import Endpoint
 from .endpoint import LocalNode
 from .exceptions import ClientException
@@ -39,11 +42,8 @@ from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
 from .protocol.handshake import offered_subprotocols
 from .protocol.handshake import response_101
-from .registry import ClientRegistry
 from .response import Response
-from .stats import GatewayStats
-from .stats import Totals
-from .transport import transport_for
+from .serving.early_data import take_buffered
 from .websocket import Callbacks
 from .websocket import check_route_arguments
 

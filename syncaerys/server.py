@@ -34,17 +34,17 @@ from typing import TypedDict
 from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.serving import WSGIRequestHandler
 
-from .early_data import EARLY_DATA
-from .early_data import take_from_reader
+from .client.timer import TimerHandle
+from .client.timer import shared_timer
 from .gateway import STARTED
 from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
 from .protocol import mask
-from .proxies import TrustedProxies
-from .timer import TimerHandle
-from .timer import shared_timer
+from .serving.early_data import EARLY_DATA
+from .serving.early_data import take_from_reader
+from .serving.proxies import TrustedProxies
 
 __all__ = ["Server", "ServerOptions", "default_max_connections"]
 

@@ -22,6 +22,7 @@ import syncaerys
 from syncaerys import Host
 from syncaerys import Router
 from syncaerys import websocket
+from syncaerys.standalone.runner import servers_for
 from tests.utils import PROMPTLY
 from tests.utils import RawClient
 from tests.utils import Recorder
@@ -185,7 +186,7 @@ def test_wss_echo_broadcast_and_close(certificate: tuple[str, str], caplog: pyte
     cert, key = certificate
     recorder = Recorder()
     host = Host().expose("127.0.0.1", 0).encrypt(cert, key).use(websocket(recorder))
-    (server,) = syncaerys.runner.servers_for(host)
+    (server,) = servers_for(host)
     with server:
         assert server.url.startswith("wss://")
         with connect(f"{server.url}/", ssl=client_context(cert)) as ws:

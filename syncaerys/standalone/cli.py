@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .gateway import websocket
-from .host import Host
+from ..gateway import websocket
+from ..host import Host
+from ..websocket import Websocket
 from .process import DEFAULT_SWITCH_INTERVAL
 from .reloader import report_modules
 from .reloader import supervise
 from .runner import run
-from .websocket import Websocket
 
 __all__ = ["main", "load_target"]
 

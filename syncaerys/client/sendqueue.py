@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from .exceptions import ClientException
+from ..exceptions import ClientException
 from .transport import Transport
 
 __all__ = ["SendQueue", "Flusher", "Waiter", "shared_flusher"]
