@@ -235,7 +235,7 @@ def test_max_connections_answers_503_without_a_thread() -> None:
             assert first.recv(timeout=PROMPTLY) == "still served"
             second.close()
         # A slot is free again once a client has gone.
-        wait_until(lambda: server._connections < 2)
+        wait_until(lambda: server.connection_count() < 2)
         with connect(f"{server.url}/") as third:
             third.send("back")
             assert third.recv(timeout=PROMPTLY) == "back"
