@@ -17,12 +17,14 @@ from .backplane import LocalBackplane
 from .endpoint import ClientInfo
 from .endpoint import Endpoint
 from .exceptions import BackplaneError
+from .exceptions import ClientClosed
 from .exceptions import ClientException
 from .exceptions import ConcurrencyError
 from .exceptions import NotStartedError
 from .exceptions import OptionError
 from .exceptions import ProtocolError
 from .exceptions import SyncaerysError
+from .exceptions import UnknownClient
 from .futures import BroadcastResult
 from .futures import SendFuture
 from .gateway import Gateway
@@ -47,6 +49,7 @@ __all__ = [
     "Backplane",
     "BackplaneError",
     "BroadcastResult",
+    "ClientClosed",
     "ClientException",
     "ClientInfo",
     "CloseCode",
@@ -68,6 +71,7 @@ __all__ = [
     "SendFuture",
     "Server",
     "SyncaerysError",
+    "UnknownClient",
     "Websocket",
     "run",
     "websocket",

@@ -32,7 +32,8 @@ from .client.stats import Totals
 from .client.transport import transport_for
 from .endpoint import Endpoint
 from .endpoint import LocalNode
-from .exceptions import ClientException
+from .exceptions import ClientClosed
+from .exceptions import HostError
 from .options import Options
 from .options import WebsocketOptions
 from .protocol.handshake import Accept
@@ -43,7 +44,6 @@ from .protocol.handshake import check_request
 from .protocol.handshake import choose_subprotocol
 from .response import Response
 from .serving.early_data import take_buffered
-from .serving.host_socket import HostError
 from .serving.host_socket import find_socket
 from .websocket import Callbacks
 from .websocket import check_route_arguments
@@ -389,7 +389,7 @@ class Gateway:
         except OSError:
             logger.info("client went away before the 101 was written")
             for waiter in connection.queue.shutdown():
-                waiter.message_failed(connection.id, ClientException("the client went away during the handshake"))
+                waiter.message_failed(connection.id, ClientClosed("the client went away during the handshake"))
             self._clients.remove(connection)
             return self._finish_wsgi(sock, upgrade.start_response)
         self.stats.handshake("accepted")

@@ -7,19 +7,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..client.ids import check_client_id
-from ..exceptions import BackplaneError
-from ..exceptions import ClientException
+from ..exceptions import UnknownClient
 from ..protocol.frames import validate_close_arguments
 from ..types import Data
 from . import wire
 from .cluster import ClusterView
 from .cluster import Keys
+from .errors import redis_errors
 from .redis_backplane import connect
-
-try:
-    import redis
-except ImportError:  # pragma: no cover - depends on the install; connect() raises, naming the extra
-    pass
 
 __all__ = ["Publisher"]
 
@@ -61,9 +56,9 @@ class Publisher:
         """Send a message (``str`` as text, bytes-like as binary) to one client of the cluster.
 
         Blocks for one Redis round trip. Returns the number of processes that
-        received it (1); raises :class:`~syncaerys.ClientException` when the
-        client is not open on a live node, and :class:`TypeError` for an id
-        that is not an ``int``.
+        received it (1); raises :class:`~syncaerys.UnknownClient` (a
+        :class:`~syncaerys.ClientException`) when the client is not open on a
+        live node, and :class:`TypeError` for an id that is not an ``int``.
         """
         return self._to_client(_operation(wire.SEND, data, False, client_ids=(client_id,)), client_id)
 
@@ -142,34 +137,28 @@ class Publisher:
     def _to_client(self, op: wire.Operation, client_id: int) -> int:
         """Publish ``op`` to the node of ``client_id`` if that node has the client open.
 
-        A send to a client no live node has raises :class:`ClientException`; a close returns 0.
+        A send to a client no live node has raises :class:`~syncaerys.UnknownClient`; a close returns 0.
         """
         check_client_id(client_id)
         channel = self.keys.to(wire.node_of(client_id))
-        try:
+        with redis_errors(f"could not publish to Redis at {self.url}"):
             pipe = self._redis.pipeline(transaction=False)
             pipe.hexists(self.keys.clients(wire.node_of(client_id)), str(client_id))
             pipe.publish(channel, wire.encode(op))
             known, receivers = pipe.execute()
-        except redis.RedisError as error:
-            raise BackplaneError(f"could not publish to Redis at {self.url}: {error}") from error
         if not known or not receivers:
             if op.kind != wire.SEND:
                 return 0
-            raise ClientException(f"client {client_id} is not open on any live node")
+            raise UnknownClient(f"client {client_id} is not open on any live node")
         return int(receivers)
 
     def _publish(self, channel: str, op: wire.Operation) -> int:
-        try:
+        with redis_errors(f"could not publish to Redis at {self.url}"):
             return int(self._redis.publish(channel, wire.encode(op)))
-        except redis.RedisError as error:
-            raise BackplaneError(f"could not publish to Redis at {self.url}: {error}") from error
 
     def _read(self, query: Any) -> list[int]:
-        try:
+        with redis_errors(f"could not read the cluster from Redis at {self.url}"):
             result: list[int] = query()
-        except redis.RedisError as error:
-            raise BackplaneError(f"could not read the cluster from Redis at {self.url}: {error}") from error
         return result
 
 

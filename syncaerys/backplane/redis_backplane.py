@@ -19,6 +19,7 @@ answer), and ``wait_announced`` before ``on_open``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -32,7 +33,7 @@ from typing import Any
 from typing import TypeVar
 
 from ..exceptions import BackplaneError
-from ..exceptions import ClientException
+from ..exceptions import UnknownClient
 from ..futures import SendFuture
 from . import wire
 from .base import Backplane
@@ -40,6 +41,8 @@ from .cluster import ClusterView
 from .cluster import Keys
 from .cluster import NodeNumbersExhausted
 from .cluster import NodeRecord
+from .errors import REDIS_ERRORS
+from .errors import redis_errors
 
 # redis-py is optional: without it this module still imports (so that
 # ``from syncaerys import *`` works), and building a backplane raises ImportError.
@@ -207,13 +210,14 @@ class RedisBackplane(Backplane):
         self._redis = connect(self.url, self.request_timeout, self._redis_options)
         self._record = NodeRecord(self._redis, self.keys, self._token, self.node_ttl)
         try:
-            self.node = self._record.claim()
-        except (redis.RedisError, NodeNumbersExhausted) as error:
+            with redis_errors("cannot claim a node number"):
+                self.node = self._record.claim()
+        except (BackplaneError, NodeNumbersExhausted) as error:
             self.node = random.randrange(wire.MAX_NODES // 2, wire.MAX_NODES)
             logger.warning(
                 "backplane: Redis at %s is unreachable (%s); starting as node %d, remote operations fail until it is",
                 self.url,
-                error,
+                error.__cause__ or error,
                 self.node,
             )
         self._record.node = self.node
@@ -247,9 +251,10 @@ class RedisBackplane(Backplane):
         self._threads = []
         if self._up:
             try:
-                self._record.remove()
-            except redis.RedisError as error:
-                logger.info("backplane: could not remove node %d from Redis: %s", self.node, error)
+                with redis_errors(f"could not remove node {self.node} from Redis"):
+                    self._record.remove()
+            except BackplaneError as error:
+                logger.info("backplane: %s", error)
         self._set_up(False, quiet=True)
         self._fail_outgoing(BackplaneError("the backplane is stopped"))
         self._redis.close()
@@ -386,9 +391,13 @@ class RedisBackplane(Backplane):
         if view is None or not self._up:
             return fallback
         try:
-            return read(view)
-        except (redis.RedisError, ValueError) as error:
-            logger.warning("backplane: cluster query failed, answering for this process only: %s", error)
+            with redis_errors("cluster query failed"):
+                return read(view)
+        except (BackplaneError, ValueError) as error:
+            # ValueError: what another node wrote does not parse.
+            logger.warning(
+                "backplane: cluster query failed, answering for this process only: %s", error.__cause__ or error
+            )
             return fallback
 
     # -- the writer thread
@@ -410,12 +419,13 @@ class RedisBackplane(Backplane):
             if beat:
                 next_beat = time.monotonic() + interval
             try:
-                results = self._execute(work, beat)
-            except redis.RedisError as error:
-                self._fail(work.batch, BackplaneError(f"could not publish to Redis: {error}"))
+                with redis_errors("could not publish to Redis"):
+                    results = self._execute(work, beat)
+            except BackplaneError as error:
+                self._fail(work.batch, error)
                 with self._cond:
                     self._resync = True
-                self._connection_lost(error)
+                self._connection_lost(error.__cause__ or error)
                 continue
             if work.full or work.clients:
                 with self._cond:
@@ -469,7 +479,7 @@ class RedisBackplane(Backplane):
             known = next(replies) if item.client_id is not None else True
             receivers = int(next(replies))
             if not known or (item.client_id is not None and receivers == 0):
-                item.future.set_exception(ClientException(f"client {item.client_id} is not open on any live node"))
+                item.future.set_exception(UnknownClient(f"client {item.client_id} is not open on any live node"))
             else:
                 item.future.set_result(max(0, receivers - int(item.discount_self)))
 
@@ -492,29 +502,28 @@ class RedisBackplane(Backplane):
         while not self._stopping:
             pubsub = None
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(self.keys.all, self.keys.to(self.node))
-                self._confirm(pubsub)
-                # After a reconnect Redis may have restarted empty: claim the
-                # node number again if needed and rewrite this node's state.
-                self._record.heartbeat()
-                with self._cond:
-                    self._resync = True
-                delay = 0.05
-                self._reconnect.clear()
-                self._set_up(True)
-                subscribed.set()
-                self._receive(pubsub)
-            except (redis.RedisError, OSError) as error:
+                with redis_errors("lost the subscription"):
+                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(self.keys.all, self.keys.to(self.node))
+                    self._confirm(pubsub)
+                    # After a reconnect Redis may have restarted empty: claim the
+                    # node number again if needed and rewrite this node's state.
+                    self._record.heartbeat()
+                    with self._cond:
+                        self._resync = True
+                    delay = 0.05
+                    self._reconnect.clear()
+                    self._set_up(True)
+                    subscribed.set()
+                    self._receive(pubsub)
+            except BackplaneError as error:
                 subscribed.set()
                 if not self._stopping:
-                    self._connection_lost(error)
+                    self._connection_lost(error.__cause__ or error)
             finally:
                 if pubsub is not None:
-                    try:
+                    with contextlib.suppress(*REDIS_ERRORS):
                         pubsub.close()
-                    except (redis.RedisError, OSError):
-                        pass
             if self._stopping:
                 return
             # Set by the failure itself: cleared, so that only stop() ends the backoff early.

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..exceptions import ClientClosed
 from ..exceptions import ClientException
 from ..message import Message
 from ..options import Options
@@ -447,7 +448,7 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
         for waiter in self.queue.shutdown():
-            waiter.message_failed(self.id, ClientException("the client closed before the message was written"))
+            waiter.message_failed(self.id, ClientClosed("the client closed before the message was written"))
         self.transport.shutdown()
         session = self.session
         self._log.info(
@@ -532,7 +533,7 @@ class Connection:
         self._close_handle = shared_timer().call_later(self._options.close_period, self._close_deadline)
         self.queue.flush()
         for waiter in dropped:
-            waiter.message_failed(self.id, ClientException("the client was closed before the message was written"))
+            waiter.message_failed(self.id, ClientClosed("the client was closed before the message was written"))
         return True
 
     # -- the timer thread

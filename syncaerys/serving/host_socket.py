@@ -15,6 +15,8 @@ from typing import Any
 
 import simple_websocket.ws
 
+from ..exceptions import HostError
+
 __all__ = ["HostError", "find_socket"]
 
 
@@ -33,14 +35,6 @@ class _CaptureSocket(simple_websocket.ws.Base):  # type: ignore[misc]
 
 class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignore[misc]
     pass
-
-
-class HostError(RuntimeError):
-    """The WSGI server hosting the gateway cannot serve a websocket; ``status`` is the answer to give."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 #: What gevent must have patched for syncaerys's threads, locks and sockets to cooperate with its loop.
