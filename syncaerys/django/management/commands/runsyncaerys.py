@@ -20,7 +20,7 @@ from django.core.management.base import CommandParser
 from django.core.servers.basehttp import get_internal_wsgi_application
 from django.db import connections
 
-from ....runner import run
+from .... import run
 from ... import application
 from ...conf import server_options
 
