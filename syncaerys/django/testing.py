@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import unittest
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client as HttpClient
 from django.test import LiveServerTestCase as DjangoLiveServerTestCase
 
@@ -32,6 +32,9 @@ from ..testing import DEFAULT_TIMEOUT
 from ..testing import Client
 from ..testing import connect as connect_client
 from . import gateways
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 __all__ = ["LiveServerTestCase", "connect", "disconnect_all", "session_cookie"]
 
