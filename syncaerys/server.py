@@ -160,9 +160,11 @@ class Server:
                 gateway.start()
         except BaseException:
             self._wsgi.server_close()
-            self.state = STOPPED
+            with self._lock:
+                self.state = STOPPED
             raise
-        self.state = STARTED
+        with self._lock:
+            self.state = STARTED
         logger.info("listening on %s", self.url.replace("ws", "http", 1))
         _report_speedups()
 
@@ -202,7 +204,8 @@ class Server:
         self._wsgi.server_close()
         for gateway in gateways:
             gateway.stop()
-        self.state = STOPPED
+        with self._lock:
+            self.state = STOPPED
         logger.info("stopped %s", self.url)
 
     def __enter__(self) -> Server:
