@@ -1,4 +1,4 @@
-"""The Websocket base class: the six callbacks an application implements."""
+"""The Websocket base class: the eight callbacks an application may implement."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 
 @dataclass(frozen=True)
 class Callbacks:
-    """A handler's six methods, resolved once (snake_case first, then camelCase)."""
+    """A handler's eight methods, resolved once (snake_case first, then camelCase)."""
 
     on_start: Callable[..., Any]
     on_handshake: Callable[..., Any]

@@ -1,4 +1,4 @@
-"""Endpoint (SPEC 2.2): sends, futures, broadcasts, slow clients, close, fragmentation, get_info, get_clients."""
+"""Endpoint (docs/reference/api.md): sends, futures, broadcasts, slow clients, close, fragmentation, get_info..."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def header_size(length: int) -> int:
 
 
 def wire_size(length: int, auto_frame_size: int | None = 65_527) -> int:
-    """Bytes on the wire for a message of ``length`` bytes, split as SPEC 3.2 says."""
+    """Bytes on the wire for a message of ``length`` bytes, split by ``auto_frame_size`` (docs/reference/options.md)."""
     if auto_frame_size is None or length <= auto_frame_size:
         return header_size(length) + length
     slices = -(-length // auto_frame_size)
@@ -295,7 +295,7 @@ def test_send_to_a_closing_client_fails_with_client_exception(recorder: Recorder
 
 
 def test_send_to_an_unknown_id_fails_naming_it(recorder: Recorder) -> None:
-    # SPEC 2.2 as issue 10 (item 4) decided: a send that reached nobody must not look like one that worked.
+    # Unlike Aerys: a send that reached nobody must not look like one that worked.
     with serve(recorder):
         endpoint = recorder.endpoint
         for future in (endpoint.send("x", 987_654_321), endpoint.send_binary(b"x", 987_654_321)):

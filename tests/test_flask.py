@@ -3,7 +3,7 @@
 Every test that serves runs twice: under werkzeug's threaded dev server (what
 ``app.run()`` uses) and under syncaerys's own server. After an upgrade Flask
 still returns a response, which the host server tries to write: it must reach
-nothing (no bytes after the close frame, anchors.md P4) and log no error.
+nothing (no bytes after the close frame: flask-sock on werkzeug wrote an HTTP response there) and log no error.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The opening handshake: protocol checks, on_handshake, subprotocols, options (SPEC 3.1, 4)."""
+"""The opening handshake: protocol checks (RFC 6455 4.2), on_handshake, subprotocols, options."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A cluster across hosts that fail: Redis and two server processes in network namespaces (issue 11, item 16).
+"""A cluster across hosts that fail: Redis and two server processes in network namespaces.
 
 The test builds its own little network: a "switch" namespace with two bridges,
 one for the backplane (Redis, node A, node B) and one for the clients (nodes A

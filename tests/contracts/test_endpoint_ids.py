@@ -1,4 +1,4 @@
-"""Sends that reach nobody fail loudly; ids are ints; the endpoint before its gateway started (issue 10, 4 and 8)."""
+"""Sends that reach nobody fail loudly; ids are ints; the endpoint before its gateway started."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What a typed user sees (issue 10, item 13): a typed app passes mypy --strict, misspelt options do not.
+"""What a typed user sees: a typed app passes mypy --strict, misspelt options do not.
 
 mypy runs from a temporary directory, as a user's project would, so these
 also check that the install (README: ``editable_mode=compat``) is visible to it.

@@ -1,4 +1,4 @@
-"""Cross-site WebSocket hijacking is refused by default (issue 11, item 10)."""
+"""Cross-site WebSocket hijacking is refused by default."""
 
 from __future__ import annotations
 

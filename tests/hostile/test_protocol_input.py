@@ -1,4 +1,4 @@
-"""Hostile or unusual frames at the sans-I/O level (issue 11, items 9 and 14)."""
+"""Hostile or unusual frames at the sans-I/O level."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Opening-handshake checks (SPEC 3.1), Origin checks, the accept key and the 101 response."""
+"""Opening-handshake checks (RFC 6455 4.2.1), Origin checks, the accept key and the 101 response."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """FrameParser: round trips, every error with its code and reason, fragmentation,
 UTF-8 across fragments, arbitrary read boundaries, and a differential test
-against wsproto, the independent reference (SPEC 6).
+against wsproto, the independent reference.
 
 Client frames are built here with the test's own encoder (:func:`client_frame`),
 not with syncaerys's, so the parser is never checked against itself.
@@ -61,7 +61,7 @@ FUZZ = settings(
 
 
 def mask_payload(payload: bytes, key: bytes) -> bytes:
-    """RFC 6455 5.3 masking, written independently of syncaerys.protocol.parser.unmask."""
+    """RFC 6455 5.3 masking, written independently of syncaerys.protocol.mask."""
     return bytes(byte ^ key[index & 3] for index, byte in enumerate(payload))
 
 
@@ -239,7 +239,7 @@ def single_error_cases() -> list[object]:
         cases.append(pytest.param(client_frame(opcode, b"x"), 1002, RESERVED_CONTROL, id=f"opcode-{opcode}"))
     cases += [
         pytest.param(client_frame(OP_TEXT, b"hello", masked=False), 1002, MASK_REQUIRED, id="unmasked-text"),
-        # SPEC 3.2 rejects every unmasked client frame (Aerys accepted zero-length ones).
+        # RFC 6455 5.1: every unmasked client frame is rejected (Aerys accepted zero-length ones).
         pytest.param(client_frame(OP_TEXT, b"", masked=False), 1002, MASK_REQUIRED, id="unmasked-empty-text"),
         pytest.param(client_frame(OP_PING, b"*" * 125, masked=False), 1002, MASK_REQUIRED, id="unmasked-ping"),
         pytest.param(client_frame(OP_PING, b"x", fin=False), 1002, CONTROL_FRAGMENTED, id="nonfin-ping"),
@@ -766,7 +766,7 @@ def test_parsed_input_is_let_go() -> None:
 #    bytes when 1 would have sufficed"; for a control frame "Control frame with
 #    payload len > 125", from the 7-bit field alone). wsproto is fed the same
 #    frame with the minimal encoding.
-# 2. Close code 1014 (IANA "Bad Gateway"): SPEC 3.2 accepts 1007-1014; wsproto's
+# 2. Close code 1014 (IANA "Bad Gateway"): syncaerys accepts 1007-1014 (the IANA registry); wsproto's
 #    CloseReason enum stops at 1013, so it fails 1014 with 1002 ("CLOSE with
 #    unknown reserved code"). wsproto is fed 1013 instead and syncaerys's 1014 is
 #    read as 1013.
@@ -1063,7 +1063,7 @@ def test_truncated_stream_differences() -> None:
     assert run_syncaerys([data]) == ([], ("error", 1002))
     assert run_wsproto([data]) == ([], ("open",))
     # Invalid UTF-8 at the start of a frame whose end has not arrived: both
-    # validate the partial payload (syncaerys since issue 11, item 14).
+    # validate the partial payload.
     data = client_frame(OP_TEXT, b"\xff" + b"a" * 20)[:10]
     assert run_syncaerys([data]) == ([], ("error", 1007))
     assert run_wsproto([data]) == ([], ("error", 1007))
