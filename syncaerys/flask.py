@@ -90,6 +90,7 @@ def _require_flask() -> None:
 
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
     from flask.sansio.blueprints import BlueprintSetupState
     from flask.sansio.scaffold import Scaffold
     from typing_extensions import Unpack
@@ -124,7 +125,9 @@ def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
     return response
 
 
-def _run_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+def _run_wsgi(
+    app: Callable[..., Iterable[bytes]], environ: WSGIEnvironment
+) -> tuple[str, list[tuple[str, str]], bytes]:
     """Call a WSGI app; return its status, headers and whole body."""
     started: list[tuple[str, list[tuple[str, str]]]] = []
     written: list[bytes] = []

@@ -21,7 +21,7 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 from typing import Literal
 from typing import TypedDict
 
@@ -35,6 +35,9 @@ from .serving.admission import Admission
 from .serving.admission import default_max_connections
 from .serving.http import HardenedServer
 from .serving.proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["Server", "ServerOptions", "default_max_connections"]
 
@@ -81,7 +84,7 @@ class Server:
 
     def __init__(
         self,
-        app: Any,
+        app: WSGIApplication,
         host: str = "127.0.0.1",
         port: int = 1337,
         *,
@@ -234,7 +237,7 @@ def _report_speedups() -> None:
         )
 
 
-def _gateways_of(app: Any) -> list[Gateway]:
+def _gateways_of(app: WSGIApplication) -> list[Gateway]:
     if isinstance(app, Gateway):
         return [app]
     gateways = getattr(app, "gateways", None)
