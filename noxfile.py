@@ -65,9 +65,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def types(session: nox.Session) -> None:
-    """mypy --strict on the package and on the typed examples, as CI runs it."""
+    """mypy --strict on the package, the tests and the typed examples, as CI runs it."""
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
     session.run("mypy", "--strict", "syncaerys")
+    session.run("mypy", "--strict", "tests")
     session.run("mypy", "--strict", "examples/typed_app.py", "examples/flask_app.py")
 
 

@@ -390,7 +390,7 @@ def test_route_rejects_misuse() -> None:
     with pytest.raises(TypeError, match="websocket"):
         syncaerys.flask.route(app, "/c", gateway, rule_options={"websocket": True})
     with pytest.raises(syncaerys.OptionError):
-        syncaerys.flask.route(app, "/d", Recorder(), no_such_option=1)
+        syncaerys.flask.route(app, "/d", Recorder(), no_such_option=1)  # type: ignore[call-arg]
 
 
 def test_syncaerys_imports_without_flask() -> None:

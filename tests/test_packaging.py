@@ -142,7 +142,7 @@ def test_the_wheel_repairs_to_manylinux_installs_in_a_fresh_venv_and_serves(dist
     try:
         wait_until(lambda: server.poll() is not None or accepts(port), timeout=6 * PROMPTLY, interval=0.05)
         with connect(f"ws://127.0.0.1:{port}/", open_timeout=PROMPTLY) as ws:
-            assert ws.recv(timeout=PROMPTLY).startswith("welcome")
+            assert str(ws.recv(timeout=PROMPTLY)).startswith("welcome")
             ws.send("packaged")
             assert ws.recv(timeout=PROMPTLY) == "packaged"
         server.send_signal(signal.SIGTERM)

@@ -21,7 +21,7 @@ from tests.utils import werkzeug_serving
 
 @contextlib.contextmanager
 def werkzeug_server(recorder: Recorder, **options: object) -> Iterator[int]:
-    gateway = syncaerys.websocket(recorder, **options)
+    gateway = syncaerys.websocket(recorder, **options)  # type: ignore[arg-type]
     try:
         with werkzeug_serving(gateway) as port:
             yield port

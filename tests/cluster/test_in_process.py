@@ -363,4 +363,4 @@ def test_a_remote_send_to_a_client_that_is_not_open_fails_naming_it(start_node: 
     no_node = (b.backplane.node + 77) << NODE_SHIFT | 1
     assert isinstance(a.endpoint.send("x", no_node).exception(PROMPTLY), ClientException)
     with pytest.raises(TypeError, match="int"):
-        a.endpoint.send("x", str(b_id))  # type: ignore[arg-type]
+        a.endpoint.send("x", str(b_id))

@@ -213,7 +213,7 @@ def test_wrong_calls_are_type_errors(implementation: Callable[..., bytes] | None
 anything = st.one_of(
     st.binary(max_size=8),
     st.binary(max_size=8).map(bytearray),
-    st.binary(max_size=8).map(memoryview),
+    st.binary(max_size=8).map(lambda data: memoryview(data)),
     st.text(max_size=8),
     st.integers(),
     st.none(),

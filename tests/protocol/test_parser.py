@@ -860,7 +860,7 @@ def run_wsproto(chunks: list[bytes]) -> tuple[list[Event], Event]:
             protocol.receive_bytes(chunk)
             for frame in protocol.received_frames():
                 if frame.opcode is Opcode.CLOSE:
-                    code, reason = frame.payload  # type: ignore[misc]
+                    code, reason = frame.payload  # type: ignore[str-unpack]
                     events.append(("close", int(code), reason))
                     return events, ("closed",)
                 if frame.opcode in (Opcode.PING, Opcode.PONG):
@@ -922,7 +922,7 @@ def close_bytes(draw: st.DrawFn) -> bytes:
         code = draw(st.sampled_from(VALID_CLOSE_CODES))
     else:
         code = draw(st.sampled_from(INVALID_CLOSE_CODES) if shape == 4 else st.integers(0, 65535))
-    return code.to_bytes(2, "big") + draw(text_bytes(max_size=30))
+    return code.to_bytes(2, "big") + draw(text_bytes(max_size=30))  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -990,7 +990,7 @@ def streams(draw: st.DrawFn) -> tuple[list[Spec], bool]:
     if draw(st.integers(0, 2)) == 0:
         specs.append(draw(control_spec().filter(lambda spec: spec.opcode == OP_CLOSE)))
     # at most one mutated frame per stream, so each mutation is often the first fault
-    if specs and draw(st.booleans()):
+    if specs and draw(st.booleans()):  # type: ignore[arg-type]
         index = draw(st.integers(0, len(specs) - 1))
         specs[index] = draw(mutated(specs[index]))
     specs = [dataclasses.replace(spec, key=draw(st.binary(min_size=4, max_size=4))) for spec in specs]
