@@ -50,6 +50,8 @@ from .websocket import Callbacks
 from .websocket import check_route_arguments
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
     from typing_extensions import Unpack
 
 __all__ = ["Gateway", "GatewayState", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
@@ -259,7 +261,7 @@ class Gateway:
 
     # -- WSGI
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response = self._counting(start_response)
         server = environ.get("syncaerys.server")
         if server is not None:
@@ -276,7 +278,7 @@ class Gateway:
         finally:
             upgrade.handshake_over()
 
-    def _check(self, environ: dict[str, Any]) -> Rejection | None:
+    def _check(self, environ: WSGIEnvironment) -> Rejection | None:
         """The request's checks, then admission: ``None`` when the handshake may go on (and is counted)."""
         rejection = check_request(
             environ.get("REQUEST_METHOD", ""),
@@ -294,7 +296,7 @@ class Gateway:
             rejection = _SHUTTING_DOWN
         return rejection
 
-    def _counting(self, start_response: Any) -> Any:
+    def _counting(self, start_response: StartResponse) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
         stats = self.stats
 
@@ -367,7 +369,7 @@ class Gateway:
         return None
 
     def _returned_response(
-        self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any
+        self, denial: WerkzeugResponse | Response, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """``on_handshake`` returned a response object: deny with it, or refuse to guess."""
         status = denial.status_code if isinstance(denial, WerkzeugResponse) else denial.status
@@ -425,7 +427,7 @@ class Gateway:
         return self._finish_wsgi(sock, upgrade.start_response)
 
     @staticmethod
-    def _finish_wsgi(sock: socket.socket, start_response: Any) -> Iterable[bytes]:
+    def _finish_wsgi(sock: socket.socket, start_response: StartResponse) -> Iterable[bytes]:
         # The host server will try to write a response once we return. With the
         # socket shut down that write fails with EPIPE, which werkzeug and
         # gunicorn treat as a dropped client: nothing reaches the wire after our
@@ -449,7 +451,7 @@ class _Upgrade:
 
     __slots__ = ("_clients", "_over", "environ", "handshake_data", "sock", "start_response")
 
-    def __init__(self, environ: dict[str, Any], start_response: Any, clients: ClientRegistry) -> None:
+    def __init__(self, environ: WSGIEnvironment, start_response: StartResponse, clients: ClientRegistry) -> None:
         self.environ = environ
         self.start_response = start_response
         self.sock: socket.socket | None = None
@@ -472,7 +474,7 @@ class _Upgrade:
 class _EnvironHeaders:
     """Header lookup straight from the environ (no parsing of anything else)."""
 
-    def __init__(self, environ: dict[str, Any]) -> None:
+    def __init__(self, environ: WSGIEnvironment) -> None:
         self._environ = environ
 
     def get(self, key: str, default: None = None) -> str | None:
@@ -480,7 +482,7 @@ class _EnvironHeaders:
         return value if isinstance(value, str) else default
 
 
-def _has_body(environ: dict[str, Any]) -> bool:
+def _has_body(environ: WSGIEnvironment) -> bool:
     length = environ.get("CONTENT_LENGTH", "")
     return length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
 
@@ -488,7 +490,7 @@ def _has_body(environ: dict[str, Any]) -> bool:
 _SHUTTING_DOWN = Rejection(503, "Server shutting down", [("Retry-After", "1")])
 
 
-def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) -> Iterable[bytes]:
+def _reject(rejection: Rejection, start_response: StartResponse, environ: WSGIEnvironment) -> Iterable[bytes]:
     body = rejection.body
     headers = [
         *rejection.headers,
@@ -507,7 +509,7 @@ def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) 
 _FOREIGN_DRAIN_TIMEOUT = 1.0
 
 
-def _bound_werkzeug_drain(environ: dict[str, Any]) -> None:
+def _bound_werkzeug_drain(environ: WSGIEnvironment) -> None:
     """After the response, werkzeug's dev server reads what is left of the body with no time limit.
 
     A client that sent part of a body and went silent would hold the thread;

@@ -63,7 +63,6 @@ worker process.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -71,14 +70,13 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
 
-from . import gateway as _gateway_module
 from .gateway import STARTED
 from .gateway import STOPPED
 from .gateway import Gateway
+from .gateway import live_gateways
 
 __all__ = [
     "QUICK_STOP_TIMEOUT",
@@ -110,8 +108,8 @@ _tracked_lock = threading.Lock()
 def track(gateway: G) -> G:
     """Register ``gateway`` for the hooks; returns it (usable as ``gw = track(websocket(...))``).
 
-    Optional: :func:`gateways` finds untracked gateways too, by a search of
-    the process's objects.
+    Optional: :func:`gateways` finds untracked gateways too (every gateway
+    registers itself when it is made).
 
     Thread-safe; never blocks.
     """
@@ -124,14 +122,7 @@ def gateways() -> list[Gateway]:
     """Every gateway in this process: the tracked ones and any other still alive. Thread-safe; never blocks."""
     with _tracked_lock:
         found: dict[int, Gateway] = {id(g): g for g in _tracked}
-    registry: Callable[[], list[Gateway]] | None = getattr(_gateway_module, "live_gateways", None)
-    if registry is not None:
-        candidates = list(registry())
-    else:
-        # No registry in syncaerys.gateway: search the heap (type(), not
-        # isinstance(): proxies such as werkzeug's LocalProxy lie about __class__).
-        candidates = [obj for obj in gc.get_objects() if issubclass(type(obj), Gateway)]
-    for candidate in candidates:
+    for candidate in live_gateways():
         found.setdefault(id(candidate), candidate)
     return list(found.values())
 

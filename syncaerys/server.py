@@ -21,7 +21,7 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 from typing import Literal
 from typing import TypedDict
 
@@ -35,6 +35,9 @@ from .serving.admission import Admission
 from .serving.admission import default_max_connections
 from .serving.http import HardenedServer
 from .serving.proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["Server", "ServerOptions", "default_max_connections"]
 
@@ -81,7 +84,7 @@ class Server:
 
     def __init__(
         self,
-        app: Any,
+        app: WSGIApplication,
         host: str = "127.0.0.1",
         port: int = 1337,
         *,
@@ -160,9 +163,11 @@ class Server:
                 gateway.start()
         except BaseException:
             self._wsgi.server_close()
-            self.state = STOPPED
+            with self._lock:
+                self.state = STOPPED
             raise
-        self.state = STARTED
+        with self._lock:
+            self.state = STARTED
         logger.info("listening on %s", self.url.replace("ws", "http", 1))
         _report_speedups()
 
@@ -202,7 +207,8 @@ class Server:
         self._wsgi.server_close()
         for gateway in gateways:
             gateway.stop()
-        self.state = STOPPED
+        with self._lock:
+            self.state = STOPPED
         logger.info("stopped %s", self.url)
 
     def __enter__(self) -> Server:
@@ -231,7 +237,7 @@ def _report_speedups() -> None:
         )
 
 
-def _gateways_of(app: Any) -> list[Gateway]:
+def _gateways_of(app: WSGIApplication) -> list[Gateway]:
     if isinstance(app, Gateway):
         return [app]
     gateways = getattr(app, "gateways", None)

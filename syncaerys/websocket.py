@@ -1,4 +1,4 @@
-"""The Websocket base class: the six callbacks an application implements."""
+"""The Websocket base class: the eight callbacks an application may implement."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from typing import Any
 from .exceptions import NotStartedError
 
 if TYPE_CHECKING:
-    from werkzeug.wrappers import Request
-
     from .endpoint import Endpoint
     from .message import Message
     from .response import Response
@@ -87,8 +85,10 @@ class Websocket:
 
     # ``*args`` and ``**route_args`` let a subclass declare exactly what its route
     # passes (``(self, request, response)``, ``(..., name: str)``) and still pass
-    # mypy --strict: only the two positional parameters are required of it.
-    def on_handshake(self, request: Request, response: Response, /, *args: Any, **route_args: Any) -> Any:
+    # mypy --strict: only the two positional parameters are required of it. The request
+    # is ``Any`` so that a subclass may annotate the one its host gives: werkzeug's
+    # ``Request``, or Django's ``HttpRequest`` under syncaerys.django.
+    def on_handshake(self, request: Any, response: Response, /, *args: Any, **route_args: Any) -> Any:
         """Inspect the upgrade request; deny with ``response.status >= 300`` or by returning a response.
 
         The route's arguments (``/room/<name>``) arrive as keyword arguments;
@@ -96,6 +96,8 @@ class Websocket:
         response, name)``). What it returns reaches ``on_open``, unless it is
         a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
         with a status of 300 or more, which is sent to deny the upgrade.
+        ``request`` is a werkzeug ``Request`` (:class:`syncaerys.Request`), or
+        Django's ``HttpRequest`` for a gateway of :mod:`syncaerys.django`.
         Runs on the request's thread; it may block (only that client waits).
         """
         return None
@@ -158,7 +160,7 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 
 @dataclass(frozen=True)
 class Callbacks:
-    """A handler's six methods, resolved once (snake_case first, then camelCase)."""
+    """A handler's eight methods, resolved once (snake_case first, then camelCase)."""
 
     on_start: Callable[..., Any]
     on_handshake: Callable[..., Any]

@@ -1,4 +1,4 @@
-"""Prometheus metrics (issue 14, item 5): scraped over HTTP and parsed with prometheus_client's own parser."""
+"""Prometheus metrics: scraped over HTTP and parsed with prometheus_client's own parser."""
 
 from __future__ import annotations
 

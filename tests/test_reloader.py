@@ -1,4 +1,4 @@
-"""``python -m syncaerys app:Handler --reload`` restarts the server when the source changes (issue 14, item 6)."""
+"""``python -m syncaerys app:Handler --reload`` restarts the server when the source changes."""
 
 from __future__ import annotations
 

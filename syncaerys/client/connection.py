@@ -76,6 +76,21 @@ class Connection:
 
     :meth:`run`, :meth:`next_data_frame` and :meth:`received` belong to the
     client's thread; everything else is thread-safe and never blocks.
+
+    ``_lock`` guards the session's transitions with the queueing of their
+    frames, and ``closed_at``. Three kinds of field cross threads without it,
+    on purpose (each a single attribute store or load; ``tests/test_races.py``
+    hammers them):
+
+    * ``_waiting``, ``_waiting_since`` and ``_last_read_mono`` are written by the
+      client's thread and read by the timer's heartbeat. A stale read moves a
+      ping or the unanswered-ping close by at most one read: the same outcome
+      as the peer's bytes arriving a moment earlier or later.
+    * ``_heartbeat_handle`` is replaced by the heartbeat and cancelled by
+      :meth:`_finish`. A heartbeat that reschedules itself just as the client
+      finishes leaves one call that finds the session closed and returns.
+    * ``_close_handle`` is set by :meth:`close` after its transition. A close
+      deadline that fires after the client finished finds it closed and returns.
     """
 
     __slots__ = (
@@ -440,8 +455,8 @@ class Connection:
     def _finish(self) -> None:
         with self._lock:
             self.session.connection_lost()
-        if not self.closed_at:
-            self.closed_at = time.time()
+            if not self.closed_at:
+                self.closed_at = time.time()
         for handle in (self._heartbeat_handle, self._close_handle):
             if handle is not None:
                 handle.cancel()

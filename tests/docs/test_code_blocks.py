@@ -1,4 +1,4 @@
-"""Every python block of the README (and of docs/) runs as written, against a real server (issue 10, item 14)."""
+"""Every python block of the README (and of docs/) runs as written, against a real server."""
 
 from __future__ import annotations
 

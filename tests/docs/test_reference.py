@@ -1,4 +1,4 @@
-"""The docs' reference covers every public name (issue 14, item 1)."""
+"""The docs' reference covers every public name."""
 
 from __future__ import annotations
 
