@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from .host import Host
+from .importer import importing_program
 from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
@@ -104,7 +105,23 @@ def run(
 
     Call it from the main thread, once per process; it blocks until a signal came and the graceful stop is
     over. (From another thread no signal handler is installed and it serves until the process exits.)
+
+    Called while ``flask run``, gunicorn or ``python -m syncaerys`` imports the module (an
+    unguarded ``syncaerys.run(app)`` at the end of the file), it logs a warning and returns at once:
+    that program serves the application. Put the call under ``if __name__ == "__main__":``.
     """
+    importer = importing_program()
+    if importer is not None:
+        program, module = importer
+        logger.warning(
+            "syncaerys.run() was called while %s imports the module %s: not serving from there, %s serves "
+            'the application. Put the call under `if __name__ == "__main__":` so that it runs only when '
+            "the file is run as a script",
+            program,
+            module,
+            program,
+        )
+        return
     if not targets:
         raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
     if not isinstance(batch_scheduling, bool):

@@ -11,6 +11,8 @@ comment that tells the test how to exercise it; GitHub does not show it::
   with the servers on free ports, a websocket client connects to ``path``
   and must receive ``expect`` first (after sending ``send`` if given), or
   get the HTTP ``status``; then SIGTERM must stop it with exit code 0;
+* ``flask=run``: a ``serve`` block defining a Flask ``app`` is also served by a
+  real ``flask run`` process (tests/docs/test_code_blocks.py) and exercised the same way;
 * ``needs="redis"``: skipped unless a Redis answers on 127.0.0.1:6379.
 """
 

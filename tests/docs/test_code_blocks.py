@@ -16,6 +16,9 @@ from websockets.sync.client import connect
 from tests.docs.blocks import Block
 from tests.docs.blocks import collect
 from tests.utils import PROMPTLY
+from tests.utils import accepts
+from tests.utils import free_port
+from tests.utils import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("run_block.py")
@@ -84,6 +87,40 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
             process.wait()
     output = log_path.read_text()
     assert "Traceback" not in output and " ERROR " not in output, output
+
+
+FLASK_BLOCKS = [block for block in BLOCKS if block.options.get("flask") == "run"]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("block", FLASK_BLOCKS, ids=[block.name for block in FLASK_BLOCKS])
+def test_flask_block_runs_under_flask_run(block: Block, tmp_path: Path) -> None:
+    """The docs say these apps run under ``flask run``: a real one serves them, on the port it was given."""
+    (tmp_path / "block.py").write_text(block.code, encoding="utf-8")
+    log_path = tmp_path / "flask.log"
+    port = free_port()
+    flask = Path(sys.executable).with_name("flask")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(flask), "--app", "block", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: process.poll() is not None or accepts(port), timeout=STARTUP, interval=0.05)
+        assert process.poll() is None, log_path.read_text()
+        exercise(block, port)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STARTUP)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    output = log_path.read_text()
+    assert "Traceback" not in output and "syncaerys.run() was called" not in output, output
 
 
 def exercise(block: Block, port: int) -> None:

@@ -1,0 +1,85 @@
+"""An application file that ends with an unguarded ``syncaerys.run(app)``, imported by ``flask run``
+or ``python -m syncaerys``: the importing program serves it on the port it was asked for, and
+``run()`` says why it did not take the process over."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.utils import PROMPTLY
+from tests.utils import accepts
+from tests.utils import free_port
+from tests.utils import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STARTUP = 6 * PROMPTLY
+
+UNGUARDED = """
+import flask
+import syncaerys
+import syncaerys.flask
+
+class Echo(syncaerys.Websocket):
+    def on_start(self, endpoint):
+        self.endpoint = endpoint
+
+    def on_data(self, client_id, message):
+        self.endpoint.send(message.result(), client_id)
+
+app = flask.Flask(__name__)
+syncaerys.flask.Websockets(app).route("/echo", Echo())
+syncaerys.run(app, port={own_port}, cpu=None)
+"""
+
+
+@contextlib.contextmanager
+def serving(command: list[str], cwd: Path, port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` until it accepts connections on ``port``; SIGINT it at the end."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_until(lambda: process.poll() is not None or accepts(port), timeout=STARTUP, interval=0.05)
+        except AssertionError:
+            raise AssertionError(f"{command} is not serving on {port}: {log_path.read_text()}") from None
+        assert process.poll() is None, log_path.read_text()
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STARTUP)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("program", ["flask run", "python -m syncaerys"])
+def test_an_unguarded_run_leaves_the_serving_to_the_importing_program(program: str, tmp_path: Path) -> None:
+    own_port, port = free_port(), free_port()
+    (tmp_path / "chat.py").write_text(UNGUARDED.format(own_port=own_port), encoding="utf-8")
+    if program == "flask run":
+        command = [str(BIN / "flask"), "--app", "chat", "run", "--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "syncaerys", "chat:app", "--port", str(port), "--cpu", "none"]
+    log_path = tmp_path / "server.log"
+    with serving(command, tmp_path, port, log_path):
+        with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=PROMPTLY, close_timeout=PROMPTLY) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=PROMPTLY) == "hello"
+        assert not accepts(own_port), "run() took the process over"
+    output = log_path.read_text()
+    assert f"syncaerys.run() was called while {program} imports the module chat" in output, output
+    assert 'if __name__ == "__main__":' in output
