@@ -459,11 +459,16 @@ class Connection:
             self.queue.bytes_sent,
         )
         self._context.stats.closed(session.close_code, self.traffic())
+        on_close = self._context.callbacks.on_close
+        self._callback = on_close  # for busy_in(): a stop waiting for this client names on_close
+        self._callback_since = time.monotonic()
+        self._callback_calls += 1
         try:
-            self._context.callbacks.on_close(self.id, session.close_code, session.close_reason)
+            on_close(self.id, session.close_code, session.close_reason)
         except Exception:
             self._log.exception("exception in on_close")
         finally:
+            self._callback = None
             self._context.finished(self)
 
     # -- any thread

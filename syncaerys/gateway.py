@@ -270,11 +270,12 @@ class Gateway:
     def stop(self, timeout: float | None = None) -> None:
         """Stop: ``on_stop()``, then close every client with 1001 and wait.
 
-        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) for
-        the handshakes in progress, the clients' closing handshakes and
+        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) in all for
+        the handshakes in progress, ``on_stop``, the clients' closing handshakes and
         ``on_close`` calls, then stops the backplane (a Redis backplane waits
-        for its threads). Thread-safe (serialized with :meth:`start`); blocks,
-        and runs ``on_stop`` in this thread.
+        for its threads). ``on_stop`` runs on a thread of its own: one still running
+        at the timeout is logged (a WARNING) and the clients are closed with 1001 anyway.
+        Thread-safe (serialized with :meth:`start`); blocks.
         """
         with self._lifecycle_lock:
             if self.state != STARTED:
@@ -289,15 +290,33 @@ class Gateway:
             pending = self._clients.close_admission(deadline)
             if pending:
                 logger.warning("%d handshakes still in progress when stopping", pending)
-            try:
-                self.callbacks.on_stop()
-            except Exception:
-                logger.exception("exception in on_stop")
+            self._run_on_stop(deadline)
             self._clients.close_all(1001, "Server shutting down")
             if not self._clients.wait_until_empty(deadline):
                 self._log_stuck()
             self.endpoint.backplane.stop()
             self.state = STOPPED
+
+    def _run_on_stop(self, deadline: float) -> None:
+        """``on_stop()`` on a thread of its own, waited for until ``deadline`` at most."""
+        on_stop = self.callbacks.on_stop
+
+        def call() -> None:
+            try:
+                on_stop()
+            except Exception:
+                logger.exception("exception in on_stop")
+
+        began = time.monotonic()
+        thread = threading.Thread(target=call, name="syncaerys-on_stop", daemon=True)
+        thread.start()
+        thread.join(max(0.0, deadline - began))
+        if thread.is_alive():
+            logger.warning(
+                "on_stop has been running for %.1f s, the whole stop timeout: closing the clients with 1001 "
+                "without waiting for it (return from on_stop sooner, or give stop() a longer timeout)",
+                time.monotonic() - began,
+            )
 
     def _log_stuck(self) -> None:
         connections = self._clients.connections()

@@ -123,8 +123,9 @@ class Websocket:
     def on_stop(self) -> None:
         """The server is stopping; clients are closed with 1001 right after.
 
-        Runs on the thread that stops the gateway; it may block, but its time
-        counts against the stop's timeout.
+        Runs on a thread of its own, which the stop waits for; it may block, but its
+        time counts against the stop's timeout: once that is over the clients are
+        closed with 1001 all the same (a WARNING names ``on_stop``).
         """
 
     def on_backplane_down(self) -> None:
