@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 import simple_websocket.ws
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -30,6 +31,7 @@ from .early_data import take_buffered
 from .endpoint import Endpoint
 from .endpoint import LocalNode
 from .exceptions import ClientException
+from .handshake_result import denial_mistake
 from .options import Options
 from .options import WebsocketOptions
 from .protocol.deflate import DeflateParams
@@ -350,12 +352,15 @@ class Gateway:
             _EnvironHeaders(environ),
             _has_body(environ),
         )
+        compared = ""
         if rejection is None:
-            rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins, environ.get("HTTP_HOST"))
+            origin, host = environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST")
+            rejection = check_origin(origin, self.options.allowed_origins, host)
+            compared = f" (Origin {origin!r}, Host {host!r})" if rejection is not None else ""
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
         if rejection is not None:
-            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
+            logger.info("handshake refused with %d: %s%s", rejection.status, rejection.reason, compared)
             return _reject(rejection, start_response, environ)
         finished = [False]
         try:
@@ -408,6 +413,8 @@ class Gateway:
             self._checked_arguments.add(frozenset(route_args))
         try:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
+        except HTTPException as error:  # flask.abort(403), werkzeug's exceptions: their response denies
+            handshake_data = error.get_response(environ)
         except Exception:
             logger.exception("exception in on_handshake")
             return _reject(Rejection(500, "exception in on_handshake"), start_response, environ)
@@ -415,10 +422,20 @@ class Gateway:
             return self._returned_response(handshake_data, environ, start_response)
         if response.status != 101:
             if response.status >= 300:
+                logger.info("handshake denied by on_handshake with %d (response.status)", response.status)
                 start_response(response.status_line, response.wsgi_headers())
                 return [response.body]
             logger.error("on_handshake set status %d; 101 or 300-599 required", response.status)
             return _reject(Rejection(500, "invalid handshake status"), start_response, environ)
+        mistake = denial_mistake(handshake_data)
+        if mistake is None and response.body:
+            mistake = (
+                "on_handshake wrote a body (response.send) but left the status at 101, which has no body: "
+                "set response.status to 300 or more to deny with it"
+            )
+        if mistake is not None:
+            logger.error("%s", mistake)
+            return _reject(Rejection(500, "on_handshake returned what looks like a denial"), start_response, environ)
         if response.subprotocol is not None and response.subprotocol not in offered:
             logger.error("on_handshake chose subprotocol %r, which the client did not offer", response.subprotocol)
             return _reject(Rejection(500, "invalid subprotocol"), start_response, environ)

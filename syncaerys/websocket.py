@@ -96,6 +96,11 @@ class Websocket:
         response, name)``). What it returns reaches ``on_open``, unless it is
         a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
         with a status of 300 or more, which is sent to deny the upgrade.
+        ``flask.abort(403)`` (any werkzeug ``HTTPException``) denies with its
+        response. What looks like a denial but would accept the client (``False``,
+        ``403``, a Flask ``("forbidden", 403)`` tuple) and a body written with
+        ``response.send`` while the status stays 101 (a 101 has no body) are
+        refused with a 500 and an ERROR saying what to write instead.
         Runs on the request's thread; it may block (only that client waits).
         """
         return None
