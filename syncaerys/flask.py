@@ -74,6 +74,7 @@ from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import websocket
 from .router import rule_arguments
+from .websocket import PORTING_GUIDE
 
 # Flask is optional: without it this module still imports, and using it raises
 # ImportError (as websockets does for werkzeug in its router).
@@ -291,7 +292,7 @@ class Websockets:
     def route(
         self,
         rule: str,
-        target: object,
+        target: object = None,
         *,
         blueprint: flask.Blueprint | None = None,
         endpoint: str | None = None,
@@ -306,7 +307,17 @@ class Websockets:
 
         Not thread-safe (it adds Flask rules; the extension's own state is locked): call it while setting up
         the app. Never blocks.
+
+        It is not a decorator: flask-sock's ``@sock.route("/echo")`` over ``def echo(ws)``
+        becomes a :class:`~syncaerys.Websocket` subclass and ``sockets.route("/echo", Echo())``
+        (without a target it raises :class:`TypeError` saying so).
         """
+        if target is None:
+            raise TypeError(
+                f"Websockets.route({rule!r}) needs a handler: it is not a decorator as flask-sock's "
+                "@sock.route() is. Write a subclass of syncaerys.Websocket (on_data(client_id, message) "
+                f"gets each message) and mount an instance: sockets.route({rule!r}, Echo()). See {PORTING_GUIDE}"
+            )
         if isinstance(target, Gateway):
             gateway = _as_gateway(target, options)
         else:

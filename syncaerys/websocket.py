@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
+import logging
+import re
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,7 +21,10 @@ if TYPE_CHECKING:
     from .message import Message
     from .response import Response
 
-__all__ = ["Websocket", "Callbacks", "check_route_arguments"]
+__all__ = ["Websocket", "Callbacks", "check_route_arguments", "PORTING_GUIDE"]
+
+# The gateway's logger: these warnings come when a handler is wrapped (mounted).
+_log = logging.getLogger("syncaerys.gateway")
 
 
 class _EndpointNotSet(NotStartedError, AttributeError):
@@ -183,6 +189,9 @@ class Callbacks:
         """
         if isinstance(handler, type):
             raise TypeError(f"websocket() needs a handler instance, not the class {handler.__name__}")
+        if not isinstance(handler, Websocket):
+            raise TypeError(_not_a_handler(handler))
+        _warn_unknown_callbacks(handler)
         methods = {}
         for snake, camel in _NAMES:
             method = _overridden(handler, snake)
@@ -194,6 +203,64 @@ class Callbacks:
                 raise TypeError(f"{type(handler).__name__}.{snake} is not callable")
             methods[snake] = method
         return cls(**methods)
+
+
+#: Porting guide for users of flask-sock, whose handlers are functions.
+PORTING_GUIDE = "docs/howto/flask-sock.md"
+#: Callback names of other libraries, and the syncaerys callback that does their job.
+_SIMILAR = {
+    "on_message": "on_data",
+    "on_receive": "on_data",
+    "on_text": "on_data",
+    "on_binary": "on_data",
+    "on_connect": "on_open",
+    "on_connected": "on_open",
+    "on_disconnect": "on_close",
+    "on_closed": "on_close",
+    "on_error": "on_close (exceptions in callbacks are logged; the client is closed with 1011)",
+    "on_shutdown": "on_stop",
+    "on_startup": "on_start",
+    "on_upgrade": "on_handshake",
+}
+
+
+def _not_a_handler(handler: object) -> str:
+    if inspect.isfunction(handler) or inspect.ismethod(handler):
+        name = getattr(handler, "__name__", "handler")
+        return (
+            f"websocket() needs a syncaerys.Websocket instance, not the function {name}(): a flask-sock style "
+            "view that loops on ws.receive() becomes a subclass of syncaerys.Websocket whose "
+            "on_data(client_id, message) is called for each message, and you pass an instance of it "
+            f"(sockets.route('/echo', Echo())). See {PORTING_GUIDE}"
+        )
+    return (
+        f"websocket() needs a syncaerys.Websocket instance, not {type(handler).__name__}: subclass "
+        "syncaerys.Websocket and override the callbacks you need (on_open, on_data, on_close...)"
+    )
+
+
+def _warn_unknown_callbacks(handler: Websocket) -> None:
+    """A WARNING for each ``on_*`` (or ``onX``) method named like a callback of another library or a misspelt one.
+
+    Such a method would never be called. Other ``on_*`` names (helpers of the handler's own) pass.
+    """
+    known = {name for pair in _NAMES for name in pair}
+    for name in sorted(dir(type(handler))):
+        if name in known or not (name.startswith("on_") or (name[:2] == "on" and name[2:3].isupper())):
+            continue
+        if not callable(getattr(type(handler), name, None)):
+            continue
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        hint = _SIMILAR.get(snake) or next(iter(difflib.get_close_matches(snake, [s for s, _ in _NAMES], n=1)), None)
+        if hint is None:
+            continue  # a helper of the handler's own (on_room_joined), not a misspelt callback
+        _log.warning(
+            "%s.%s is not a syncaerys callback and will never be called; did you mean %s? (the callbacks: %s)",
+            type(handler).__name__,
+            name,
+            hint,
+            ", ".join(snake for snake, _ in _NAMES),
+        )
 
 
 def _overridden(handler: object, name: str) -> Callable[..., Any] | None:
