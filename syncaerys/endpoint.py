@@ -52,6 +52,11 @@ class Endpoint:
     :meth:`room_clients` (unless ``local``), and :meth:`rooms_of` and
     :meth:`get_info` of another process's client. Every other method never
     blocks.
+
+    One rule before the gateway has started: every method, the queries
+    (:meth:`get_clients`, :meth:`rooms_of`...) as the sends, raises
+    :class:`~syncaerys.NotStartedError` (a query's empty answer would look like
+    a server without clients).
     """
 
     def __init__(self, clients: ClientDirectory, backplane: Backplane, started: threading.Event) -> None:
@@ -237,6 +242,7 @@ class Endpoint:
         :class:`TypeError` for a ``client_id`` that is not an ``int``.
         Unknown or closing ids: nothing (the client is, or will be, closed).
         """
+        self._check_started()
         check_client_id(client_id)
         validate_close_arguments(code, reason)
         connection = self._clients.get(client_id)
@@ -254,6 +260,7 @@ class Endpoint:
         Thread-safe; blocks only for such a remote client. A ``client_id``
         that is not an ``int`` raises :class:`TypeError`.
         """
+        self._check_started()
         check_client_id(client_id)
         connection = self._clients.get(client_id)
         if connection is None:
@@ -272,6 +279,7 @@ class Endpoint:
         never blocks, except that the cluster's clients are read from Redis (a
         few round trips, each at most the backplane's ``request_timeout``).
         """
+        self._check_started()
         ids = [c.id for c in self._clients.connections() if c.is_open]
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_clients())
@@ -286,6 +294,7 @@ class Endpoint:
         when it closes. A client of another process is joined by its process.
         Thread-safe; never blocks.
         """
+        self._check_started()
         check_client_id(client_id)
         _check_room(room)
         if client_id in self._clients:
@@ -295,6 +304,7 @@ class Endpoint:
 
     def leave(self, client_id: int, room: str) -> None:
         """Take a client out of ``room`` (nothing if it is not in it). Thread-safe; never blocks."""
+        self._check_started()
         check_client_id(client_id)
         _check_room(room)
         if self._is_here(client_id):
@@ -309,6 +319,7 @@ class Endpoint:
         process's client is looked up in Redis (one round trip, at most the
         backplane's ``request_timeout``).
         """
+        self._check_started()
         check_client_id(client_id)
         if self._is_here(client_id):
             return self._clients.rooms_of(client_id)
@@ -320,6 +331,7 @@ class Endpoint:
         Thread-safe; never blocks, except that the cluster's members are read
         from Redis (a few round trips, each at most the backplane's ``request_timeout``).
         """
+        self._check_started()
         ids = sorted(self._clients.members(room))
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_room(room))

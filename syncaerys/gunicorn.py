@@ -303,7 +303,7 @@ class _Watcher:
         if now - self._scanned_at >= RESCAN_INTERVAL:
             self._known = gateways()
             self._scanned_at = now
-        busy = sum(len(g.endpoint.get_clients(local=True)) for g in self._known)
+        busy = sum(g.connection_count() for g in self._known)  # closing clients hold their thread too
         free = self.threads - busy
         if free < max(1, self.threads // 10):
             if not self._warned:
