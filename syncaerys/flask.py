@@ -323,7 +323,8 @@ class Websockets:
         else:
             gateway = _as_gateway(target, {**self.options, **options})
         with self._lock:
-            self._gateways.append(gateway)
+            if gateway not in self._gateways:  # one gateway on several rules is one endpoint
+                self._gateways.append(gateway)
             scaffold: Scaffold | None = blueprint if blueprint is not None else self.app
             if scaffold is None:
                 self._pending.append((rule, gateway, endpoint, dict(rule_options or {})))

@@ -182,6 +182,13 @@ class Gateway:
     :meth:`start`. :meth:`stop` runs ``on_stop`` and closes every client with
     1001.
 
+    One gateway is one endpoint: mounted on several paths, routers, Flask apps
+    or servers of one process, it serves them all with one set of clients and
+    rooms, one ``on_start`` and one ``on_stop`` (``request.path`` in
+    ``on_handshake`` tells the paths apart). The first stop, by any of its
+    servers, stops it for all of them. For separate endpoints, build one
+    gateway per mount.
+
     Every method is thread-safe. :meth:`start` and :meth:`stop` block (they
     run the handler's ``on_start``/``on_stop`` and start or stop the
     backplane); the rest never block. Called as a WSGI application, the
