@@ -73,6 +73,7 @@ from typing import Any
 from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import websocket
+from .options import Options
 from .router import rule_arguments
 from .websocket import PORTING_GUIDE
 
@@ -269,6 +270,7 @@ class Websockets:
 
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[WebsocketOptions]) -> None:
         _require_flask()
+        Options.from_kwargs(options)  # a misspelt option fails here, not at the first route()
         self.app: flask.Flask | None = None
         self.options = dict(options)
         self._gateways: list[Gateway] = []

@@ -25,6 +25,7 @@ from .process import set_switch_interval
 from .process import use_batch_scheduling
 from .server import Server
 from .server import ServerOptions
+from .server import check_server_arguments
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -124,6 +125,8 @@ def run(
         return
     if not targets:
         raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
+    # Before anything changes in the process (switch interval, CPU pinning).
+    check_server_arguments(host, port, options, "run()")
     if not isinstance(batch_scheduling, bool):
         raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
     if not logging.getLogger().handlers:

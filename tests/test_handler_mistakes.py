@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import flask
@@ -65,3 +66,31 @@ def test_a_misspelt_callback_is_warned_about(caplog: pytest.LogCaptureFixture) -
     assert len(warned) == 2, warned
     assert warned[0].startswith("Chat.onConnect is not a syncaerys callback") and "on_open?" in warned[0]
     assert warned[1].startswith("Chat.on_message is not a syncaerys callback") and "on_data?" in warned[1]
+
+
+def test_run_says_websocket_options_go_to_websocket_before_touching_the_process() -> None:
+    # It was TypeError: Server.__init__() got an unexpected keyword argument, after the CPU pinning.
+    affinity = os.sched_getaffinity(0)
+    with pytest.raises(TypeError, match=r"websocket option\(s\) heartbeat_period.*syncaerys.websocket\(handler, "):
+        gateway = syncaerys.websocket(Echo())
+        syncaerys.run(gateway, heartbeat_period=5, cpu=min(affinity), switch_interval=None, batch_scheduling=False)
+    assert os.sched_getaffinity(0) == affinity
+    with pytest.raises(TypeError, match=r"unknown option.*max_header_bytes"):
+        syncaerys.run(syncaerys.websocket(Echo()), max_header=5)
+
+
+@pytest.mark.parametrize(("host", "port"), [(1337, 1337), ("127.0.0.1", "1337"), ("127.0.0.1", 70000)])
+def test_a_server_address_of_the_wrong_kind_is_named(host: Any, port: Any) -> None:
+    # Server(app, host=1337) was AttributeError: 'int' object has no attribute 'startswith'.
+    with pytest.raises(TypeError, match=r"host must be|port must be"):
+        syncaerys.Server(syncaerys.websocket(Echo()), host, port)
+
+
+def test_the_flask_extension_checks_its_options_at_once() -> None:
+    # Websockets(app, heartbeet=5) failed only at the first route().
+    with pytest.raises(syncaerys.OptionError, match="unknown option 'heartbeet'"):
+        syncaerys.flask.Websockets(flask.Flask(__name__), heartbeet=5)  # type: ignore[call-arg]
+
+
+class Echo(syncaerys.Websocket):
+    pass
