@@ -48,6 +48,7 @@ from .stats import Totals
 from .transport import transport_for
 from .websocket import Callbacks
 from .websocket import check_route_arguments
+from .websocket import note_started
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -276,6 +277,7 @@ class Gateway:
             self._started.set()
             try:
                 self.callbacks.on_start(self.endpoint)
+                note_started(self.handler)
             except BaseException:
                 self._started.clear()
                 self.state = STOPPED

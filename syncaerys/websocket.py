@@ -6,6 +6,7 @@ import difflib
 import inspect
 import logging
 import re
+import weakref
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .message import Message
     from .response import Response
 
-__all__ = ["Websocket", "Callbacks", "check_route_arguments", "PORTING_GUIDE"]
+__all__ = ["Websocket", "Callbacks", "check_route_arguments", "note_started", "PORTING_GUIDE"]
 
 # The gateway's logger: these warnings come when a handler is wrapped (mounted).
 _log = logging.getLogger("syncaerys.gateway")
@@ -42,11 +43,35 @@ class _UnsetEndpoint:
         if handler is None:
             return self
         name = type(handler).__name__
+        if _has_started(handler):
+            raise _EndpointNotSet(
+                f"{name}.endpoint is not set: on_start(endpoint) ran but did not keep the endpoint. Add "
+                f"self.endpoint = endpoint to {name}.on_start (or use gateway.endpoint from outside the handler)"
+            )
         raise _EndpointNotSet(
             f"{name}.endpoint is not set: on_start(endpoint) has not run yet, so the gateway has not started "
             "(it starts with syncaerys.run() or Server, at a Flask app's first request, or with gateway.start()). "
             "Code outside the handler can use gateway.endpoint, which exists from the start"
         )
+
+
+# The handlers whose on_start has run (told by the gateway), so that a missing endpoint is explained right.
+_started_handlers: weakref.WeakSet[object] = weakref.WeakSet()
+
+
+def note_started(handler: object) -> None:
+    """Record that ``handler.on_start`` has run (the gateway calls it). Thread-safe; never blocks."""
+    try:
+        _started_handlers.add(handler)
+    except TypeError:  # not hashable or not weakly referenceable: the generic message stays
+        pass
+
+
+def _has_started(handler: object) -> bool:
+    try:
+        return handler in _started_handlers
+    except TypeError:
+        return False
 
 
 class Websocket:

@@ -94,3 +94,21 @@ def test_the_flask_extension_checks_its_options_at_once() -> None:
 
 class Echo(syncaerys.Websocket):
     pass
+
+
+def test_an_endpoint_on_start_did_not_keep_is_explained_as_such() -> None:
+    class Forgetful(syncaerys.Websocket):
+        def on_start(self, endpoint: syncaerys.Endpoint) -> None:
+            pass  # forgot self.endpoint = endpoint
+
+    handler = Forgetful()
+    with pytest.raises(syncaerys.NotStartedError, match=r"on_start\(endpoint\) has not run yet"):
+        handler.endpoint.broadcast("x")
+    gateway = syncaerys.websocket(handler)
+    gateway.start()
+    try:
+        # It said "on_start has not run yet", which it had.
+        with pytest.raises(syncaerys.NotStartedError, match=r"ran but did not keep the endpoint.*self\.endpoint = "):
+            handler.endpoint.broadcast("x")
+    finally:
+        gateway.stop()
