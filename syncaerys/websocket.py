@@ -214,7 +214,10 @@ class Callbacks:
         """
         if isinstance(handler, type):
             raise TypeError(f"websocket() needs a handler instance, not the class {handler.__name__}")
-        if not isinstance(handler, Websocket):
+        if not isinstance(handler, Websocket) and not any(
+            callable(getattr(handler, name, None)) for pair in _NAMES for name in pair
+        ):
+            # Duck-typed handlers (Aerys-style objects with the callbacks) pass; a function does not.
             raise TypeError(_not_a_handler(handler))
         _warn_unknown_callbacks(handler)
         methods = {}
@@ -259,12 +262,12 @@ def _not_a_handler(handler: object) -> str:
             f"(sockets.route('/echo', Echo())). See {PORTING_GUIDE}"
         )
     return (
-        f"websocket() needs a syncaerys.Websocket instance, not {type(handler).__name__}: subclass "
-        "syncaerys.Websocket and override the callbacks you need (on_open, on_data, on_close...)"
+        f"websocket() needs a syncaerys.Websocket instance, not {type(handler).__name__}, which has none of "
+        "the callbacks: subclass syncaerys.Websocket and override the ones you need (on_open, on_data, on_close...)"
     )
 
 
-def _warn_unknown_callbacks(handler: Websocket) -> None:
+def _warn_unknown_callbacks(handler: object) -> None:
     """A WARNING for each ``on_*`` (or ``onX``) method named like a callback of another library or a misspelt one.
 
     Such a method would never be called. Other ``on_*`` names (helpers of the handler's own) pass.

@@ -30,13 +30,19 @@ def test_a_plain_function_is_refused_at_mount_naming_the_porting_guide() -> None
     assert not [rule for rule in app.url_map.iter_rules() if rule.rule == "/e"]
 
 
-def test_an_object_that_is_no_websocket_is_refused() -> None:
+def test_an_object_without_callbacks_is_refused_and_a_duck_typed_one_accepted() -> None:
     class Handler:
-        def on_data(self, client_id: int, message: Any) -> None:
+        def handle(self, ws: Any) -> None:
             pass
 
-    with pytest.raises(TypeError, match=r"not Handler: subclass syncaerys\.Websocket"):
+    with pytest.raises(TypeError, match=r"not Handler, which has none of the callbacks: subclass syncaerys\.Websocket"):
         syncaerys.websocket(Handler())
+
+    class AerysStyle:  # the callbacks without the base class
+        def onData(self, client_id: int, message: Any) -> None:
+            pass
+
+    assert syncaerys.websocket(AerysStyle()).callbacks.on_data.__name__ == "onData"
 
 
 def test_the_flask_sock_decorator_habit_says_route_is_no_decorator() -> None:
