@@ -63,6 +63,9 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         assert done.returncode == 0, f"{block.name}:\n{block.code}\n{done.stdout}{done.stderr}"
         assert "Traceback" not in done.stderr, done.stderr
         return
+    if block.mode == "client":
+        run_client(block, tmp_path, environment)
+        return
     assert block.mode == "serve", f"{block.name}: unknown directive {block.mode!r}"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -87,6 +90,47 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
             process.wait()
     output = log_path.read_text()
     assert "Traceback" not in output and " ERROR " not in output, output
+
+
+def run_client(block: Block, tmp_path: Path, environment: dict[str, str]) -> None:
+    """Serve the ``serve`` block above ``block``, then run ``block`` against it (its 1337 made the port)."""
+    above = [b for b in BLOCKS if b.path == block.path and b.line < block.line and b.mode == "serve"]
+    assert above, f"{block.name}: a client block needs a serve block above it"
+    server_script = tmp_path / "server.py"
+    server_script.write_text(above[-1].code, encoding="utf-8")
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(RUNNER), str(server_script), "serve"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    assert server.stdout is not None
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("PORT "), f"{above[-1].name} did not start: {line!r}"
+        client_script = tmp_path / "client.py"
+        client_script.write_text(block.code.replace("1337", line.split()[1]), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, str(RUNNER), str(client_script), "script"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{block.name}:\n{block.code}\n{done.stdout}{done.stderr}"
+        if "expect" in block.options:
+            assert block.options["expect"] in done.stdout, done.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(STARTUP)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 FLASK_BLOCKS = [block for block in BLOCKS if block.options.get("flask") == "run"]
