@@ -36,6 +36,9 @@ logger = logging.getLogger("syncaerys.endpoint")
 class Endpoint:
     """Sends to, closes and describes the clients of one gateway.
 
+    You never construct one: each gateway has its own, handed to ``on_start``
+    (keep it as ``self.endpoint``) and readable as ``gateway.endpoint``.
+
     Every method is safe to call from any thread (handler threads, your own
     threads, the ``on_start``/``on_stop`` threads) and returns without waiting
     for a slow client: sends are queued per client and the returned
