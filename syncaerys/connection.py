@@ -95,6 +95,7 @@ class Connection:
         "_log",
         "_options",
         "_send_limit",
+        "_user_data",
         "_waiting",
         "_waiting_since",
         "_wake",
@@ -182,6 +183,18 @@ class Connection:
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # The application's per-client dict (Endpoint.client_data), made at its first use.
+        self._user_data: dict[str, Any] | None = None
+
+    def user_data(self) -> dict[str, Any]:
+        """The application's dict for this client, made at the first call. Thread-safe; never blocks."""
+        data = self._user_data
+        if data is None:
+            with self._lock:
+                if self._user_data is None:
+                    self._user_data = {}
+                data = self._user_data
+        return data
 
     @property
     def is_open(self) -> bool:

@@ -273,6 +273,30 @@ class Endpoint:
             return None if reply is None else ClientInfo.from_dict(reply)
         return connection.info()
 
+    def client_data(self, client_id: int) -> dict[str, Any]:
+        """A dict of your own for one client of this process, kept from its handshake to the end of ``on_close``.
+
+        The place for what a flask-sock handler kept in local variables (the user,
+        the room, a counter): ``self.endpoint.client_data(client_id)["user"] = user``
+        in ``on_open``, read in ``on_data`` and ``on_close``; it goes away with the
+        client, so there is no dict keyed by client id, no lock around it and no
+        cleanup to write. Getting it is thread-safe and never blocks; the dict is a
+        plain ``dict``: the client's own callbacks (one at a time) may use it freely,
+        other threads reading and writing it at the same time need a lock of their own.
+        Raises :class:`ClientException` for a client that is gone or unknown, or that
+        another process of a cluster serves (its data lives there), and
+        :class:`TypeError` for a ``client_id`` that is not an ``int``.
+        """
+        self._check_started()
+        check_client_id(client_id)
+        connection = self._clients.get(client_id)
+        if connection is None:
+            raise ClientException(
+                f"client {client_id} is not a client of this process (gone after on_close, never seen, "
+                "or served by another process of the cluster, which holds its data)"
+            )
+        return connection.user_data()
+
     def get_clients(self, *, local: bool = False) -> list[int]:
         """The ids of the open clients (closing ones excluded).
 
