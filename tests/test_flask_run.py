@@ -83,3 +83,44 @@ def test_an_unguarded_run_leaves_the_serving_to_the_importing_program(program: s
     output = log_path.read_text()
     assert f"syncaerys.run() was called while {program} imports the module chat" in output, output
     assert 'if __name__ == "__main__":' in output
+
+
+FAREWELL = """
+import flask
+import syncaerys
+import syncaerys.flask
+
+class Chat(syncaerys.Websocket):
+    def on_start(self, endpoint):
+        self.endpoint = endpoint
+
+    def on_open(self, client_id, data):
+        self.endpoint.send("welcome", client_id)
+
+    def on_stop(self):
+        self.endpoint.broadcast("bye")
+
+app = flask.Flask(__name__)
+syncaerys.flask.Websockets(app).route("/chat", Chat())
+"""
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_c_on_flask_run_runs_on_stop_and_closes_the_clients_with_1001(tmp_path: Path) -> None:
+    # Ctrl-C dropped the clients without a close frame, and on_stop never ran.
+    from websockets.exceptions import ConnectionClosed
+
+    (tmp_path / "chat.py").write_text(FAREWELL, encoding="utf-8")
+    port = free_port()
+    log_path = tmp_path / "flask.log"
+    command = [str(BIN / "flask"), "--app", "chat", "run", "--port", str(port)]
+    with serving(command, tmp_path, port, log_path) as process:
+        with connect(f"ws://127.0.0.1:{port}/chat", open_timeout=PROMPTLY, close_timeout=PROMPTLY) as ws:
+            assert ws.recv(timeout=PROMPTLY) == "welcome"
+            process.send_signal(signal.SIGINT)  # Ctrl-C
+            assert ws.recv(timeout=STARTUP) == "bye"
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=STARTUP)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001, log_path.read_text()
+        assert process.wait(STARTUP) == 0, log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
