@@ -15,11 +15,12 @@ project = "syncaerys"
 author = "The syncaerys developers"
 copyright = "2026, The syncaerys developers"
 
-# No intersphinx: the build must work offline (CI has no route to docs.python.org).
-extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinxcontrib.mermaid"]
+# No intersphinx: the build must work offline (CI has no route to docs.python.org). For the
+# same reason the diagrams are SVG files rendered beforehand (docs/render_diagrams.py), not
+# Mermaid drawn in the browser by a script from a CDN.
+extensions = ["myst_parser", "sphinx.ext.autodoc"]
 source_suffix = {".md": "markdown"}
 myst_enable_extensions = ["colon_fence"]
-myst_fence_as_directive = ["mermaid"]
 html_theme = "furo"
 html_title = "syncaerys"
 exclude_patterns = ["_build"]
