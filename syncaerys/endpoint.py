@@ -12,19 +12,20 @@ from typing import Any
 
 from .backplane import wire
 from .backplane.base import Backplane
-from .connection import Connection
-from .exceptions import ClientException
+from .client.connection import Connection
+from .client.ids import check_client_id
+from .client.info import ClientInfo
+from .client.registry import ClientDirectory
+from .client.registry import ClientRegistry
+from .exceptions import ClientClosed
 from .exceptions import NotStartedError
+from .exceptions import UnknownClient
 from .futures import BroadcastResult
 from .futures import BroadcastTracker
 from .futures import SendFuture
-from .ids import check_client_id
-from .info import ClientInfo
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
-from .registry import ClientDirectory
-from .registry import ClientRegistry
 from .types import Data
 from .websocket import Callbacks
 
@@ -89,8 +90,9 @@ class Endpoint:
 
         Thread-safe; never blocks (the frames are queued). The future resolves
         to the number of bytes written (all frames) once they are on the
-        socket, and fails with :class:`ClientException` naming the id if the
-        client is closing, gone or unknown (unlike Aerys, whose future
+        socket, and fails naming the id with :class:`~syncaerys.ClientClosed` if the
+        client is closing or goes away first, :class:`~syncaerys.UnknownClient` if
+        no client has that id (both are :class:`ClientException`; unlike Aerys, whose future
         resolves: a send that reached nobody must not look like one that
         worked). A ``client_id`` that is not an ``int`` (say ``"2"`` from a
         query string) raises :class:`TypeError`.
@@ -111,14 +113,14 @@ class Endpoint:
         if connection is None:
             self._check_started()
             if self._backplane.is_local(client_id):
-                return SendFuture.failed(ClientException(f"client {client_id} is not open (closed or never seen)"))
+                return SendFuture.failed(UnknownClient(f"client {client_id} is not open (closed or never seen)"))
             op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
             return self._backplane.publish(op, client_id)
         if not connection.is_open:
-            return SendFuture.failed(ClientException(f"client {client_id} is closing"))
+            return SendFuture.failed(ClientClosed(f"client {client_id} is closing"))
         future: SendFuture[int] = SendFuture()
         if not connection.send_message(opcode, payload, future):
-            future.set_exception(ClientException(f"client {client_id} is closing"))
+            future.set_exception(ClientClosed(f"client {client_id} is closing"))
         return future
 
     # -- sending to many
@@ -283,7 +285,7 @@ class Endpoint:
         cleanup to write. Getting it is thread-safe and never blocks; the dict is a
         plain ``dict``: the client's own callbacks (one at a time) may use it freely,
         other threads reading and writing it at the same time need a lock of their own.
-        Raises :class:`ClientException` for a client that is gone or unknown, or that
+        Raises :class:`~syncaerys.UnknownClient` for a client that is gone or unknown, or that
         another process of a cluster serves (its data lives there), and
         :class:`TypeError` for a ``client_id`` that is not an ``int``.
         """
@@ -291,7 +293,7 @@ class Endpoint:
         check_client_id(client_id)
         connection = self._clients.get(client_id)
         if connection is None:
-            raise ClientException(
+            raise UnknownClient(
                 f"client {client_id} is not a client of this process (gone after on_close, never seen, "
                 "or served by another process of the cluster, which holds its data)"
             )

@@ -41,8 +41,8 @@ from typing import Any
 from werkzeug.wrappers import Response
 
 from .backplane.base import LocalBackplane
+from .client.stats import LATENCY_BUCKETS
 from .gateway import Gateway
-from .stats import LATENCY_BUCKETS
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from syncaerys.client.sendqueue import Flusher
+from syncaerys.client.sendqueue import SendQueue
+from syncaerys.client.transport import PlainTransport
 from syncaerys.exceptions import ClientException
 from syncaerys.protocol.frames import OP_BINARY
 from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
-from syncaerys.sendqueue import Flusher
-from syncaerys.sendqueue import SendQueue
-from syncaerys.transport import PlainTransport
 from tests.utils import PROMPTLY
 
 

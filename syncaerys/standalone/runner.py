@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import types
 from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from .host import Host
+from ..host import Host
+from ..server import Server
+from ..server import ServerOptions
+from ..server import check_server_arguments
 from .importer import importing_program
 from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
 from .process import use_batch_scheduling
-from .server import Server
-from .server import ServerOptions
-from .server import check_server_arguments
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -63,6 +65,34 @@ class _Stop(BaseException):
     """
 
 
+def _imported_by_a_server() -> bool:
+    """Whether ``run()``'s caller is a module that ``flask run``, gunicorn... is importing (then it says so)."""
+    importer = importing_program(sys._getframe(2))
+    if importer is None:
+        return False
+    program, module = importer
+    logger.warning(
+        "syncaerys.run() was called while %s imports the module %s: not serving from there, %s serves "
+        'the application. Put the call under `if __name__ == "__main__":` so that it runs only when '
+        "the file is run as a script",
+        program,
+        module,
+        program,
+    )
+    return True
+
+
+def _check_arguments(
+    targets: tuple[Any, ...], host: Any, port: Any, batch_scheduling: Any, options: Mapping[str, Any]
+) -> None:
+    """``run()``'s arguments, checked before anything changes in the process (switch interval, CPU pinning)."""
+    if not targets:
+        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
+    check_server_arguments(host, port, options, "run()")
+    if not isinstance(batch_scheduling, bool):
+        raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
+
+
 def run(
     *targets: Any,
     host: str = "127.0.0.1",
@@ -97,7 +127,7 @@ def run(
       every CPU is taken. Pass ``None`` for loads with much work outside the
       GIL (TLS, compression, C extensions) that other cores could take.
     * ``batch_scheduling``: on Linux, schedule the process's threads as
-      ``SCHED_BATCH`` (see :func:`syncaerys.process.use_batch_scheduling`):
+      ``SCHED_BATCH`` (see :func:`syncaerys.standalone.process.use_batch_scheduling`):
       a client thread woken by its socket or by the end of a blocking call
       no longer preempts the thread holding the GIL only to find the GIL
       taken. With 1,000 clients whose handlers block, that is 2.1 context
@@ -111,24 +141,9 @@ def run(
     unguarded ``syncaerys.run(app)`` at the end of the file), it logs a warning and returns at once:
     that program serves the application. Put the call under ``if __name__ == "__main__":``.
     """
-    importer = importing_program()
-    if importer is not None:
-        program, module = importer
-        logger.warning(
-            "syncaerys.run() was called while %s imports the module %s: not serving from there, %s serves "
-            'the application. Put the call under `if __name__ == "__main__":` so that it runs only when '
-            "the file is run as a script",
-            program,
-            module,
-            program,
-        )
+    if _imported_by_a_server():
         return
-    if not targets:
-        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
-    # Before anything changes in the process (switch interval, CPU pinning).
-    check_server_arguments(host, port, options, "run()")
-    if not isinstance(batch_scheduling, bool):
-        raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
+    _check_arguments(targets, host, port, batch_scheduling, options)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_switch_interval(switch_interval)
