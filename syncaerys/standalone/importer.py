@@ -16,6 +16,7 @@ __all__ = ["importing_program"]
 _IMPORTERS = (
     ("flask.cli", "flask run"),
     ("gunicorn", "gunicorn"),
+    ("syncaerys.standalone.cli", "python -m syncaerys"),
     ("syncaerys.cli", "python -m syncaerys"),
     ("uvicorn", "uvicorn"),
     ("waitress", "waitress-serve"),
