@@ -65,15 +65,27 @@ def serving(command: list[str], cwd: Path, port: int, log_path: Path) -> Iterato
                 process.wait()
 
 
+COMMANDS = {
+    "flask run": ["{bin}/flask", "--app", "chat", "run", "--port", "{port}"],
+    # The reloader's child imports the module again: the same warning there.
+    "flask run --reload": ["{bin}/flask", "--app", "chat", "run", "--reload", "--port", "{port}"],
+    "python -m syncaerys": ["{python}", "-m", "syncaerys", "chat:app", "--port", "{port}", "--cpu", "none"],
+    "python -m syncaerys --reload": [
+        *("{python}", "-m", "syncaerys", "chat:app", "--port", "{port}", "--cpu", "none", "--reload"),
+    ],
+    "gunicorn": [
+        *("{python}", "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-b", "127.0.0.1:{port}"),
+        *("--no-control-socket", "chat:app"),
+    ],
+}
+
+
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("program", ["flask run", "python -m syncaerys"])
+@pytest.mark.parametrize("program", sorted(COMMANDS))
 def test_an_unguarded_run_leaves_the_serving_to_the_importing_program(program: str, tmp_path: Path) -> None:
     own_port, port = free_port(), free_port()
     (tmp_path / "chat.py").write_text(UNGUARDED.format(own_port=own_port), encoding="utf-8")
-    if program == "flask run":
-        command = [str(BIN / "flask"), "--app", "chat", "run", "--port", str(port)]
-    else:
-        command = [sys.executable, "-m", "syncaerys", "chat:app", "--port", str(port), "--cpu", "none"]
+    command = [part.format(bin=BIN, python=sys.executable, port=port) for part in COMMANDS[program]]
     log_path = tmp_path / "server.log"
     with serving(command, tmp_path, port, log_path):
         with connect(f"ws://127.0.0.1:{port}/echo", open_timeout=PROMPTLY, close_timeout=PROMPTLY) as ws:
@@ -81,7 +93,8 @@ def test_an_unguarded_run_leaves_the_serving_to_the_importing_program(program: s
             assert ws.recv(timeout=PROMPTLY) == "hello"
         assert not accepts(own_port), "run() took the process over"
     output = log_path.read_text()
-    assert f"syncaerys.run() was called while {program} imports the module chat" in output, output
+    importer = program.removesuffix(" --reload")
+    assert f"syncaerys.run() was called while {importer} imports the module chat" in output, output
     assert 'if __name__ == "__main__":' in output
 
 
