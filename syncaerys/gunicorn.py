@@ -151,10 +151,10 @@ def stop_all(timeout: float | None = None) -> list[Gateway]:
 
     Each one runs ``on_stop`` and closes its clients with 1001; the whole
     takes at most ``timeout`` seconds (default: the longest ``close_period``
-    plus one) beyond the ``on_stop`` calls. A gateway that has not started
+    plus one), the ``on_stop`` calls included. A gateway that has not started
     yet will not start any more (new handshakes get 503).
 
-    Thread-safe; blocks until every gateway stopped, at most ``timeout`` beyond the ``on_stop`` calls.
+    Thread-safe; blocks until every gateway stopped, at most ``timeout``.
     """
     targets = gateways()
     started = [g for g in targets if g.state == STARTED]
@@ -378,7 +378,7 @@ def start_all() -> None:
 def worker_int(worker: Any) -> None:
     """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`.
 
-    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT` beyond the ``on_stop`` calls.
+    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT`.
     """
     stop_all(QUICK_STOP_TIMEOUT)
 
