@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -35,6 +36,7 @@ from .endpoint import Endpoint
 from .endpoint import LocalNode
 from .exceptions import ClientClosed
 from .exceptions import HostError
+from .handshake_result import denial_mistake
 from .options import Options
 from .options import WebsocketOptions
 from .protocol.handshake import Accept
@@ -48,6 +50,7 @@ from .serving.early_data import take_buffered
 from .serving.host_socket import find_socket
 from .websocket import Callbacks
 from .websocket import check_route_arguments
+from .websocket import note_started
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -110,6 +113,13 @@ class Gateway:
     another WSGI server it starts at its first request, or when you call
     :meth:`start`. :meth:`stop` runs ``on_stop`` and closes every client with
     1001.
+
+    One gateway is one endpoint: mounted on several paths, routers, Flask apps
+    or servers of one process, it serves them all with one set of clients and
+    rooms, one ``on_start`` and one ``on_stop`` (``request.path`` in
+    ``on_handshake`` tells the paths apart). The first stop, by any of its
+    servers, stops it for all of them. For separate endpoints, build one
+    gateway per mount.
 
     Every method is thread-safe. :meth:`start` and :meth:`stop` block (they
     run the handler's ``on_start``/``on_stop`` and start or stop the
@@ -210,6 +220,7 @@ class Gateway:
             self._started.set()
             try:
                 self.callbacks.on_start(self.endpoint)
+                note_started(self.handler)
             except BaseException:
                 self._started.clear()
                 self.state = STOPPED
@@ -220,11 +231,12 @@ class Gateway:
     def stop(self, timeout: float | None = None) -> None:
         """Stop: ``on_stop()``, then close every client with 1001 and wait.
 
-        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) for
-        the handshakes in progress, the clients' closing handshakes and
+        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) in all for
+        the handshakes in progress, ``on_stop``, the clients' closing handshakes and
         ``on_close`` calls, then stops the backplane (a Redis backplane waits
-        for its threads). Thread-safe (serialized with :meth:`start`); blocks,
-        and runs ``on_stop`` in this thread.
+        for its threads). ``on_stop`` runs on a thread of its own: one still running
+        at the timeout is logged (a WARNING) and the clients are closed with 1001 anyway.
+        Thread-safe (serialized with :meth:`start`); blocks.
         """
         with self._lifecycle_lock:
             if self.state != STARTED:
@@ -239,15 +251,40 @@ class Gateway:
             pending = self._clients.close_admission(deadline)
             if pending:
                 logger.warning("%d handshakes still in progress when stopping", pending)
-            try:
-                self.callbacks.on_stop()
-            except Exception:
-                logger.exception("exception in on_stop")
+            self._run_on_stop(deadline)
             self._clients.close_all(1001, "Server shutting down")
             if not self._clients.wait_until_empty(deadline):
                 self._log_stuck()
             self.endpoint.backplane.stop()
             self.state = STOPPED
+
+    def _run_on_stop(self, deadline: float) -> None:
+        """``on_stop()`` on a thread of its own, waited for until ``deadline`` at most."""
+        on_stop = self.callbacks.on_stop
+
+        def call() -> None:
+            try:
+                on_stop()
+            except Exception:
+                logger.exception("exception in on_stop")
+
+        began = time.monotonic()
+        thread = threading.Thread(target=call, name="syncaerys-on_stop", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # The interpreter is shutting down (an atexit stop): Python 3.12 starts no thread
+            # then. on_stop runs here, unbounded, rather than not at all.
+            logger.info("on_stop runs on the stopping thread: no new thread can start at interpreter shutdown")
+            call()
+            return
+        thread.join(max(0.0, deadline - began))
+        if thread.is_alive():
+            logger.warning(
+                "on_stop has been running for %.1f s, the whole stop timeout: closing the clients with 1001 "
+                "without waiting for it (return from on_stop sooner, or give stop() a longer timeout)",
+                time.monotonic() - began,
+            )
 
     def _log_stuck(self) -> None:
         connections = self._clients.connections()
@@ -268,9 +305,9 @@ class Gateway:
             server.attach(self)
         elif self.state == STOPPED and not self._stopped:
             self.start()
-        rejection = self._check(environ)
+        rejection, compared = self._check(environ)
         if rejection is not None:
-            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
+            logger.info("handshake refused with %d: %s%s", rejection.status, rejection.reason, compared)
             return _reject(rejection, start_response, environ)
         upgrade = _Upgrade(environ, start_response, self._clients)
         try:
@@ -278,8 +315,13 @@ class Gateway:
         finally:
             upgrade.handshake_over()
 
-    def _check(self, environ: WSGIEnvironment) -> Rejection | None:
-        """The request's checks, then admission: ``None`` when the handshake may go on (and is counted)."""
+    def _check(self, environ: WSGIEnvironment) -> tuple[Rejection | None, str]:
+        """The request's checks, then admission: ``None`` when the handshake may go on (and is counted).
+
+        With the rejection, what the log should add: the Origin and Host that the
+        same-origin check compared.
+        """
+        compared = ""
         rejection = check_request(
             environ.get("REQUEST_METHOD", ""),
             environ.get("SERVER_PROTOCOL", ""),
@@ -292,9 +334,10 @@ class Gateway:
             else:
                 origin, host = environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST")
                 rejection = check_origin(origin, self.options.allowed_origins, host)
+                compared = f" (Origin {origin!r}, Host {host!r})" if rejection is not None else ""
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
-        return rejection
+        return rejection, compared
 
     def _counting(self, start_response: StartResponse) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
@@ -357,14 +400,26 @@ class Gateway:
             self._checked_arguments.add(frozenset(route_args))
         try:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
+        except HTTPException as error:  # flask.abort(403), werkzeug's exceptions: their response denies
+            handshake_data = error.get_response(environ)
         except Exception:
             logger.exception("exception in on_handshake")
             return upgrade.reject(Rejection(500, "exception in on_handshake"))
         if isinstance(handshake_data, (WerkzeugResponse, Response)):
             return self._returned_response(handshake_data, environ, upgrade.start_response)
         if response.status >= 300:
+            logger.info("handshake denied by on_handshake with %d (response.status)", response.status)
             upgrade.start_response(response.status_line, response.wsgi_headers())
             return [response.body]
+        mistake = denial_mistake(handshake_data)
+        if mistake is None and response.body and response.status == 101:
+            mistake = (
+                "on_handshake wrote a body (response.send) but left the status at 101, which has no body: "
+                "set response.status to 300 or more to deny with it"
+            )
+        if mistake is not None:
+            logger.error("%s", mistake)
+            return upgrade.reject(Rejection(500, "on_handshake returned what looks like a denial"))
         upgrade.handshake_data = handshake_data
         return None
 

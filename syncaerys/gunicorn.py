@@ -50,8 +50,17 @@ If your config defines one of these hooks itself, call ours from it.
 
 **Workers.** Only ``gthread`` serves websockets well. The ``sync`` worker
 runs one request at a time, so one websocket blocks the worker, and its
-``--timeout`` kills the worker with every client; :func:`post_worker_init`
-logs an error for it (and a warning for the other, untested, workers).
+``--timeout`` kills the worker with every client: the gateway refuses every
+upgrade under it with a 500 and an error naming gthread (hooks or not), and
+:func:`post_worker_init` logs an error for it at boot (and a warning for the
+other, untested, workers).
+
+**--preload.** The application is imported in the master, which forks the
+workers: a gateway started there (``sockets.start()`` at import) and the
+threads started with it, a pusher among them, stay in the master, whose
+gateway has no clients, so what they push reaches nobody. :func:`post_worker_init`
+warns about such a gateway; start gateways and pushers in the worker (at the
+first request, or from ``on_start``).
 gunicorn puts the client's socket in the environ as ``gunicorn.socket``, so
 a gateway can upgrade under any of its WSGI workers; the ASGI worker
 (``-k asgi``) does not run WSGI applications.
@@ -80,6 +89,7 @@ from .gateway import live_gateways
 
 __all__ = [
     "QUICK_STOP_TIMEOUT",
+    "check_preload",
     "check_worker",
     "gateways",
     "post_worker_init",
@@ -132,10 +142,10 @@ def stop_all(timeout: float | None = None) -> list[Gateway]:
 
     Each one runs ``on_stop`` and closes its clients with 1001; the whole
     takes at most ``timeout`` seconds (default: the longest ``close_period``
-    plus one) beyond the ``on_stop`` calls. A gateway that has not started
+    plus one), the ``on_stop`` calls included. A gateway that has not started
     yet will not start any more (new handshakes get 503).
 
-    Thread-safe; blocks until every gateway stopped, at most ``timeout`` beyond the ``on_stop`` calls.
+    Thread-safe; blocks until every gateway stopped, at most ``timeout``.
     """
     targets = gateways()
     started = [g for g in targets if g.state == STARTED]
@@ -181,11 +191,34 @@ def check_worker(worker: Any) -> bool:
     if name == "SyncWorker":
         logger.error(
             "syncaerys websockets need gunicorn's gthread worker (-k gthread --threads N), not %s: "
-            "under it a websocket blocks the worker and --timeout kills the worker with its clients",
+            "under it a websocket would block the worker until --timeout kills it with its clients, so every "
+            "upgrade is refused with 500",
             name,
         )
     else:
         logger.warning("syncaerys is made for gunicorn's gthread worker (-k gthread); %s is untested", name)
+    return False
+
+
+def check_preload(worker: Any) -> bool:
+    """Warn, and return ``False``, when ``--preload`` is set and a gateway was started in the master.
+
+    Call it in the worker before any gateway starts there (:func:`post_worker_init` does).
+    Thread-safe; never blocks.
+    """
+    if not _config(worker, "preload_app", False):
+        return True
+    early = [g for g in gateways() if g.state != STOPPED]
+    if not early:
+        return True
+    logger.warning(
+        "%d syncaerys gateway(s) (%s) started in gunicorn's master, before it forked this worker "
+        "(--preload and a start at import, such as sockets.start()): threads started with them, a pusher "
+        "among them, run in the master, where no client is connected, so what they push reaches nobody. "
+        "Start gateways and pushers in the worker: at the first request, or from on_start",
+        len(early),
+        ", ".join(sorted({type(g.handler).__name__ for g in early})),
+    )
     return False
 
 
@@ -261,7 +294,7 @@ class _Watcher:
         if now - self._scanned_at >= RESCAN_INTERVAL:
             self._known = gateways()
             self._scanned_at = now
-        busy = sum(len(g.endpoint.get_clients(local=True)) for g in self._known)
+        busy = sum(g.connection_count() for g in self._known)  # closing clients hold their thread too
         free = self.threads - busy
         if free < max(1, self.threads // 10):
             if not self._warned:
@@ -310,6 +343,7 @@ def post_worker_init(worker: Any) -> None:
     global _watcher
     share_gunicorn_log(worker)
     check_worker(worker)
+    check_preload(worker)
     start_all()
     _watcher = _Watcher(worker)
     _watcher.install()
@@ -335,7 +369,7 @@ def start_all() -> None:
 def worker_int(worker: Any) -> None:
     """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`.
 
-    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT` beyond the ``on_stop`` calls.
+    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT`.
     """
     stop_all(QUICK_STOP_TIMEOUT)
 

@@ -21,7 +21,10 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import TYPE_CHECKING
+from typing import Any
 from typing import Literal
 from typing import TypedDict
 
@@ -30,6 +33,7 @@ from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
+from .options import Options
 from .protocol import mask
 from .serving.admission import Admission
 from .serving.admission import default_max_connections
@@ -52,6 +56,31 @@ class ServerOptions(TypedDict, total=False):
     header_timeout: float | None
     max_header_bytes: int | None
     trusted_proxies: Iterable[str] | None
+
+
+def check_server_arguments(host: Any, port: Any, options: Mapping[str, Any], caller: str = "Server()") -> None:
+    """Raise :class:`TypeError` for an address or option :class:`Server` would not take, naming the fix.
+
+    Websocket options (``heartbeat_period``...) given here are named as such: they go to
+    :func:`~syncaerys.websocket`. Thread-safe; never blocks.
+    """
+    unknown = sorted(set(options) - set(ServerOptions.__annotations__))
+    if unknown:
+        websocket_options = [name for name in unknown if name in {f.name for f in fields(Options)}]
+        if websocket_options:
+            given = ", ".join(f"{name}={options[name]!r}" for name in websocket_options)
+            raise TypeError(
+                f"{caller} got the websocket option(s) {', '.join(websocket_options)}: websocket options go to "
+                f"syncaerys.websocket(handler, {given}) (or to syncaerys.flask.Websockets/route), not to the server"
+            )
+        raise TypeError(
+            f"{caller} got unknown option(s) {', '.join(unknown)}; the server's options: "
+            f"{', '.join(sorted(ServerOptions.__annotations__))}"
+        )
+    if not isinstance(host, str):
+        raise TypeError(f"{caller}: host must be an address as a str, such as '127.0.0.1', not {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise TypeError(f"{caller}: port must be an int from 0 (any free port) to 65535, not {port!r}")
 
 
 class Server:
@@ -94,6 +123,7 @@ class Server:
         max_header_bytes: int | None = 65536,
         trusted_proxies: Iterable[str] | None = None,
     ) -> None:
+        check_server_arguments(host, port, {})
         self.app = app
         self.ssl_context = ssl_context
         self._admission = Admission(max_connections)

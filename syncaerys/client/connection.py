@@ -111,6 +111,7 @@ class Connection:
         "_log",
         "_options",
         "_send_limit",
+        "_user_data",
         "_waiting",
         "_waiting_since",
         "_wake",
@@ -198,6 +199,18 @@ class Connection:
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # The application's per-client dict (Endpoint.client_data), made at its first use.
+        self._user_data: dict[str, Any] | None = None
+
+    def user_data(self) -> dict[str, Any]:
+        """The application's dict for this client, made at the first call. Thread-safe; never blocks."""
+        data = self._user_data
+        if data is None:
+            with self._lock:
+                if self._user_data is None:
+                    self._user_data = {}
+                data = self._user_data
+        return data
 
     @property
     def is_open(self) -> bool:
@@ -475,11 +488,16 @@ class Connection:
             self.queue.bytes_sent,
         )
         self._context.stats.closed(session.close_code, self.traffic())
+        on_close = self._context.callbacks.on_close
+        self._callback = on_close  # for busy_in(): a stop waiting for this client names on_close
+        self._callback_since = time.monotonic()
+        self._callback_calls += 1
         try:
-            self._context.callbacks.on_close(self.id, session.close_code, session.close_reason)
+            on_close(self.id, session.close_code, session.close_reason)
         except Exception:
             self._log.exception("exception in on_close")
         finally:
+            self._callback = None
             self._context.finished(self)
 
     # -- any thread

@@ -52,6 +52,13 @@ def find_socket(environ: WSGIEnvironment) -> socket.socket:
     Thread-safe; never blocks.
     """
     software = str(environ.get("SERVER_SOFTWARE") or "this WSGI server")
+    if software.startswith("gunicorn/") and not environ.get("wsgi.multithread"):
+        raise HostError(
+            "gunicorn's sync worker serves one request at a time: a websocket would hold the worker until "
+            "its --timeout kills it with every client. Run gunicorn -k gthread --threads N (N: the websockets "
+            "expected per worker plus headroom), or -k gevent; see syncaerys.gunicorn",
+            500,
+        )
     if software.startswith("gevent"):
         return _gevent_socket(environ, software)
     try:

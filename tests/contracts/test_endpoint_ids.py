@@ -72,6 +72,15 @@ def test_the_endpoint_before_the_gateway_started_raises_not_started() -> None:
         lambda: endpoint.send("x", 1),
         lambda: endpoint.broadcast("x"),
         lambda: endpoint.multicast("x", [1]),
+        # One rule for all: get_clients() answered [] (a server without clients) while send raised.
+        lambda: endpoint.get_clients(),
+        lambda: endpoint.get_clients(local=True),
+        lambda: endpoint.room_clients("lobby"),
+        lambda: endpoint.rooms_of(1),
+        lambda: endpoint.get_info(1),
+        lambda: endpoint.join(1, "lobby"),
+        lambda: endpoint.leave(1, "lobby"),
+        lambda: endpoint.close(1),
     ):
         with pytest.raises(NotStartedError, match=r"gateway.start\(\)"):
             call()
@@ -79,6 +88,7 @@ def test_the_endpoint_before_the_gateway_started_raises_not_started() -> None:
     gateway.start()
     try:
         assert endpoint.broadcast("nobody yet").result(timeout=PROMPTLY).delivered == 0
+        assert endpoint.get_clients() == [] and endpoint.rooms_of(1) == set()
     finally:
         gateway.stop()
 
