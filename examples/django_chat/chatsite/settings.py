@@ -68,6 +68,7 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/join/"
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 # syncaerys: the defaults of every websocket, and the server of `manage.py runsyncaerys`.
 SYNCAERYS = {
