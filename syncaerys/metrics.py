@@ -26,7 +26,8 @@ when several gateways share one). What is exported:
 * ``syncaerys_closes_total{code}``: closed connections by close code (1006: the TCP connection dropped);
 * ``syncaerys_send_queue_bytes``: bytes queued for the open clients (gauge);
 * ``syncaerys_heartbeat_latency_seconds``: ping to pong round trips (histogram);
-* ``syncaerys_backplane_up`` (gauge, 1 or 0) and ``syncaerys_backplane_publish_errors_total``.
+* ``syncaerys_backplane_up`` (gauge, 1 or 0), ``syncaerys_backplane_publish_errors_total`` and
+  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed).
 
 A scrape reads the counters the gateway keeps anyway and makes one pass
 over the open clients: nothing is added to the send or receive paths.
@@ -108,6 +109,9 @@ class Collector(_PrometheusCollector):
         publish_errors = CounterMetricFamily(
             "syncaerys_backplane_publish_errors", "Operations not published to the other processes.", labels=labels
         )
+        malformed = CounterMetricFamily(
+            "syncaerys_backplane_malformed", "Backplane messages dropped as malformed.", labels=labels
+        )
         for name, gateway in self._gateways:
             open_clients, queued_bytes, live = gateway.live_traffic()
             by_outcome, by_code, closed, buckets, count, total = gateway.stats.snapshot()
@@ -129,6 +133,7 @@ class Collector(_PrometheusCollector):
             backplane = gateway.endpoint.backplane
             backplane_up.add_metric([name], 1 if backplane.up else 0)
             publish_errors.add_metric([name], backplane.publish_errors)
+            malformed.add_metric([name], backplane.malformed_messages)
         yield connections
         yield queued
         yield handshakes
@@ -137,6 +142,7 @@ class Collector(_PrometheusCollector):
         yield latency
         yield backplane_up
         yield publish_errors
+        yield malformed
 
 
 def _registry(gateways: tuple[Gateway, ...]) -> CollectorRegistry:

@@ -83,11 +83,21 @@ class Backplane:
         self._node: LocalNode | None = None
         self._errors_lock = threading.Lock()
         self._publish_errors = 0
+        self._malformed = 0
 
     @property
     def publish_errors(self) -> int:
         """Operations that could not be published to the other processes, since the start. Never blocks."""
         return self._publish_errors
+
+    @property
+    def malformed_messages(self) -> int:
+        """Messages received on the backplane's channels and dropped as malformed, since the start. Never blocks."""
+        return self._malformed
+
+    def _count_malformed(self) -> None:
+        with self._errors_lock:
+            self._malformed += 1
 
     def _count_publish_errors(self, count: int = 1) -> None:
         with self._errors_lock:

@@ -66,6 +66,8 @@ logger = logging.getLogger("syncaerys.backplane")
 T = TypeVar("T")
 
 _BATCH = 512
+#: Seconds between two log lines about malformed messages (each line counts those it stands for).
+MALFORMED_LOG_INTERVAL = 10.0
 
 
 def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
@@ -174,6 +176,9 @@ class RedisBackplane(Backplane):
         self._requests: dict[str, list[Any]] = {}
         self._requests_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # The listener's alone: when it last logged a malformed message, and how many it dropped unlogged since.
+        self._malformed_logged_at = -MALFORMED_LOG_INTERVAL
+        self._malformed_unlogged = 0
 
     # -- lifecycle
 
@@ -474,6 +479,12 @@ class RedisBackplane(Backplane):
                 subscribed.set()
                 if not self._stopping:
                     self._connection_lost(error)
+            except Exception as error:
+                # A bug here must not end the thread: the node would look alive and deliver nothing.
+                logger.exception("backplane: unexpected error in the listener; resubscribing")
+                subscribed.set()
+                if not self._stopping:
+                    self._connection_lost(error)
             finally:
                 if pubsub is not None:
                     try:
@@ -519,9 +530,9 @@ class RedisBackplane(Backplane):
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         try:
-            op = wire.decode(message["data"])
+            op = wire.decode(message.get("data", b""))
         except wire.WireError as error:
-            logger.warning("backplane: ignored a message on %s: %s", _text(message.get("channel")), error)
+            self._malformed_message(_text(message.get("channel")), error)
             return
         if op.origin and op.origin == self.node:
             return
@@ -529,6 +540,18 @@ class RedisBackplane(Backplane):
             self._handle(op)
         except Exception:
             logger.exception("backplane: exception applying a %s operation", op.kind)
+
+    def _malformed_message(self, channel: str, error: wire.WireError) -> None:
+        """Count a dropped message; log it unless a line was written less than MALFORMED_LOG_INTERVAL ago."""
+        self._count_malformed()
+        now = time.monotonic()
+        if now - self._malformed_logged_at < MALFORMED_LOG_INTERVAL:
+            self._malformed_unlogged += 1
+            return
+        also = f" ({self._malformed_unlogged} more dropped since the last report)" if self._malformed_unlogged else ""
+        logger.warning("backplane: dropped a malformed message on %s: %s%s", channel, error, also)
+        self._malformed_logged_at = now
+        self._malformed_unlogged = 0
 
     def _handle(self, op: wire.Operation) -> None:
         local = self.local_node
