@@ -32,6 +32,8 @@ from .protocol.session import PongReceived
 from .protocol.session import ProtocolViolation
 from .protocol.session import Session
 from .protocol.session import State
+from .sendqueue import ENTRY_COST
+from .sendqueue import SEND_QUEUE_GRACE
 from .sendqueue import SendQueue
 from .sendqueue import Waiter
 from .sendqueue import shared_flusher
@@ -42,13 +44,9 @@ from .timer import shared_timer
 from .transport import Transport
 from .websocket import Callbacks
 
-__all__ = ["Connection", "ClientContext"]
+__all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
-
-#: How long a client's socket may stay full while more than ``max_send_queue``
-#: bytes wait for it (see ``Connection._check_queue``).
-SEND_QUEUE_GRACE = 1.0
 
 #: The most one read asks for (a large frame is read in pieces of this size).
 READ_SIZE = 1 << 16
@@ -94,7 +92,6 @@ class Connection:
         "_lock",
         "_log",
         "_options",
-        "_send_limit",
         "_waiting",
         "_waiting_since",
         "_wake",
@@ -130,7 +127,6 @@ class Connection:
         self.path = path
         self._context = context
         self._options = options
-        self._send_limit = options.max_send_queue
         self._log = client_logger(logger, client_id)
         self.session = Session(
             max_frame_size=options.max_frame_size,
@@ -146,7 +142,9 @@ class Connection:
         # that the close frame is queued by the one thread whose transition won.
         self._lock = threading.Lock()
         # Held until the gateway has written the 101 (see release()).
-        self.queue = SendQueue(transport, client_id, shared_flusher(), held=True)
+        self.queue = SendQueue(
+            transport, client_id, shared_flusher(), held=True, limit=options.max_send_queue, overflow=self._overflow
+        )
         self.connected_at = time.time()
         self.closed_at = 0.0
         self.last_read_at = 0.0
@@ -343,8 +341,7 @@ class Connection:
         if self._debug:
             self._log.debug("< %r", event)
         if type(event) is PingReceived:
-            # Pongs the peer does not read are its own doing: no grace for them.
-            self._check_queue(self.queue.put_control(event.reply), grace=0.0)
+            self.queue.put_pong(event.reply)
         elif type(event) is PongReceived:
             if event.latency is not None:
                 self._context.stats.latency(event.latency)
@@ -487,32 +484,23 @@ class Connection:
         ``waiter`` is told when the frames are written, or fail; not when False is returned.
         Thread-safe; never blocks: what the socket does not take now is left to the flusher.
         """
-        queued = self.queue.put(frames, waiter)
-        if queued is None:
-            return False
-        if self._send_limit is not None and queued > self._send_limit:
-            self._check_queue(queued)
-        return True
+        return self.queue.put(frames, waiter) is not None
 
-    def _check_queue(self, queued: int | None, grace: float = SEND_QUEUE_GRACE) -> None:
-        """Close a client that is not keeping up with what is sent to it.
+    def _overflow(self, charge: int, full_for: float) -> None:
+        """The send queue is over ``max_send_queue`` past its grace, or over its ceiling: close.
 
-        That is: more than ``max_send_queue`` bytes queued while its socket
-        has stayed full for ``grace`` seconds. A client reading at the speed
-        of its link drains a 20 MiB message in a moment and is not closed for
-        it; one that stopped reading is, at the first send after ``grace``.
+        Called by the queue, on a sender's thread or the flusher's, whether
+        or not anything more is sent. A client reading at the speed of its
+        link drains a 20 MiB message in a moment and is not closed for it.
         """
-        limit = self._options.max_send_queue
-        if limit is None or queued is None or queued <= limit:
-            return
-        since = self.queue.backlog_since
-        if since and time.monotonic() - since >= grace:
+        if self.close(1008, "Send queue limit exceeded", drop_queued=True):
             self._log.warning(
-                "%d bytes queued and its socket full for %.1f s, over max_send_queue; closing",
-                queued,
-                time.monotonic() - since,
+                "%d bytes queued (counting %d per frame), over max_send_queue=%d, its socket full for %.1f s; closing",
+                charge,
+                ENTRY_COST,
+                self._options.max_send_queue,
+                full_for,
             )
-            self.close(1008, "Send queue limit exceeded", drop_queued=True)
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
         """Start the closing handshake; False if the client was already closing. Thread-safe; never blocks.
@@ -580,7 +568,7 @@ class Connection:
             ping = self.session.ping()
         if ping is None:
             return
-        self._check_queue(self.queue.put_control(ping), grace=0.0)
+        self.queue.put_control(ping)
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
 
 

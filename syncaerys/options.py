@@ -46,7 +46,8 @@ class Options:
     #: Outbound messages longer than this are split into equal fragments.
     auto_frame_size: int | None = 65_527
     #: Bytes queued for one client past which, once its socket has stayed full
-    #: for a second (it is not keeping up), it is closed with 1008.
+    #: for a second (it is not keeping up), it is closed with 1008; past four
+    #: times this, at once. Each queued frame counts 192 bytes besides its own.
     max_send_queue: int | None = 16 * MiB
 
     # Timeouts.
