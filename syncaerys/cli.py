@@ -26,7 +26,8 @@ def load_target(spec: str) -> Any:
     """Import ``module:attr`` (``attr`` may be dotted) and make it servable.
 
     A :class:`~syncaerys.Websocket` instance or subclass is wrapped with
-    :func:`~syncaerys.websocket`; anything else (a Host, Router, gateway or
+    :func:`~syncaerys.websocket`, a Django project's WSGI application with
+    :func:`syncaerys.django.application`; anything else (a Host, Router, gateway or
     WSGI application) is served as it is.
 
     Call from one thread (it imports and may change ``sys.path``); blocks while the import runs.
@@ -43,6 +44,13 @@ def load_target(spec: str) -> Any:
         target = target()
     if isinstance(target, Websocket):
         target = websocket(target)
+    if "django" in sys.modules:
+        # A Django project's wsgi.py: its websocket gateways start and stop with the server.
+        from .django import application
+        from .django import is_django_application
+
+        if is_django_application(target):
+            target = application(target)
     return target
 
 

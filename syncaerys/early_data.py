@@ -12,7 +12,7 @@ import io
 import socket
 from typing import Any
 
-__all__ = ["EARLY_DATA", "take_buffered", "take_from_reader"]
+__all__ = ["EARLY_DATA", "request_reader", "take_buffered", "take_from_reader"]
 
 #: The environ key under which syncaerys's own server leaves those bytes.
 EARLY_DATA = "syncaerys.early_data"
@@ -35,11 +35,26 @@ def take_from_reader(reader: io.BufferedReader, sock: socket.socket) -> bytes:
     return reader.read(len(held)) if held else b""
 
 
+def request_reader(environ: dict[str, Any]) -> io.BufferedReader | None:
+    """The buffered reader of the client's socket under ``wsgi.input``, for the hosts built on wsgiref.
+
+    werkzeug's dev server and wsgiref's (which Django's ``runserver`` and
+    ``LiveServerTestCase`` extend) hand the application the connection's own
+    reader; Django's server wraps it in its ``LimitedStream``, which keeps the
+    reader's bound ``read``. Thread-safe; never blocks.
+    """
+    stream = environ.get("wsgi.input")
+    if not isinstance(stream, io.BufferedReader):
+        stream = getattr(getattr(stream, "_read", None), "__self__", None)
+    return stream if isinstance(stream, io.BufferedReader) else None
+
+
 def take_buffered(environ: dict[str, Any], sock: socket.socket) -> bytes:
     """The bytes the host read past the request, for the hosts that let us reach them.
 
     syncaerys's own server hands them over in the environ; werkzeug's dev
-    server leaves them in the request's ``wsgi.input`` buffer; gunicorn 27
+    server leaves them in the request's ``wsgi.input`` buffer (Django's runserver, in the
+    reader under its ``LimitedStream``); gunicorn 27
     and later keeps them in its parser, which gives them up with
     ``take_buffered()``. Other hosts: nothing (see the README).
 
@@ -48,9 +63,10 @@ def take_buffered(environ: dict[str, Any], sock: socket.socket) -> bytes:
     own = environ.get(EARLY_DATA)
     if isinstance(own, bytes):
         return own
+    reader = request_reader(environ)
+    if reader is not None:
+        return take_from_reader(reader, sock)
     stream = environ.get("wsgi.input")
-    if isinstance(stream, io.BufferedReader):
-        return take_from_reader(stream, sock)
     unreader = getattr(getattr(stream, "reader", None), "unreader", None)
     take = getattr(unreader, "take_buffered", None)
     if callable(take):

@@ -64,16 +64,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .gateway import ROUTE_ARGS
 from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import websocket
 from .router import rule_arguments
+from .wsgi_call import call_wsgi
 
 # Flask is optional: without it this module still imports, and using it raises
 # ImportError (as websockets does for werkzeug in its router).
@@ -114,39 +114,14 @@ def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
     """
     _require_flask()
     environ = flask.request.environ
-    environ["syncaerys.route_args"] = dict(route_args)
-    status, headers, body = _run_wsgi(gateway, environ)
+    environ[ROUTE_ARGS] = dict(route_args)
+    status, headers, body = call_wsgi(gateway, environ)
     response_class = flask.current_app.response_class
     response = response_class(body, status=status, headers=headers)
     if not any(name.lower() == "content-type" for name, _ in headers):
         # Keep the gateway's response as it was: no default text/html.
         del response.headers["Content-Type"]
     return response
-
-
-def _run_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
-    """Call a WSGI app; return its status, headers and whole body."""
-    started: list[tuple[str, list[tuple[str, str]]]] = []
-    written: list[bytes] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], object]:
-        if exc_info is not None and started:
-            raise exc_info[1].with_traceback(exc_info[2])
-        started[:] = [(status, list(headers))]
-        return written.append
-
-    result = app(environ, start_response)
-    try:
-        for chunk in result:
-            written.append(chunk)
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    if not started:
-        raise RuntimeError(f"{app!r} returned without calling start_response")
-    status, headers = started[0]
-    return status, headers, b"".join(written)
 
 
 def route(

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from .backplane.base import LocalBackplane
 from .connection import ClientContext
 from .connection import Connection
+from .early_data import request_reader
 from .early_data import take_buffered
 from .endpoint import Endpoint
 from .endpoint import LocalNode
@@ -53,6 +54,15 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "GatewayState", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
 
 logger = logging.getLogger("syncaerys.gateway")
+
+#: Environ keys a framework integration (syncaerys.flask, syncaerys.django) sets before calling
+#: the gateway: the route's arguments for ``on_handshake``, the framework's own request object to
+#: hand to ``on_handshake`` instead of a werkzeug ``Request``, and the framework's verdict on the
+#: Origin by its own settings (Django's ``CSRF_TRUSTED_ORIGINS``): a ``Rejection``, or ``None`` to
+#: let the client in, given in place of the gateway's own ``allowed_origins`` check.
+ROUTE_ARGS = "syncaerys.route_args"
+FRAMEWORK_REQUEST = "syncaerys.request"
+ORIGIN_VERDICT = "syncaerys.origin_verdict"
 
 
 class GatewayState(str, enum.Enum):
@@ -132,12 +142,25 @@ def find_socket(environ: dict[str, Any]) -> socket.socket:
     except RuntimeError:
         sock = None
     if sock is None:
+        sock = socket_under_input(environ)
+    if sock is None:
         raise HostError(
             f"{software} does not give WSGI applications the client's socket; serve the gateway with "
-            "syncaerys.Server, werkzeug (app.run, flask run), gunicorn -k gthread or gevent's WSGIServer",
+            "syncaerys.Server, werkzeug (app.run, flask run), Django's runserver, gunicorn -k gthread or "
+            "gevent's WSGIServer",
             501,
         )
     return sock
+
+
+def socket_under_input(environ: dict[str, Any]) -> socket.socket | None:
+    """The socket under :func:`request_reader`'s reader (a ``socket.SocketIO``), or ``None``.
+
+    Thread-safe; never blocks.
+    """
+    reader = request_reader(environ)
+    sock = getattr(getattr(reader, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _and_list(names: list[str]) -> str:
@@ -179,9 +202,11 @@ class Gateway:
     gateway blocks the request's thread for the client's whole life.
     """
 
-    def __init__(self, handler: object, options: Options) -> None:
+    def __init__(self, handler: object, options: Options, *, callbacks: Callbacks | None = None) -> None:
         self.handler = handler
-        self.callbacks = Callbacks.resolve(handler)
+        #: The handler's methods as the gateway calls them (a framework integration may wrap them:
+        #: :mod:`syncaerys.django` runs Django's database hygiene around each).
+        self.callbacks = Callbacks.resolve(handler) if callbacks is None else callbacks
         self.options = options
         backplane = options.backplane if options.backplane is not None else LocalBackplane()
         self._started = threading.Event()
@@ -325,7 +350,11 @@ class Gateway:
             _has_body(environ),
         )
         if rejection is None:
-            rejection = check_origin(environ.get("HTTP_ORIGIN"), self.options.allowed_origins, environ.get("HTTP_HOST"))
+            if ORIGIN_VERDICT in environ:
+                rejection = environ[ORIGIN_VERDICT]
+            else:
+                origin, host = environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST")
+                rejection = check_origin(origin, self.options.allowed_origins, host)
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
         if rejection is not None:
@@ -367,11 +396,11 @@ class Gateway:
             software = environ.get("SERVER_SOFTWARE") or "this WSGI server"
             return _reject(Rejection(error.status, f"{software} cannot upgrade to WebSocket"), start_response, environ)
 
-        request = Request(environ)
+        request = environ.get(FRAMEWORK_REQUEST) or Request(environ)
         response = Response(101)
         offered = offered_subprotocols(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL"))
         response.subprotocol = next((p for p in self.options.subprotocols if p in offered), None)
-        route_args = environ.get("syncaerys.route_args") or {}
+        route_args = environ.get(ROUTE_ARGS) or {}
         if frozenset(route_args) not in self._checked_arguments:
             # Mounted routes were checked at mount; this catches serve() from a view of the user's.
             try:
