@@ -20,6 +20,7 @@ from typing import Any
 from .exceptions import ClientException
 from .info import ClientInfo
 from .log import client_logger
+from .log import printable
 from .message import Message
 from .options import Options
 from .protocol.deflate import DeflateParams
@@ -91,6 +92,7 @@ class Connection:
         "_last_read_mono",
         "_lock",
         "_log",
+        "_message_since",
         "_options",
         "_waiting",
         "_waiting_since",
@@ -176,6 +178,8 @@ class Connection:
         self._warned_call = 0
         self._inflates = deflate is not None
         self._inflated_charged = 0
+        # When the frame or message being received began arriving (monotonic), 0.0 between messages.
+        self._message_since = 0.0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -206,7 +210,7 @@ class Connection:
         callbacks = self._context.callbacks
         if self._options.heartbeat_period is not None:
             self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
-        self._log.info("opened from %s on %s", self.remote_address, self.path)
+        self._log.info("opened from %s on %s", printable(self.remote_address), printable(self.path))
         try:
             try:
                 self._call_handler(callbacks.on_open, self.id, handshake_data)
@@ -333,6 +337,8 @@ class Connection:
                 if self._debug:
                     self._log.debug("< %s fin=%s %d", event.opcode, event.fin, len(event.data))
                 self.last_data_read_at = self.last_read_at
+                if event.fin:
+                    self._message_since = 0.0
                 return event
             self._act_on(event)
         return None
@@ -364,7 +370,17 @@ class Connection:
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
-        if deadline is not None:
+        due = self._message_due()
+        if due is not None and (deadline is None or due < deadline):
+            remaining = due - time.monotonic()
+            if remaining <= 0 or not transport.wait_readable(remaining):
+                self._log.info(
+                    "a message not whole %.1f s after it began (message_timeout); closing",
+                    self._options.message_timeout,
+                )
+                self.close(1008, "Message not completed within message_timeout")
+                return
+        elif deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not transport.wait_readable(remaining):
                 raise TimeoutError("no data from the client before the timeout")
@@ -394,6 +410,17 @@ class Connection:
                 self.session.connection_lost()
             return
         self.received(data)
+
+    def _message_due(self) -> float | None:
+        """When the frame or message being received must be whole (``message_timeout``); None if no deadline runs."""
+        timeout = self._options.message_timeout
+        if timeout is None or not self.session.receiving or not self.is_open:
+            self._message_since = 0.0
+            return None
+        if not self._message_since:
+            # Its first bytes came with the last read.
+            self._message_since = self._last_read_mono
+        return self._message_since + timeout
 
     def received(self, data: bytes) -> None:
         """Take bytes the client sent, read here or by the host server before the 101.

@@ -57,6 +57,11 @@ class Options:
     queued_ping_limit: int = 3
     #: How long to wait for the peer's close frame (and for our close to be written).
     close_period: float = 3.0
+    #: How long a message (or a frame) may take to arrive whole, from its first
+    #: byte; past it the client is closed with 1008. A client trickling the rest
+    #: of a message pins what it sent so far (with compression, up to
+    #: ``max_message_size`` inflated) for as long as it likes otherwise.
+    message_timeout: float | None = 60.0
 
     # Handshake.
     #: Subprotocols accepted, in order of preference: the first one the client offers wins.
@@ -104,9 +109,9 @@ class Options:
                 _check_int(name, values[name], optional=True)
         if "queued_ping_limit" in values:
             _check_int("queued_ping_limit", values["queued_ping_limit"], optional=False)
-        for name in ("heartbeat_period", "close_period"):
+        for name in ("heartbeat_period", "close_period", "message_timeout"):
             if name in values:
-                _check_period(name, values[name], optional=name == "heartbeat_period")
+                _check_period(name, values[name], optional=name != "close_period")
         for name in ("text_only", "compression"):
             if name in values and not isinstance(values[name], bool):
                 raise OptionError(f"option {name!r} must be a bool, not {type(values[name]).__name__}")
@@ -145,6 +150,7 @@ class WebsocketOptions(TypedDict, total=False):
     heartbeat_period: float | None
     queued_ping_limit: int
     close_period: float
+    message_timeout: float | None
     subprotocols: str | Iterable[str]
     allowed_origins: OriginCheck | str | None
     compression: bool

@@ -41,6 +41,7 @@ from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
+from .log import printable
 from .protocol import mask
 from .proxies import TrustedProxies
 from .timer import TimerHandle
@@ -245,7 +246,10 @@ class _RequestHandler(WSGIRequestHandler):
         return self._forwarded_for or super().address_string()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        http_logger.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
+        if http_logger.isEnabledFor(logging.DEBUG):
+            http_logger.debug(
+                '%s "%s" %s %s', printable(self.address_string()), printable(self.requestline), code, size
+            )
 
     def log(self, type: str, message: str, *args: Any) -> None:
         # http.server reports a client's malformed request as an "error"
