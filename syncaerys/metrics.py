@@ -27,7 +27,8 @@ when several gateways share one). What is exported:
 * ``syncaerys_send_queue_bytes``: bytes queued for the open clients (gauge);
 * ``syncaerys_heartbeat_latency_seconds``: ping to pong round trips (histogram);
 * ``syncaerys_backplane_up`` (gauge, 1 or 0), ``syncaerys_backplane_publish_errors_total`` and
-  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed).
+  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed),
+  ``syncaerys_backplane_redis_errors_total`` (commands Redis refused with an error reply).
 
 A scrape reads the counters the gateway keeps anyway and makes one pass
 over the open clients: nothing is added to the send or receive paths.
@@ -109,6 +110,11 @@ class Collector(_PrometheusCollector):
         publish_errors = CounterMetricFamily(
             "syncaerys_backplane_publish_errors", "Operations not published to the other processes.", labels=labels
         )
+        redis_errors = CounterMetricFamily(
+            "syncaerys_backplane_redis_errors",
+            "Commands the backplane's Redis refused with an error reply (not a lost connection).",
+            labels=labels,
+        )
         malformed = CounterMetricFamily(
             "syncaerys_backplane_malformed", "Backplane messages dropped as malformed.", labels=labels
         )
@@ -134,6 +140,7 @@ class Collector(_PrometheusCollector):
             backplane_up.add_metric([name], 1 if backplane.up else 0)
             publish_errors.add_metric([name], backplane.publish_errors)
             malformed.add_metric([name], backplane.malformed_messages)
+            redis_errors.add_metric([name], backplane.redis_errors)
         yield connections
         yield queued
         yield handshakes
@@ -143,6 +150,7 @@ class Collector(_PrometheusCollector):
         yield backplane_up
         yield publish_errors
         yield malformed
+        yield redis_errors
 
 
 def _registry(gateways: tuple[Gateway, ...]) -> CollectorRegistry:

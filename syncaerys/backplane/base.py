@@ -84,6 +84,7 @@ class Backplane:
         self._errors_lock = threading.Lock()
         self._publish_errors = 0
         self._malformed = 0
+        self._redis_errors = 0
 
     @property
     def publish_errors(self) -> int:
@@ -94,6 +95,15 @@ class Backplane:
     def malformed_messages(self) -> int:
         """Messages received on the backplane's channels and dropped as malformed, since the start. Never blocks."""
         return self._malformed
+
+    @property
+    def redis_errors(self) -> int:
+        """Commands the backplane's server refused with an error reply (not a lost connection). Never blocks."""
+        return self._redis_errors
+
+    def _count_redis_errors(self, count: int) -> None:
+        with self._errors_lock:
+            self._redis_errors += count
 
     def _count_malformed(self) -> None:
         with self._errors_lock:

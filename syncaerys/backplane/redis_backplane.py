@@ -66,8 +66,10 @@ logger = logging.getLogger("syncaerys.backplane")
 T = TypeVar("T")
 
 _BATCH = 512
-#: Seconds between two log lines about malformed messages (each line counts those it stands for).
-MALFORMED_LOG_INTERVAL = 10.0
+#: Seconds between two log lines about malformed messages or refused commands (each counts those it stands for).
+LOG_INTERVAL = 10.0
+#: How long a subscription must have lasted for the reconnection backoff to start over.
+STABLE_AFTER = 5.0
 
 
 def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
@@ -177,8 +179,15 @@ class RedisBackplane(Backplane):
         self._requests_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         # The listener's alone: when it last logged a malformed message, and how many it dropped unlogged since.
-        self._malformed_logged_at = -MALFORMED_LOG_INTERVAL
+        self._malformed_logged_at = -LOG_INTERVAL
         self._malformed_unlogged = 0
+        # Error replies (Redis answered, but refused): counted, logged once per LOG_INTERVAL, and the
+        # state writes retried with a backoff. Under _cond.
+        self._refused_logged_at = -LOG_INTERVAL
+        self._refused_unlogged = 0
+        self._refusing = False
+        self._state_delay = 0.0
+        self._state_retry_at = 0.0
 
     # -- lifecycle
 
@@ -292,7 +301,7 @@ class RedisBackplane(Backplane):
         deadline = time.monotonic() + self.request_timeout
         with self._cond:
             target = self._marked
-            while self._written < target and self._up and not self._stopping:
+            while self._written < target and self._up and not self._stopping and not self._refusing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     logger.warning("backplane: client %d not written to Redis within request_timeout", client_id)
@@ -388,28 +397,41 @@ class RedisBackplane(Backplane):
         next_beat = time.monotonic()
         while True:
             with self._cond:
-                while not (self._stopping or self._outgoing or (self._up and (self._dirty_clients or self._resync))):
-                    remaining = next_beat - time.monotonic()
-                    if remaining <= 0:
+                while not (self._stopping or self._outgoing):
+                    now = time.monotonic()
+                    wake = next_beat
+                    if self._up and (self._dirty_clients or self._resync):
+                        if now >= self._state_retry_at:
+                            break
+                        # Redis refused the last state write: wait for the backoff.
+                        wake = min(wake, self._state_retry_at)
+                    if now >= wake:
                         break
-                    self._cond.wait(remaining)
+                    self._cond.wait(wake - now)
                 if self._stopping and not self._outgoing:
                     return
                 batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
-                full, self._resync = self._resync, False
-                clients, self._dirty_clients = self._dirty_clients, set()
-                marked = self._marked
-                rooms, self._dirty_rooms = self._dirty_rooms, set()
+                if time.monotonic() >= self._state_retry_at:
+                    full, self._resync = self._resync, False
+                    clients, self._dirty_clients = self._dirty_clients, set()
+                    marked = self._marked
+                    rooms, self._dirty_rooms = self._dirty_rooms, set()
+                else:
+                    full, clients, rooms, marked = False, set(), set(), 0
             if not self._up:
                 # Changes made meanwhile are written by the full resync that follows reconnection.
                 self._fail(batch, BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
                 next_beat = time.monotonic() + interval
                 continue
+            refused: list[Exception] = []
             try:
                 beat = time.monotonic() >= next_beat
                 if beat:
                     next_beat = time.monotonic() + interval
-                    full = self._record.heartbeat() or full
+                    try:
+                        full = self._record.heartbeat() or full
+                    except redis.ResponseError as error:
+                        refused.append(error)
                 pipe = self._redis.pipeline(transaction=False)
                 # The state goes first: a client this node announces is in Redis before the announcement.
                 local = self.local_node
@@ -423,25 +445,70 @@ class RedisBackplane(Backplane):
                     if item.client_id is not None:
                         pipe.hexists(self.keys.clients(wire.node_of(item.client_id)), str(item.client_id))
                     pipe.publish(item.channel, item.data)
-                results = pipe.execute()[state_commands:]
+                # An error reply (Redis at maxmemory, a read-only replica) is not a lost connection:
+                # it comes back in its command's place, and what Redis accepted still counts.
+                results = pipe.execute(raise_on_error=False)
             except redis.RedisError as error:
                 self._fail(batch, BackplaneError(f"could not publish to Redis: {error}"))
                 with self._cond:
                     self._resync = True
                 self._connection_lost(error)
                 continue
-            if full or clients:
-                with self._cond:
-                    self._written = max(self._written, marked)
-                    self._cond.notify_all()
-            replies = iter(results)
+            refused.extend(r for r in results[:state_commands] if isinstance(r, Exception))
+            if refused or full or clients or rooms or beat:
+                self._state_written(refused, full or bool(clients or rooms), marked)
+            replies = iter(results[state_commands:])
             for item in batch:
                 known = next(replies) if item.client_id is not None else True
-                receivers = int(next(replies))
-                if not known or (item.client_id is not None and receivers == 0):
+                receivers = next(replies)
+                reply_error = known if isinstance(known, Exception) else receivers
+                if isinstance(reply_error, Exception):
+                    self._refused([reply_error])
+                    self._fail([item], BackplaneError(f"Redis refused to publish: {reply_error}"))
+                elif not known or (item.client_id is not None and int(receivers) == 0):
                     item.future.set_exception(ClientException(f"client {item.client_id} is not open on any live node"))
                 else:
-                    item.future.set_result(max(0, receivers - int(item.discount_self)))
+                    item.future.set_result(max(0, int(receivers) - int(item.discount_self)))
+
+    def _state_written(self, refused: list[Exception], changed: bool, marked: int) -> None:
+        """After a state write: on success, announce it; on refusal, count it and retry all later, backing off."""
+        if refused:
+            self._refused(refused)
+            with self._cond:
+                self._resync = True
+                self._state_delay = min(max(self._state_delay * 2, 0.05), self.max_reconnect_delay)
+                self._state_retry_at = time.monotonic() + self._state_delay
+                # Clients waiting to be announced stop waiting: it may take long.
+                self._cond.notify_all()
+            return
+        with self._cond:
+            if self._refusing:
+                logger.warning("backplane: Redis at %s accepts writes again", self.url)
+            self._refusing = False
+            self._state_delay = 0.0
+            if changed:
+                self._written = max(self._written, marked)
+                self._cond.notify_all()
+
+    def _refused(self, errors: list[Exception]) -> None:
+        """Count error replies; log them at most once per LOG_INTERVAL. Any thread."""
+        self._count_redis_errors(len(errors))
+        now = time.monotonic()
+        with self._cond:
+            self._refusing = True
+            if now - self._refused_logged_at < LOG_INTERVAL:
+                self._refused_unlogged += len(errors)
+                return
+            also, self._refused_unlogged = self._refused_unlogged, 0
+            self._refused_logged_at = now
+        logger.warning(
+            "backplane: Redis at %s refused %d command(s) (%s)%s; still connected, this node's state in Redis is "
+            "retried with a backoff (syncaerys_backplane_redis_errors_total counts them)",
+            self.url,
+            len(errors) + also,
+            errors[0],
+            f", {also} of them since the last report" if also else "",
+        )
 
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
         if batch:
@@ -459,6 +526,7 @@ class RedisBackplane(Backplane):
 
     def _listen(self, subscribed: threading.Event) -> None:
         delay = 0.05
+        up_since = None
         while not self._stopping:
             pubsub = None
             try:
@@ -467,10 +535,14 @@ class RedisBackplane(Backplane):
                 self._confirm(pubsub)
                 # After a reconnect Redis may have restarted empty: claim the
                 # node number again if needed and rewrite this node's state.
-                self._record.heartbeat()
+                try:
+                    self._record.heartbeat()
+                except redis.ResponseError as error:
+                    # Refused, not gone: the writer claims it again with its backoff.
+                    self._refused([error])
                 with self._cond:
                     self._resync = True
-                delay = 0.05
+                up_since = time.monotonic()
                 self._reconnect.clear()
                 self._set_up(True)
                 subscribed.set()
@@ -495,6 +567,10 @@ class RedisBackplane(Backplane):
                 return
             # Set by the failure itself: cleared, so that only stop() ends the backoff early.
             self._reconnect.clear()
+            if up_since is not None and time.monotonic() - up_since >= STABLE_AFTER:
+                # It was up for a while: this is a new outage, not the same one flapping.
+                delay = 0.05
+            up_since = None
             if not self._stopping:
                 self._reconnect.wait(delay)
             delay = min(delay * 2, self.max_reconnect_delay)
@@ -542,10 +618,10 @@ class RedisBackplane(Backplane):
             logger.exception("backplane: exception applying a %s operation", op.kind)
 
     def _malformed_message(self, channel: str, error: wire.WireError) -> None:
-        """Count a dropped message; log it unless a line was written less than MALFORMED_LOG_INTERVAL ago."""
+        """Count a dropped message; log it unless a line was written less than LOG_INTERVAL ago."""
         self._count_malformed()
         now = time.monotonic()
-        if now - self._malformed_logged_at < MALFORMED_LOG_INTERVAL:
+        if now - self._malformed_logged_at < LOG_INTERVAL:
             self._malformed_unlogged += 1
             return
         also = f" ({self._malformed_unlogged} more dropped since the last report)" if self._malformed_unlogged else ""
