@@ -557,7 +557,8 @@ class Connection:
         if self.session.state is State.CLOSED:
             return
         busy = self.busy_in()
-        if busy is None:
+        if busy is None or self._waiting:
+            # Not reading only if the handler is busy: waiting in message.result() it reads.
             self._log.info("no close frame from the peer within close_period")
         elif self._warned_call != self._callback_calls:
             # The peer may well have answered: this thread cannot read its close frame

@@ -10,6 +10,7 @@ byte every 50 ms), not synchronisation: every wait is on the socket, bounded.
 
 from __future__ import annotations
 
+import logging
 import select
 import socket
 import time
@@ -98,3 +99,21 @@ def test_message_timeout_is_validated(value: object) -> None:
 
 def test_message_timeout_none_turns_it_off() -> None:
     websocket(Recorder(), message_timeout=None)
+
+
+def test_a_handler_waiting_for_the_message_is_not_blamed_for_the_closing_handshake(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The handler waits in message.result(), which reads: the peer that does not answer the close is at fault."""
+    caplog.set_level(logging.INFO, logger="syncaerys")
+    recorder = Recorder()
+    with serve(recorder, message_timeout=TIMEOUT, close_period=0.5, heartbeat_period=None) as server:
+        with RawClient(server.port) as client:
+            client.send_frame(OP_TEXT, b"first half", fin=False)
+            assert client.recv_close()[0] == 1008
+            # No close frame back, TCP left open: the close_period deadline drops it.
+            assert client.recv_until_eof() == b""
+        recorder.wait_event("close")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("no close frame from the peer within close_period" in m for m in messages), messages
+    assert not any("blocked in your code" in m for m in messages), messages
