@@ -18,14 +18,14 @@ import time
 import timeit
 from collections.abc import Callable
 
+from syncaerys.client.sendqueue import SendQueue
+from syncaerys.client.sendqueue import shared_flusher
+from syncaerys.client.transport import transport_for
 from syncaerys.futures import SendFuture
 from syncaerys.message import Message
 from syncaerys.protocol.frames import OP_TEXT
 from syncaerys.protocol.parser import Frame
 from syncaerys.protocol.session import Session
-from syncaerys.sendqueue import SendQueue
-from syncaerys.sendqueue import shared_flusher
-from syncaerys.transport import transport_for
 
 NUMBER = 200_000
 KEY = b"\x01\x02\x03\x04"

@@ -109,8 +109,8 @@ def serve(port: int, max_connections: int, compression: bool, stats_interval: fl
     from syncaerys import Endpoint
     from syncaerys import Message
     from syncaerys import Websocket
-    from syncaerys.sendqueue import shared_flusher
-    from syncaerys.timer import shared_timer
+    from syncaerys.client.sendqueue import shared_flusher
+    from syncaerys.client.timer import shared_timer
 
     logging.basicConfig(level=logging.WARNING, format="server %(levelname)s %(name)s: %(message)s")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Callable
 
 import _common
 import atheris
@@ -33,33 +34,40 @@ ONE_ID = {wire.SEND, wire.INFO}
 SOME_IDS = {wire.MULTICAST, wire.CLOSE, wire.JOIN, wire.LEAVE}
 
 
+def _pick(fdp: atheris.FuzzedDataProvider, choices: list[str]) -> str:
+    return choices[fdp.ConsumeIntInRange(0, len(choices) - 1)]
+
+
+def _nested(fdp: atheris.FuzzedDataProvider) -> str:
+    n = fdp.ConsumeIntInRange(1, 200_000)
+    return "[" * n + "]" * n
+
+
+# Each makes the JSON text of a value that holds no other, often a hostile one.
+LEAVES: list[Callable[[atheris.FuzzedDataProvider], str]] = [
+    lambda fdp: str(fdp.ConsumeIntInRange(-(1 << 64), 1 << 64)),
+    lambda fdp: str(fdp.ConsumeIntInRange(-2, 1 << 53)),
+    lambda fdp: "9" * fdp.ConsumeIntInRange(1, 6000),
+    lambda fdp: _pick(fdp, NUMBERS),
+    lambda fdp: _pick(fdp, ["true", "false", "null"]),
+    # ensure_ascii writes lone surrogates as \udXXX escapes, which json.loads gives back.
+    lambda fdp: json.dumps(fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 200))),
+    lambda fdp: str(CODES[fdp.ConsumeIntInRange(0, len(CODES) - 1)]),
+    _nested,
+    lambda fdp: json.dumps(_pick(fdp, KINDS)),
+    lambda fdp: (
+        "[" + ",".join(str(fdp.ConsumeIntInRange(0, 1 << 53)) for _ in range(fdp.ConsumeIntInRange(0, 3))) + "]"
+    ),
+]
+
+
 def value(fdp: atheris.FuzzedDataProvider, depth: int = 0) -> str:
-    """The JSON text of a value of any type, often a hostile one."""
-    choice = fdp.ConsumeIntInRange(0, 11 if depth < 3 else 7)
-    if choice == 0:
-        return str(fdp.ConsumeIntInRange(-(1 << 64), 1 << 64))
-    if choice == 1:
-        return str(fdp.ConsumeIntInRange(-2, 1 << 53))
-    if choice == 2:
-        return "9" * fdp.ConsumeIntInRange(1, 6000)
-    if choice == 3:
-        return NUMBERS[fdp.ConsumeIntInRange(0, len(NUMBERS) - 1)]
-    if choice == 4:
-        return ["true", "false", "null"][fdp.ConsumeIntInRange(0, 2)]
-    if choice == 5:
-        # ensure_ascii writes lone surrogates as \udXXX escapes, which json.loads gives back.
-        return json.dumps(fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 200)))
-    if choice == 6:
-        return str(CODES[fdp.ConsumeIntInRange(0, len(CODES) - 1)])
-    if choice == 7:
-        n = fdp.ConsumeIntInRange(1, 200_000)
-        return "[" * n + "]" * n
-    if choice == 8:
-        return json.dumps(KINDS[fdp.ConsumeIntInRange(0, len(KINDS) - 1)])
-    if choice == 9:
+    """The JSON text of a value of any type: a leaf, or (not too deep) a list or an object of values."""
+    choice = fdp.ConsumeIntInRange(0, len(LEAVES) + 1 if depth < 3 else len(LEAVES) - 1)
+    if choice < len(LEAVES):
+        return LEAVES[choice](fdp)
+    if choice == len(LEAVES):
         return "[" + ",".join(value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))) + "]"
-    if choice == 10:
-        return "[" + ",".join(str(fdp.ConsumeIntInRange(0, 1 << 53)) for _ in range(fdp.ConsumeIntInRange(0, 3))) + "]"
     return "{" + ",".join(f'"{key}":{value(fdp, depth + 1)}' for key in fields(fdp)) + "}"
 
 
@@ -82,14 +90,18 @@ def message(data: bytes) -> bytes:
 
 def check(op: wire.Operation) -> None:
     """Raise AssertionError unless a node may apply ``op`` as it is."""
+    problems = _field_problems(op) + _kind_problems(op)
+    if problems:
+        raise AssertionError(f"decode accepted {op!r}: {'; '.join(problems)}")
+
+
+def _field_problems(op: wire.Operation) -> list[str]:
     problems = []
     if op.kind not in wire.KINDS:
         problems.append("unknown kind")
     if type(op.origin) is not int or not 0 <= op.origin < wire.MAX_NODES:
         problems.append("origin not a node number")
-    for i in op.client_ids + op.except_ids:
-        if type(i) is not int or not 0 < i < 1 << 52:
-            problems.append(f"{i!r} is not a client id")
+    problems.extend(f"{i!r} is not a client id" for i in op.client_ids + op.except_ids if not _is_client_id(i))
     if not op.binary and op.kind in (wire.SEND, wire.MULTICAST, wire.BROADCAST):
         try:
             op.payload.decode("utf-8")
@@ -104,6 +116,11 @@ def check(op: wire.Operation) -> None:
             problems.append(f"close code {op.code!r} may not be sent (RFC 6455 7.4)")
         if len(_utf8(op.reason)) > 123:
             problems.append("a close reason longer than 123 bytes (RFC 6455 5.5)")
+    return problems
+
+
+def _kind_problems(op: wire.Operation) -> list[str]:
+    problems = []
     if op.kind in ONE_ID and len(op.client_ids) != 1:
         problems.append("not one client")
     if op.kind in SOME_IDS and not op.client_ids:
@@ -116,8 +133,11 @@ def check(op: wire.Operation) -> None:
         info = op.reply.get("info") if isinstance(op.reply, dict) else ()
         if not op.request_id or not (info is None or isinstance(info, dict)):
             problems.append("an info reply that is not one")
-    if problems:
-        raise AssertionError(f"decode accepted {op!r}: {'; '.join(problems)}")
+    return problems
+
+
+def _is_client_id(value: object) -> bool:
+    return type(value) is int and 0 < value < 1 << 52
 
 
 def _utf8(text: str) -> bytes:

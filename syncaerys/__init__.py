@@ -17,12 +17,14 @@ from .backplane import LocalBackplane
 from .endpoint import ClientInfo
 from .endpoint import Endpoint
 from .exceptions import BackplaneError
+from .exceptions import ClientClosed
 from .exceptions import ClientException
 from .exceptions import ConcurrencyError
 from .exceptions import NotStartedError
 from .exceptions import OptionError
 from .exceptions import ProtocolError
 from .exceptions import SyncaerysError
+from .exceptions import UnknownClient
 from .futures import BroadcastResult
 from .futures import SendFuture
 from .gateway import Gateway
@@ -33,13 +35,13 @@ from .options import Options
 from .protocol.frames import CloseCode
 from .response import Response
 from .router import Router
-from .runner import run
 from .server import Server
+from .standalone.runner import run
 from .websocket import Websocket
 
 if TYPE_CHECKING:
+    from .backplane.publisher import Publisher
     from .backplane.redis_backplane import RedisBackplane
-    from .publisher import Publisher
 
 __version__ = "0.1.0"
 
@@ -47,6 +49,7 @@ __all__ = [
     "Backplane",
     "BackplaneError",
     "BroadcastResult",
+    "ClientClosed",
     "ClientException",
     "ClientInfo",
     "CloseCode",
@@ -68,6 +71,7 @@ __all__ = [
     "SendFuture",
     "Server",
     "SyncaerysError",
+    "UnknownClient",
     "Websocket",
     "run",
     "websocket",
@@ -81,7 +85,7 @@ def __getattr__(name: str) -> Any:
 
         return RedisBackplane
     if name == "Publisher":
-        from .publisher import Publisher
+        from .backplane.publisher import Publisher
 
         return Publisher
     raise AttributeError(f"module 'syncaerys' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m syncaerys module:attr [--host --port --certfile --keyfile --log-level]``."""
 
-from .cli import main
+from .standalone.cli import main
 
 main()

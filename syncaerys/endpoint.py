@@ -12,19 +12,20 @@ from typing import Any
 
 from .backplane import wire
 from .backplane.base import Backplane
-from .connection import Connection
-from .exceptions import ClientException
+from .client.connection import Connection
+from .client.ids import check_client_id
+from .client.info import ClientInfo
+from .client.registry import ClientDirectory
+from .client.registry import ClientRegistry
+from .exceptions import ClientClosed
 from .exceptions import NotStartedError
+from .exceptions import UnknownClient
 from .futures import BroadcastResult
 from .futures import BroadcastTracker
 from .futures import SendFuture
-from .ids import check_client_id
-from .info import ClientInfo
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
 from .protocol.frames import validate_close_arguments
-from .registry import ClientDirectory
-from .registry import ClientRegistry
 from .types import Data
 from .websocket import Callbacks
 
@@ -81,8 +82,9 @@ class Endpoint:
 
         Thread-safe; never blocks (the frames are queued). The future resolves
         to the number of bytes written (all frames) once they are on the
-        socket, and fails with :class:`ClientException` naming the id if the
-        client is closing, gone or unknown (unlike Aerys, whose future
+        socket, and fails naming the id with :class:`~syncaerys.ClientClosed` if the
+        client is closing or goes away first, :class:`~syncaerys.UnknownClient` if
+        no client has that id (both are :class:`ClientException`; unlike Aerys, whose future
         resolves: a send that reached nobody must not look like one that
         worked). A ``client_id`` that is not an ``int`` (say ``"2"`` from a
         query string) raises :class:`TypeError`.
@@ -103,14 +105,14 @@ class Endpoint:
         if connection is None:
             self._check_started()
             if self._backplane.is_local(client_id):
-                return SendFuture.failed(ClientException(f"client {client_id} is not open (closed or never seen)"))
+                return SendFuture.failed(UnknownClient(f"client {client_id} is not open (closed or never seen)"))
             op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
             return self._backplane.publish(op, client_id)
         if not connection.is_open:
-            return SendFuture.failed(ClientException(f"client {client_id} is closing"))
+            return SendFuture.failed(ClientClosed(f"client {client_id} is closing"))
         future: SendFuture[int] = SendFuture()
         if not connection.send_message(opcode, payload, future):
-            future.set_exception(ClientException(f"client {client_id} is closing"))
+            future.set_exception(ClientClosed(f"client {client_id} is closing"))
         return future
 
     # -- sending to many

@@ -2,14 +2,18 @@
 
 * :class:`SyncaerysError`: the base of everything below.
 
-  * :class:`ClientException`: the client is closing or gone; raised by
-    :meth:`Message.result`/:meth:`Message.read` and set on failed send futures.
-    It is the one exception for every disconnect path (close frame, protocol
-    error, size limit, shutdown, TCP reset); a raw :class:`OSError` never
-    reaches user code.
+  * :class:`ClientException`: an operation on a client could not be done;
+    raised by :meth:`Message.result`/:meth:`Message.read` and set on failed
+    send futures. A raw :class:`OSError` never reaches user code. Whose fault
+    it is, by subclass:
 
+    * :class:`UnknownClient`: no open client has that id, here or on a live
+      node of the cluster (never opened, or closed and gone): the caller's.
+    * :class:`ClientClosed`: the client is closing or went away while the
+      operation was under way (close frame, protocol error, size limit,
+      shutdown, TCP reset): the peer's, or the server's stop.
     * :class:`BackplaneError`: a cluster backplane (Redis) could not carry an
-      operation to the other processes.
+      operation to the other processes: the infrastructure's.
 
   * :class:`ProtocolError` (sans-I/O): the peer broke RFC 6455; carries the
     close code and reason to answer with.
@@ -20,6 +24,9 @@
     ``on_data`` call returned.
   * :class:`NotStartedError` (also a :class:`RuntimeError`): an
     :class:`~syncaerys.Endpoint` used before its gateway started.
+  * :class:`HostError` (also a :class:`RuntimeError`): the WSGI server hosting a
+    gateway cannot give it the client's socket; the gateway answers the
+    upgrade with its ``status`` and logs why.
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ from __future__ import annotations
 __all__ = [
     "SyncaerysError",
     "ClientException",
+    "UnknownClient",
+    "ClientClosed",
     "BackplaneError",
     "ProtocolError",
     "OptionError",
     "ConcurrencyError",
     "NotStartedError",
+    "HostError",
 ]
 
 
@@ -40,10 +50,26 @@ class SyncaerysError(Exception):
 
 
 class ClientException(SyncaerysError):
-    """The client has been, or is being, disconnected.
+    """An operation on a client could not be done: see its subclasses for why.
 
     Handlers do not need to catch it: an exception escaping ``on_data`` after
     the client is gone is not logged as an error.
+    """
+
+
+class UnknownClient(ClientException):
+    """No open client has this id: it never opened, or it closed and is gone (here or on a live node).
+
+    Usually the caller's mistake: an id kept after ``on_close``, or one from
+    another gateway.
+    """
+
+
+class ClientClosed(ClientException):
+    """The client is closing or went away before the operation was done.
+
+    The peer closed, broke the protocol or the connection, exceeded a limit,
+    or the server is stopping; nothing to fix on the caller's side.
     """
 
 
@@ -97,3 +123,12 @@ class NotStartedError(SyncaerysError, RuntimeError):
     :class:`syncaerys.flask.Websockets` extension, at its own first request
     under another WSGI server, or when :meth:`Gateway.start` is called.
     """
+
+
+class HostError(SyncaerysError, RuntimeError):
+    """The WSGI server hosting the gateway cannot serve a websocket; ``status`` is the answer to give."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        #: The HTTP status the upgrade is answered with (501: the host cannot; 500: it is misconfigured).
+        self.status = status

@@ -130,14 +130,14 @@ class SendFuture(Generic[T]):
         self._set(None, exception)
 
     def message_written(self, client_id: int, nbytes: int) -> None:
-        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: resolve with ``nbytes``.
+        """The send queue's :class:`~syncaerys.client.sendqueue.Waiter` call: resolve with ``nbytes``.
 
         Thread-safe; never blocks (as :meth:`set_result`).
         """
         self._set(nbytes, None)
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
-        """The send queue's :class:`~syncaerys.sendqueue.Waiter` call: fail with ``error``.
+        """The send queue's :class:`~syncaerys.client.sendqueue.Waiter` call: fail with ``error``.
 
         Thread-safe; never blocks (as :meth:`set_exception`).
         """
@@ -233,11 +233,11 @@ class BroadcastTracker:
         self._resolve()
 
     def message_written(self, client_id: int, nbytes: int) -> None:
-        """One client's copy is on its socket (a :class:`~syncaerys.sendqueue.Waiter` call)."""
+        """One client's copy is on its socket (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""
         self._finish(client_id, True)
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
-        """One client's copy will never be written (a :class:`~syncaerys.sendqueue.Waiter` call)."""
+        """One client's copy will never be written (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""
         self._finish(client_id, False)
 
     def skip(self, client_id: int) -> None:

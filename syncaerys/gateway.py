@@ -1,9 +1,11 @@
 """Gateway: the WSGI application that upgrades requests and runs clients.
 
 :func:`websocket` builds one from a handler. It checks the handshake, calls
-``on_handshake``, writes the 101 itself on the raw socket (found with
-simple-websocket's knowledge of werkzeug, gunicorn, eventlet and gevent) and
-then serves the client in the request's own thread until it is gone.
+``on_handshake``, writes the 101 itself on the raw socket (found by
+:func:`~syncaerys.serving.host_socket.find_socket`) and then serves the client
+in the request's own thread until it is gone. The protocol's decisions are
+:mod:`syncaerys.protocol.handshake`'s; the gateway does the I/O and the calls
+into the application.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import enum
 import logging
 import socket
-import sys
 import threading
 import time
 import weakref
@@ -19,32 +20,31 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
-import simple_websocket.ws
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from .backplane.base import LocalBackplane
-from .connection import ClientContext
-from .connection import Connection
-from .early_data import request_reader
-from .early_data import take_buffered
+from .client.connection import ClientContext
+from .client.connection import Connection
+from .client.registry import ClientRegistry
+from .client.stats import GatewayStats
+from .client.stats import Totals
+from .client.transport import transport_for
 from .endpoint import Endpoint
 from .endpoint import LocalNode
-from .exceptions import ClientException
+from .exceptions import ClientClosed
+from .exceptions import HostError
 from .options import Options
 from .options import WebsocketOptions
-from .protocol.deflate import DeflateParams
-from .protocol.deflate import negotiate
+from .protocol.handshake import Accept
 from .protocol.handshake import Rejection
+from .protocol.handshake import accept
 from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
-from .protocol.handshake import offered_subprotocols
-from .protocol.handshake import response_101
-from .registry import ClientRegistry
+from .protocol.handshake import choose_subprotocol
 from .response import Response
-from .stats import GatewayStats
-from .stats import Totals
-from .transport import transport_for
+from .serving.early_data import take_buffered
+from .serving.host_socket import find_socket
 from .websocket import Callbacks
 from .websocket import check_route_arguments
 
@@ -100,94 +100,6 @@ def websocket(handler: object, **options: Unpack[WebsocketOptions]) -> Gateway:
     return Gateway(handler, Options.from_kwargs(options))
 
 
-class _CaptureSocket(simple_websocket.ws.Base):  # type: ignore[misc]
-    """Keeps the socket simple-websocket found and skips the rest of its setup.
-
-    simple-websocket's ``Server.__init__`` knows where werkzeug, gunicorn,
-    eventlet and gevent put the raw socket in the environ, then hands it to
-    ``Base.__init__``, which would write its own 101 and start a reader thread.
-    Placed between the two in the MRO, this class takes the socket and stops.
-    """
-
-    def __init__(self, sock: Any = None, **kwargs: Any) -> None:
-        self.sock = sock
-
-
-class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignore[misc]
-    pass
-
-
-class HostError(RuntimeError):
-    """The WSGI server hosting the gateway cannot serve a websocket; ``status`` is the answer to give."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-#: What gevent must have patched for syncaerys's threads, locks and sockets to cooperate with its loop.
-_GEVENT_MODULES = ("socket", "threading", "select")
-
-
-def find_socket(environ: dict[str, Any]) -> socket.socket:
-    """The client's raw socket from the WSGI environ; :class:`HostError` if the host cannot give one.
-
-    Thread-safe; never blocks.
-    """
-    software = str(environ.get("SERVER_SOFTWARE") or "this WSGI server")
-    if software.startswith("gevent"):
-        return _gevent_socket(environ, software)
-    try:
-        sock: socket.socket | None = _SocketLocator(environ).sock
-    except RuntimeError:
-        sock = None
-    if sock is None:
-        sock = socket_under_input(environ)
-    if sock is None:
-        raise HostError(
-            f"{software} does not give WSGI applications the client's socket; serve the gateway with "
-            "syncaerys.Server, werkzeug (app.run, flask run), Django's runserver, gunicorn -k gthread or "
-            "gevent's WSGIServer",
-            501,
-        )
-    return sock
-
-
-def socket_under_input(environ: dict[str, Any]) -> socket.socket | None:
-    """The socket under :func:`request_reader`'s reader (a ``socket.SocketIO``), or ``None``.
-
-    Thread-safe; never blocks.
-    """
-    reader = request_reader(environ)
-    sock = getattr(getattr(reader, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _and_list(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _gevent_socket(environ: dict[str, Any], software: str) -> socket.socket:
-    monkey = sys.modules.get("gevent.monkey")
-    unpatched = [name for name in _GEVENT_MODULES if monkey is None or not monkey.is_module_patched(name)]
-    if unpatched:
-        raise HostError(
-            f"{software} serves this gateway, but {_and_list(unpatched)} {'is' if len(unpatched) == 1 else 'are'} "
-            "not monkey-patched: syncaerys's "
-            "client threads would block gevent's loop. Call gevent.monkey.patch_all() first thing in the "
-            "program, before any other import",
-            500,
-        )
-    # For an upgrade request gevent's wsgi.input is the connection's own reader (a
-    # BufferedReader over a SocketIO). The socket under it is taken itself, not a dup as
-    # simple-websocket takes: the reader and the connection share one socket object, so
-    # that early_data can empty the reader without waiting, and a client costs one descriptor.
-    sock = getattr(getattr(environ.get("wsgi.input"), "raw", None), "_sock", None)
-    if not isinstance(sock, socket.socket):
-        raise HostError(f"{software} gave no socket under wsgi.input (is this an upgrade request?)", 501)
-    return sock
-
-
 class Gateway:
     """A WSGI application serving one :class:`~syncaerys.Websocket` handler.
 
@@ -235,6 +147,14 @@ class Gateway:
         Thread-safe; never blocks. 0 once every ``on_close`` has run.
         """
         return len(self._clients)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no client is registered (every ``on_close`` has run); whether it happened in time.
+
+        Thread-safe; blocks at most ``timeout`` seconds. New clients may come meanwhile:
+        tests close them first (``syncaerys.django.testing.disconnect_all``).
+        """
+        return self._clients.wait_until_empty(time.monotonic() + timeout)
 
     def live_traffic(self) -> tuple[int, int, Totals]:
         """The open clients now, the bytes queued for them, and their traffic so far.
@@ -343,6 +263,18 @@ class Gateway:
             server.attach(self)
         elif self.state == STOPPED and not self._stopped:
             self.start()
+        rejection = self._check(environ)
+        if rejection is not None:
+            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
+            return _reject(rejection, start_response, environ)
+        upgrade = _Upgrade(environ, start_response, self._clients)
+        try:
+            return self._handshake(upgrade)
+        finally:
+            upgrade.handshake_over()
+
+    def _check(self, environ: dict[str, Any]) -> Rejection | None:
+        """The request's checks, then admission: ``None`` when the handshake may go on (and is counted)."""
         rejection = check_request(
             environ.get("REQUEST_METHOD", ""),
             environ.get("SERVER_PROTOCOL", ""),
@@ -357,15 +289,7 @@ class Gateway:
                 rejection = check_origin(origin, self.options.allowed_origins, host)
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
-        if rejection is not None:
-            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
-            return _reject(rejection, start_response, environ)
-        finished = [False]
-        try:
-            return self._handshake(environ, start_response, finished)
-        finally:
-            if not finished[0]:
-                self._handshake_finished()
+        return rejection
 
     def _counting(self, start_response: Any) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
@@ -384,22 +308,39 @@ class Gateway:
     def _admit_handshake(self) -> bool:
         return self.state == STARTED and not self._stopped and self._clients.admit_handshake()
 
-    def _handshake_finished(self) -> None:
-        self._clients.handshake_finished()
-
-    def _handshake(self, environ: dict[str, Any], start_response: Any, finished: list[bool]) -> Iterable[bytes]:
-        """From finding the socket to serving the client; ``finished`` set once the handshake is over."""
+    def _handshake(self, upgrade: _Upgrade) -> Iterable[bytes]:
+        """An admitted request: the socket, ``on_handshake``, the accept step, then the client's whole life."""
+        environ = upgrade.environ
         try:
-            sock = find_socket(environ)
+            upgrade.sock = find_socket(environ)
         except HostError as error:
             logger.error("cannot upgrade: %s", error)
             software = environ.get("SERVER_SOFTWARE") or "this WSGI server"
-            return _reject(Rejection(error.status, f"{software} cannot upgrade to WebSocket"), start_response, environ)
-
-        request = environ.get(FRAMEWORK_REQUEST) or Request(environ)
+            return upgrade.reject(Rejection(error.status, f"{software} cannot upgrade to WebSocket"))
         response = Response(101)
-        offered = offered_subprotocols(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL"))
-        response.subprotocol = next((p for p in self.options.subprotocols if p in offered), None)
+        response.subprotocol = choose_subprotocol(environ.get("HTTP_SEC_WEBSOCKET_PROTOCOL"), self.options.subprotocols)
+        answered = self._on_handshake(upgrade, response)
+        if answered is not None:
+            return answered
+        window_bits = self.options.compression_window_bits if self.options.compression else None
+        outcome = accept(
+            _EnvironHeaders(environ), response.status, response.subprotocol, response.headers.items(), window_bits
+        )
+        # This frame stays on the stack for the client's whole life: nothing of the
+        # handshake that the client does not need is kept (about 1 KiB per client).
+        del response
+        if isinstance(outcome, Rejection):
+            logger.error("%s", outcome.detail or outcome.reason)
+            return upgrade.reject(outcome)
+        return self._serve(upgrade, outcome)
+
+    def _on_handshake(self, upgrade: _Upgrade, response: Response) -> Iterable[bytes] | None:
+        """Call ``on_handshake``; the answer given if it denied the upgrade or failed, else ``None``.
+
+        What it returned is kept in ``upgrade.handshake_data`` for ``on_open``.
+        """
+        environ = upgrade.environ
+        request = environ.get(FRAMEWORK_REQUEST) or Request(environ)
         route_args = environ.get(ROUTE_ARGS) or {}
         if frozenset(route_args) not in self._checked_arguments:
             # Mounted routes were checked at mount; this catches serve() from a view of the user's.
@@ -407,41 +348,20 @@ class Gateway:
                 self.check_route_arguments(request.path, route_args)
             except TypeError as error:
                 logger.error("cannot call on_handshake: %s", error)
-                return _reject(Rejection(500, "on_handshake cannot take the route arguments"), start_response, environ)
+                return upgrade.reject(Rejection(500, "on_handshake cannot take the route arguments"))
             self._checked_arguments.add(frozenset(route_args))
         try:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
         except Exception:
             logger.exception("exception in on_handshake")
-            return _reject(Rejection(500, "exception in on_handshake"), start_response, environ)
+            return upgrade.reject(Rejection(500, "exception in on_handshake"))
         if isinstance(handshake_data, (WerkzeugResponse, Response)):
-            return self._returned_response(handshake_data, environ, start_response)
-        if response.status != 101:
-            if response.status >= 300:
-                start_response(response.status_line, response.wsgi_headers())
-                return [response.body]
-            logger.error("on_handshake set status %d; 101 or 300-599 required", response.status)
-            return _reject(Rejection(500, "invalid handshake status"), start_response, environ)
-        if response.subprotocol is not None and response.subprotocol not in offered:
-            logger.error("on_handshake chose subprotocol %r, which the client did not offer", response.subprotocol)
-            return _reject(Rejection(500, "invalid subprotocol"), start_response, environ)
-
-        deflate = None
-        extra_headers = list(response.headers.items())
-        if self.options.compression:
-            deflate = negotiate(environ.get("HTTP_SEC_WEBSOCKET_EXTENSIONS"), self.options.compression_window_bits)
-            if deflate is not None:
-                extra_headers.append(("Sec-WebSocket-Extensions", deflate.response_header()))
-        try:
-            head = response_101(environ["HTTP_SEC_WEBSOCKET_KEY"], response.subprotocol, extra_headers)
-        except ValueError as error:
-            logger.error("cannot upgrade: %s", error)
-            return _reject(Rejection(500, str(error)), start_response, environ)
-        subprotocol = response.subprotocol
-        # This frame stays on the stack for the client's whole life: nothing of the
-        # handshake that the client does not need is kept (about 1 KiB per client).
-        del request, response, offered, extra_headers
-        return self._serve(environ, start_response, sock, head, subprotocol, handshake_data, deflate, finished)
+            return self._returned_response(handshake_data, environ, upgrade.start_response)
+        if response.status >= 300:
+            upgrade.start_response(response.status_line, response.wsgi_headers())
+            return [response.body]
+        upgrade.handshake_data = handshake_data
+        return None
 
     def _returned_response(
         self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any
@@ -459,17 +379,10 @@ class Gateway:
         )
         return _reject(Rejection(500, "on_handshake returned a response that does not deny"), start_response, environ)
 
-    def _serve(
-        self,
-        environ: dict[str, Any],
-        start_response: Any,
-        sock: socket.socket,
-        head: bytes,
-        subprotocol: str | None,
-        handshake_data: Any,
-        deflate: DeflateParams | None,
-        finished: list[bool],
-    ) -> Iterable[bytes]:
+    def _serve(self, upgrade: _Upgrade, accepted: Accept) -> Iterable[bytes]:
+        """Register the client, write the 101, and run the client on this thread until it is gone."""
+        environ, sock = upgrade.environ, upgrade.sock
+        assert sock is not None  # found by _handshake
         sock.settimeout(None)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -481,7 +394,9 @@ class Gateway:
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         transport = transport_for(sock)
         client_id = self.endpoint.backplane.next_client_id()
-        connection = Connection(self._context, transport, client_id, remote, subprotocol, path, deflate)
+        connection = Connection(
+            self._context, transport, client_id, remote, accepted.subprotocol, path, accepted.deflate
+        )
         early = take_buffered(environ, sock)
         if early:
             connection.received(early)
@@ -491,25 +406,20 @@ class Gateway:
         if not self._clients.add(connection):
             # stop() began while on_handshake ran: no 101 now, the client is told to come back.
             logger.info("handshake refused with 503: the server began stopping during on_handshake")
-            return _reject(_SHUTTING_DOWN, start_response, environ)
+            return upgrade.reject(_SHUTTING_DOWN)
         try:
-            transport.send_all(head, self.options.close_period)
+            transport.send_all(accepted.head, self.options.close_period)
         except OSError:
             logger.info("client went away before the 101 was written")
             for waiter in connection.queue.shutdown():
-                waiter.message_failed(connection.id, ClientException("the client went away during the handshake"))
+                waiter.message_failed(connection.id, ClientClosed("the client went away during the handshake"))
             self._clients.remove(connection)
-            return self._finish_wsgi(sock, start_response)
+            return self._finish_wsgi(sock, upgrade.start_response)
         self.stats.handshake("accepted")
         connection.release()
         self.endpoint.backplane.wait_announced(connection.id)
-
-        def opened() -> None:
-            finished[0] = True
-            self._handshake_finished()
-
-        connection.run(handshake_data, opened)
-        return self._finish_wsgi(sock, start_response)
+        connection.run(upgrade.handshake_data, upgrade.handshake_over)
+        return self._finish_wsgi(sock, upgrade.start_response)
 
     @staticmethod
     def _finish_wsgi(sock: socket.socket, start_response: Any) -> Iterable[bytes]:
@@ -524,6 +434,36 @@ class Gateway:
             pass
         start_response("101 Switching Protocols", [])
         return []
+
+
+class _Upgrade:
+    """One admitted upgrade request, on the request's thread, from its checks to the end of its client.
+
+    It carries what the handshake's steps hand on (the socket, what
+    ``on_handshake`` returned) and ends the handshake in the registry exactly
+    once: when the client is open (``on_open`` is next) or the request answered.
+    """
+
+    __slots__ = ("_clients", "_over", "environ", "handshake_data", "sock", "start_response")
+
+    def __init__(self, environ: dict[str, Any], start_response: Any, clients: ClientRegistry) -> None:
+        self.environ = environ
+        self.start_response = start_response
+        self.sock: socket.socket | None = None
+        #: What ``on_handshake`` returned, for ``on_open``.
+        self.handshake_data: Any = None
+        self._clients = clients
+        self._over = False
+
+    def handshake_over(self) -> None:
+        """The handshake is over: the registry stops counting it (the first call only)."""
+        if not self._over:
+            self._over = True
+            self._clients.handshake_finished()
+
+    def reject(self, rejection: Rejection) -> Iterable[bytes]:
+        """Answer the request with ``rejection`` instead of upgrading it."""
+        return _reject(rejection, self.start_response, self.environ)
 
 
 class _EnvironHeaders:

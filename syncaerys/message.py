@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Protocol
 
+from .exceptions import ClientClosed
 from .exceptions import ClientException
 from .exceptions import ConcurrencyError
 from .protocol.parser import Frame
@@ -63,7 +64,7 @@ class Message:
     handled one at a time.
 
     If the client disconnects or is closed before the message is complete,
-    :class:`~syncaerys.ClientException` is raised. A ``timeout`` that expires
+    :class:`~syncaerys.ClientClosed` (a :class:`~syncaerys.ClientException`) is raised. A ``timeout`` that expires
     raises :class:`TimeoutError` and leaves the message readable.
     Whatever is left unread when ``on_data`` returns is drained and dropped
     (:meth:`close`).
@@ -149,10 +150,10 @@ class Message:
     def _receive(self, deadline: float | None) -> None:
         source = self._source
         if not source.is_open:
-            raise ClientException("the client is closing or gone")
+            raise ClientClosed("the client is closing or gone")
         frame = source.next_data_frame(deadline)
         if frame is None or not source.is_open:
-            raise ClientException("the client is closing or gone")
+            raise ClientClosed("the client is closing or gone")
         data = frame.data
         if data:
             chunks = self._chunks

@@ -40,8 +40,8 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from typing import Any
 
+from .client.stats import LATENCY_BUCKETS
 from .gateway import Gateway
-from .stats import LATENCY_BUCKETS
 
 try:
     from prometheus_client import CONTENT_TYPE_LATEST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,38 +98,10 @@ class Options:
             if name not in known:
                 raise OptionError(f"unknown option {name!r}; known options: {', '.join(sorted(known))}")
         values = dict(kwargs)
-        for name in (
-            "max_message_size",
-            "max_frame_size",
-            "max_bytes_per_minute",
-            "max_frames_per_second",
-            "auto_frame_size",
-            "max_send_queue",
-        ):
+        # In the table's order, so that of two bad options the same one is named first every time.
+        for name, check in _CHECKS.items():
             if name in values:
-                _check_int(name, values[name], optional=True)
-        if "queued_ping_limit" in values:
-            _check_int("queued_ping_limit", values["queued_ping_limit"], optional=False)
-        for name in ("heartbeat_period", "close_period", "message_timeout"):
-            if name in values:
-                _check_period(name, values[name], optional=name != "close_period")
-        for name in ("text_only", "compression"):
-            if name in values and not isinstance(values[name], bool):
-                raise OptionError(f"option {name!r} must be a bool, not {type(values[name]).__name__}")
-        if "compression_threshold" in values:
-            _check_int("compression_threshold", values["compression_threshold"], optional=False, minimum=0)
-        for name, low, high in (("compression_window_bits", 9, 15), ("compression_memory_level", 1, 9)):
-            if name in values:
-                _check_int(name, values[name], optional=False)
-                if not low <= values[name] <= high:
-                    raise OptionError(f"option {name!r} must be between {low} and {high}, not {values[name]!r}")
-        if "subprotocols" in values:
-            values["subprotocols"] = _check_subprotocols(values["subprotocols"])
-        if "allowed_origins" in values:
-            values["allowed_origins"] = _check_origins(values["allowed_origins"])
-        backplane = values.get("backplane")
-        if backplane is not None and not isinstance(backplane, Backplane):
-            raise OptionError(f"option 'backplane' must be a Backplane such as RedisBackplane(url), not {backplane!r}")
+                values[name] = check(name, values[name])
         return cls(**values)
 
 
@@ -205,3 +178,69 @@ def _check_origins(value: Any) -> OriginCheck | str | None:
         if item is not None and not isinstance(item, (str, re.Pattern)):
             raise OptionError(f"option 'allowed_origins' holds {item!r}: use str, re.Pattern or None")
     return result
+
+
+def _optional_int(name: str, value: Any) -> Any:
+    _check_int(name, value, optional=True)
+    return value
+
+
+def _required_int(minimum: int) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        _check_int(name, value, optional=False, minimum=minimum)
+        return value
+
+    return check
+
+
+def _period(optional: bool) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        _check_period(name, value, optional=optional)
+        return value
+
+    return check
+
+
+def _bool(name: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise OptionError(f"option {name!r} must be a bool, not {type(value).__name__}")
+    return value
+
+
+def _between(low: int, high: int) -> Callable[[str, Any], Any]:
+    def check(name: str, value: Any) -> Any:
+        _check_int(name, value, optional=False)
+        if not low <= value <= high:
+            raise OptionError(f"option {name!r} must be between {low} and {high}, not {value!r}")
+        return value
+
+    return check
+
+
+def _backplane(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, Backplane):
+        raise OptionError(f"option 'backplane' must be a Backplane such as RedisBackplane(url), not {value!r}")
+    return value
+
+
+#: Each option's check, which raises OptionError or returns the value to keep (normalized).
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "max_message_size": _optional_int,
+    "max_frame_size": _optional_int,
+    "max_bytes_per_minute": _optional_int,
+    "max_frames_per_second": _optional_int,
+    "auto_frame_size": _optional_int,
+    "max_send_queue": _optional_int,
+    "queued_ping_limit": _required_int(1),
+    "heartbeat_period": _period(optional=True),
+    "close_period": _period(optional=False),
+    "message_timeout": _period(optional=True),
+    "text_only": _bool,
+    "compression": _bool,
+    "compression_threshold": _required_int(0),
+    "compression_window_bits": _between(9, 15),
+    "compression_memory_level": _between(1, 9),
+    "subprotocols": lambda name, value: _check_subprotocols(value),
+    "allowed_origins": lambda name, value: _check_origins(value),
+    "backplane": _backplane,
+}

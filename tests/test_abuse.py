@@ -157,7 +157,7 @@ def test_connections_past_max_connections_get_503_and_no_thread() -> None:
             most_threads = max(most_threads, threading.active_count())
         assert replies == {b"HTTP/1.1 503 Service Unavailable": 300}
         assert most_threads == threads, "a refused connection got a thread"
-        assert server._connections == 20
+        assert server.connection_count() == 20
         # The 20 were never disturbed.
         for number, ws in enumerate(clients):
             ws.send(f"still served {number}")

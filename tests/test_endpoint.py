@@ -17,7 +17,7 @@ from syncaerys import ClientInfo
 from syncaerys import Endpoint
 from syncaerys import Message
 from syncaerys import SendFuture
-from syncaerys.connection import SEND_QUEUE_GRACE
+from syncaerys.client.connection import SEND_QUEUE_GRACE
 from tests.utils import PROMPTLY
 from tests.utils import SECOND
 from tests.utils import RawClient

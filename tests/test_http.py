@@ -22,6 +22,7 @@ import syncaerys
 from syncaerys import Host
 from syncaerys import Router
 from syncaerys import websocket
+from syncaerys.standalone.runner import servers_for
 from tests.utils import PROMPTLY
 from tests.utils import RawClient
 from tests.utils import Recorder
@@ -185,7 +186,7 @@ def test_wss_echo_broadcast_and_close(certificate: tuple[str, str], caplog: pyte
     cert, key = certificate
     recorder = Recorder()
     host = Host().expose("127.0.0.1", 0).encrypt(cert, key).use(websocket(recorder))
-    (server,) = syncaerys.runner.servers_for(host)
+    (server,) = servers_for(host)
     with server:
         assert server.url.startswith("wss://")
         with connect(f"{server.url}/", ssl=client_context(cert)) as ws:
@@ -234,7 +235,7 @@ def test_max_connections_answers_503_without_a_thread() -> None:
             assert first.recv(timeout=PROMPTLY) == "still served"
             second.close()
         # A slot is free again once a client has gone.
-        wait_until(lambda: server._connections < 2)
+        wait_until(lambda: server.connection_count() < 2)
         with connect(f"{server.url}/") as third:
             third.send("back")
             assert third.recv(timeout=PROMPTLY) == "back"

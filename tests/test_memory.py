@@ -25,12 +25,12 @@ from websockets.sync.client import connect
 
 import syncaerys.gateway
 from syncaerys import Message
-from syncaerys.connection import BUFFER_SIZE
-from syncaerys.connection import READ_SIZE
-from syncaerys.connection import Connection
+from syncaerys.client.connection import BUFFER_SIZE
+from syncaerys.client.connection import READ_SIZE
+from syncaerys.client.connection import Connection
+from syncaerys.client.transport import PlainTransport
+from syncaerys.client.transport import Transport
 from syncaerys.protocol.parser import Frame
-from syncaerys.transport import PlainTransport
-from syncaerys.transport import Transport
 from tests.utils import PROMPTLY
 from tests.utils import RawClient
 from tests.utils import Recorder

@@ -91,7 +91,12 @@ def test_the_wheel_repairs_to_manylinux_installs_in_a_fresh_venv_and_serves(dist
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read("syncaerys-0.1.0.dist-info/METADATA").decode()
         assert any(name.startswith("syncaerys/_speedups") for name in archive.namelist())
-        for module in ("syncaerys/testing/__init__.py", "syncaerys/testing/client.py", "syncaerys/runner.py"):
+        for module in (
+            "syncaerys/testing/__init__.py",
+            "syncaerys/testing/client.py",
+            "syncaerys/standalone/runner.py",
+            "syncaerys/client/connection.py",
+        ):
             assert module in archive.namelist(), f"{module} is not in the wheel"
     assert "License-Expression: MIT" in metadata
     repaired = dist / "repaired"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 import syncaerys
-from syncaerys.process import DEFAULT_SWITCH_INTERVAL
-from syncaerys.process import pin_to_cpus
-from syncaerys.process import set_switch_interval
+from syncaerys.standalone.process import DEFAULT_SWITCH_INTERVAL
+from syncaerys.standalone.process import pin_to_cpus
+from syncaerys.standalone.process import set_switch_interval
 from tests.test_run import echo_server
 from tests.utils import http_request
 from tests.utils import serve
@@ -86,7 +86,7 @@ CLAIMER = """
 import sys, time
 from collections.abc import Iterator
 from pathlib import Path
-from syncaerys.process import claim_cpu
+from syncaerys.standalone.process import claim_cpu
 print(claim_cpu(Path(sys.argv[1])), flush=True)
 sys.stdin.read()  # hold the claim until the test closes our stdin
 """
@@ -141,7 +141,7 @@ def test_cli_cpu_and_switch_interval_flags(tmp_path: Path) -> None:
     (tmp_path / "reporter_app.py").write_text(REPORTER.format(extra="").split("port = ")[0])
     launcher = tmp_path / "launch.py"
     launcher.write_text(
-        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nfrom syncaerys.cli import main\n"
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nfrom syncaerys.standalone.cli import main\n"
         f"main(['reporter_app:app', '--port', sys.argv[sys.argv.index('--port') + 1], '--cpu', '{cpu}', "
         "'--switch-interval', '0.03', '--no-batch-scheduling'])\n"
     )

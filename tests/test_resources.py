@@ -8,8 +8,8 @@ import threading
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect
 
-from syncaerys.sendqueue import shared_flusher
-from syncaerys.timer import shared_timer
+from syncaerys.client.sendqueue import shared_flusher
+from syncaerys.client.timer import shared_timer
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
 from tests.utils import open_fds

@@ -12,7 +12,7 @@ from websockets.sync.client import connect
 import syncaerys
 from syncaerys import BroadcastResult
 from syncaerys import LocalBackplane
-from syncaerys.rooms import Rooms
+from syncaerys.client.rooms import Rooms
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
 from tests.utils import serve

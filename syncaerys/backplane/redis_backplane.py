@@ -19,6 +19,7 @@ answer), and ``wait_announced`` before ``on_open``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -32,7 +33,7 @@ from typing import Any
 from typing import TypeVar
 
 from ..exceptions import BackplaneError
-from ..exceptions import ClientException
+from ..exceptions import UnknownClient
 from ..futures import SendFuture
 from . import wire
 from .base import Backplane
@@ -40,6 +41,8 @@ from .cluster import ClusterView
 from .cluster import Keys
 from .cluster import NodeNumbersExhausted
 from .cluster import NodeRecord
+from .errors import REDIS_ERRORS
+from .errors import redis_errors
 
 # redis-py is optional: without it this module still imports (so that
 # ``from syncaerys import *`` works), and building a backplane raises ImportError.
@@ -97,6 +100,19 @@ class _Outgoing:
     discount_self: bool
     # A send to one client: fail unless that client is open on its (live) node.
     client_id: int | None = None
+
+
+@dataclasses.dataclass
+class _Work:
+    """What the writer thread took in one turn: operations to publish and the state changes to mirror."""
+
+    batch: list[_Outgoing]
+    # Rewrite this node's whole state (after a reconnect; a heartbeat that finds it lost sets it too).
+    full: bool
+    clients: set[int]
+    rooms: set[str]
+    # The changes marked when this was taken: written once the pipeline went through.
+    marked: int
 
 
 class RedisBackplane(Backplane):
@@ -175,7 +191,8 @@ class RedisBackplane(Backplane):
         self._up = False
         self._ever_up = False
         self._reconnect = threading.Event()
-        self._requests: dict[str, list[Any]] = {}
+        # The remote_info calls waiting for their answer, by request id.
+        self._requests: dict[str, SendFuture[dict[str, Any] | None]] = {}
         self._requests_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         # The listener's alone: when it last logged a malformed message, and how many it dropped unlogged since.
@@ -207,13 +224,14 @@ class RedisBackplane(Backplane):
         self._redis = connect(self.url, self.request_timeout, self._redis_options)
         self._record = NodeRecord(self._redis, self.keys, self._token, self.node_ttl)
         try:
-            self.node = self._record.claim()
-        except (redis.RedisError, NodeNumbersExhausted) as error:
+            with redis_errors("cannot claim a node number"):
+                self.node = self._record.claim()
+        except (BackplaneError, NodeNumbersExhausted) as error:
             self.node = random.randrange(wire.MAX_NODES // 2, wire.MAX_NODES)
             logger.warning(
                 "backplane: Redis at %s is unreachable (%s); starting as node %d, remote operations fail until it is",
                 self.url,
-                error,
+                error.__cause__ or error,
                 self.node,
             )
         self._record.node = self.node
@@ -247,9 +265,10 @@ class RedisBackplane(Backplane):
         self._threads = []
         if self._up:
             try:
-                self._record.remove()
-            except redis.RedisError as error:
-                logger.info("backplane: could not remove node %d from Redis: %s", self.node, error)
+                with redis_errors(f"could not remove node {self.node} from Redis"):
+                    self._record.remove()
+            except BackplaneError as error:
+                logger.info("backplane: %s", error)
         self._set_up(False, quiet=True)
         self._fail_outgoing(BackplaneError("the backplane is stopped"))
         self._redis.close()
@@ -367,15 +386,16 @@ class RedisBackplane(Backplane):
         if not self._up:
             return None
         request_id = secrets.token_hex(8)
-        slot: list[Any] = [threading.Event(), None]
+        answer: SendFuture[dict[str, Any] | None] = SendFuture()
         with self._requests_lock:
-            self._requests[request_id] = slot
+            self._requests[request_id] = answer
         try:
             op = wire.Operation(wire.INFO, client_ids=(client_id,), request_id=request_id)
             self.publish(op, client_id)
-            slot[0].wait(self.request_timeout)
-            reply: dict[str, Any] | None = slot[1]
-            return reply
+            try:
+                return answer.result(self.request_timeout)
+            except TimeoutError:
+                return None
         finally:
             with self._requests_lock:
                 self._requests.pop(request_id, None)
@@ -385,92 +405,104 @@ class RedisBackplane(Backplane):
         if view is None or not self._up:
             return fallback
         try:
-            return read(view)
-        except (redis.RedisError, ValueError) as error:
-            logger.warning("backplane: cluster query failed, answering for this process only: %s", error)
+            with redis_errors("cluster query failed"):
+                return read(view)
+        except (BackplaneError, ValueError) as error:
+            # ValueError: what another node wrote does not parse.
+            logger.warning(
+                "backplane: cluster query failed, answering for this process only: %s", error.__cause__ or error
+            )
             return fallback
 
     # -- the writer thread
 
     def _write(self) -> None:
+        """The writer thread: take the work, mirror the state and publish in one pipeline, resolve the futures."""
         interval = self.node_ttl / 3
         next_beat = time.monotonic()
         while True:
-            with self._cond:
-                while not (self._stopping or self._outgoing):
-                    now = time.monotonic()
-                    wake = next_beat
-                    if self._up and (self._dirty_clients or self._resync):
-                        if now >= self._state_retry_at:
-                            break
-                        # Redis refused the last state write: wait for the backoff.
-                        wake = min(wake, self._state_retry_at)
-                    if now >= wake:
-                        break
-                    self._cond.wait(wake - now)
-                if self._stopping and not self._outgoing:
-                    return
-                batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
-                if time.monotonic() >= self._state_retry_at:
-                    full, self._resync = self._resync, False
-                    clients, self._dirty_clients = self._dirty_clients, set()
-                    marked = self._marked
-                    rooms, self._dirty_rooms = self._dirty_rooms, set()
-                else:
-                    full, clients, rooms, marked = False, set(), set(), 0
+            work = self._take_work(next_beat)
+            if work is None:
+                return
             if not self._up:
                 # Changes made meanwhile are written by the full resync that follows reconnection.
-                self._fail(batch, BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
+                self._fail(work.batch, BackplaneError(f"the backplane is down (Redis at {self.url} unreachable)"))
                 next_beat = time.monotonic() + interval
                 continue
+            beat = time.monotonic() >= next_beat
+            if beat:
+                next_beat = time.monotonic() + interval
             refused: list[Exception] = []
             try:
-                beat = time.monotonic() >= next_beat
-                if beat:
-                    next_beat = time.monotonic() + interval
-                    try:
-                        full = self._record.heartbeat() or full
-                    except redis.ResponseError as error:
-                        refused.append(error)
-                pipe = self._redis.pipeline(transaction=False)
-                # The state goes first: a client this node announces is in Redis before the announcement.
-                local = self.local_node
-                if local is not None and (full or clients or rooms):
-                    self._record.write(pipe, local, full, clients, rooms)
-                elif beat:
-                    # The clients and rooms live as long as the liveness key, changed or not.
-                    self._record.refresh(pipe)
-                state_commands = len(pipe)
-                for item in batch:
-                    if item.client_id is not None:
-                        pipe.hexists(self.keys.clients(wire.node_of(item.client_id)), str(item.client_id))
-                    pipe.publish(item.channel, item.data)
-                # An error reply (Redis at maxmemory, a read-only replica) is not a lost connection:
-                # it comes back in its command's place, and what Redis accepted still counts.
-                results = pipe.execute(raise_on_error=False)
-            except redis.RedisError as error:
-                self._fail(batch, BackplaneError(f"could not publish to Redis: {error}"))
+                with redis_errors("could not publish to Redis"):
+                    results = self._execute(work, beat, refused)
+            except BackplaneError as error:
+                self._fail(work.batch, error)
                 with self._cond:
                     self._resync = True
-                self._connection_lost(error)
+                self._connection_lost(error.__cause__ or error)
                 continue
-            refused.extend(r for r in results[:state_commands] if isinstance(r, Exception))
-            if refused or full or clients or rooms or beat:
-                self._state_written(refused, full or bool(clients or rooms), marked)
-            replies = iter(results[state_commands:])
-            for item in batch:
-                known = next(replies) if item.client_id is not None else True
-                receivers = next(replies)
-                reply_error = known if isinstance(known, Exception) else receivers
-                if isinstance(reply_error, Exception):
-                    self._refused([reply_error])
-                    self._fail([item], BackplaneError(f"Redis refused to publish: {reply_error}"))
-                elif not known or (item.client_id is not None and int(receivers) == 0):
-                    item.future.set_exception(ClientException(f"client {item.client_id} is not open on any live node"))
-                else:
-                    item.future.set_result(max(0, int(receivers) - int(item.discount_self)))
+            if refused or work.full or work.clients or work.rooms or beat:
+                self._state_written(refused, work)
+            self._resolve(work.batch, results)
 
-    def _state_written(self, refused: list[Exception], changed: bool, marked: int) -> None:
+    def _take_work(self, next_beat: float) -> _Work | None:
+        """Wait for something to write (or the next heartbeat) and take it; ``None`` once stopped and drained."""
+        with self._cond:
+            while not (self._stopping or self._outgoing):
+                now = time.monotonic()
+                wake = next_beat
+                if self._up and (self._dirty_clients or self._resync):
+                    if now >= self._state_retry_at:
+                        break
+                    # Redis refused the last state write: wait for the backoff.
+                    wake = min(wake, self._state_retry_at)
+                if now >= wake:
+                    break
+                self._cond.wait(wake - now)
+            if self._stopping and not self._outgoing:
+                return None
+            batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
+            if time.monotonic() < self._state_retry_at:
+                # Still backing off: the state waits, the operations go.
+                return _Work(batch, False, set(), set(), 0)
+            full, self._resync = self._resync, False
+            clients, self._dirty_clients = self._dirty_clients, set()
+            rooms, self._dirty_rooms = self._dirty_rooms, set()
+            return _Work(batch, full, clients, rooms, self._marked)
+
+    def _execute(self, work: _Work, beat: bool, refused: list[Exception]) -> list[Any]:
+        """One pipeline: this node's state (or its refresh), then the batch; the batch's replies. Blocks on Redis.
+
+        An error reply (Redis at maxmemory, a read-only replica) is not a lost
+        connection: a refused state command goes to ``refused``, a refused
+        operation's reply is the error, and what Redis accepted still counts.
+        """
+        full = work.full
+        if beat:
+            try:
+                full = self._record.heartbeat() or full
+            except redis.ResponseError as error:
+                refused.append(error)
+            work.full = full
+        pipe = self._redis.pipeline(transaction=False)
+        # The state goes first: a client this node announces is in Redis before the announcement.
+        local = self.local_node
+        if local is not None and (full or work.clients or work.rooms):
+            self._record.write(pipe, local, full, work.clients, work.rooms)
+        elif beat:
+            # The clients and rooms live as long as the liveness key, changed or not.
+            self._record.refresh(pipe)
+        state_commands = len(pipe)
+        for item in work.batch:
+            if item.client_id is not None:
+                pipe.hexists(self.keys.clients(wire.node_of(item.client_id)), str(item.client_id))
+            pipe.publish(item.channel, item.data)
+        results: list[Any] = pipe.execute(raise_on_error=False)
+        refused.extend(r for r in results[:state_commands] if isinstance(r, Exception))
+        return results[state_commands:]
+
+    def _state_written(self, refused: list[Exception], work: _Work) -> None:
         """After a state write: on success, announce it; on refusal, count it and retry all later, backing off."""
         if refused:
             self._refused(refused)
@@ -486,8 +518,8 @@ class RedisBackplane(Backplane):
                 logger.warning("backplane: Redis at %s accepts writes again", self.url)
             self._refusing = False
             self._state_delay = 0.0
-            if changed:
-                self._written = max(self._written, marked)
+            if work.full or work.clients:
+                self._written = max(self._written, work.marked)
                 self._cond.notify_all()
 
     def _refused(self, errors: list[Exception]) -> None:
@@ -510,6 +542,21 @@ class RedisBackplane(Backplane):
             f", {also} of them since the last report" if also else "",
         )
 
+    def _resolve(self, batch: list[_Outgoing], results: list[Any]) -> None:
+        """Each operation's future from its replies: the receivers, the client not open on a live node, or refused."""
+        replies = iter(results)
+        for item in batch:
+            known = next(replies) if item.client_id is not None else True
+            receivers = next(replies)
+            reply_error = known if isinstance(known, Exception) else receivers
+            if isinstance(reply_error, Exception):
+                self._refused([reply_error])
+                self._fail([item], BackplaneError(f"Redis refused to publish: {reply_error}"))
+            elif not known or (item.client_id is not None and int(receivers) == 0):
+                item.future.set_exception(UnknownClient(f"client {item.client_id} is not open on any live node"))
+            else:
+                item.future.set_result(max(0, int(receivers) - int(item.discount_self)))
+
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
         if batch:
             self._count_publish_errors(len(batch))
@@ -526,31 +573,32 @@ class RedisBackplane(Backplane):
 
     def _listen(self, subscribed: threading.Event) -> None:
         delay = 0.05
-        up_since = None
+        up_since: float | None = None
         while not self._stopping:
             pubsub = None
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(self.keys.all, self.keys.to(self.node))
-                self._confirm(pubsub)
-                # After a reconnect Redis may have restarted empty: claim the
-                # node number again if needed and rewrite this node's state.
-                try:
-                    self._record.heartbeat()
-                except redis.ResponseError as error:
-                    # Refused, not gone: the writer claims it again with its backoff.
-                    self._refused([error])
-                with self._cond:
-                    self._resync = True
-                up_since = time.monotonic()
-                self._reconnect.clear()
-                self._set_up(True)
-                subscribed.set()
-                self._receive(pubsub)
-            except (redis.RedisError, OSError) as error:
+                with redis_errors("lost the subscription"):
+                    pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                    pubsub.subscribe(self.keys.all, self.keys.to(self.node))
+                    self._confirm(pubsub)
+                    # After a reconnect Redis may have restarted empty: claim the
+                    # node number again if needed and rewrite this node's state.
+                    try:
+                        self._record.heartbeat()
+                    except redis.ResponseError as error:
+                        # Refused, not gone: the writer claims it again with its backoff.
+                        self._refused([error])
+                    with self._cond:
+                        self._resync = True
+                    up_since = time.monotonic()
+                    self._reconnect.clear()
+                    self._set_up(True)
+                    subscribed.set()
+                    self._receive(pubsub)
+            except BackplaneError as error:
                 subscribed.set()
                 if not self._stopping:
-                    self._connection_lost(error)
+                    self._connection_lost(error.__cause__ or error)
             except Exception as error:
                 # A bug here must not end the thread: the node would look alive and deliver nothing.
                 logger.exception("backplane: unexpected error in the listener; resubscribing")
@@ -559,10 +607,8 @@ class RedisBackplane(Backplane):
                     self._connection_lost(error)
             finally:
                 if pubsub is not None:
-                    try:
+                    with contextlib.suppress(*REDIS_ERRORS):
                         pubsub.close()
-                    except (redis.RedisError, OSError):
-                        pass
             if self._stopping:
                 return
             # Set by the failure itself: cleared, so that only stop() ends the backoff early.
@@ -640,10 +686,9 @@ class RedisBackplane(Backplane):
                 self._enqueue(reply, self.keys.to(op.origin), discount_self=False)
         elif op.kind == wire.INFO_REPLY:
             with self._requests_lock:
-                slot = self._requests.get(op.request_id)
-            if slot is not None and op.reply is not None:
-                slot[1] = op.reply.get("info")
-                slot[0].set()
+                answer = self._requests.get(op.request_id)
+            if answer is not None and op.reply is not None:
+                answer.set_result(op.reply.get("info"))
         else:
             local.apply(op)
 

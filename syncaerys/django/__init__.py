@@ -57,6 +57,7 @@ import sys
 import threading
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 from typing import Any
 from wsgiref.util import is_hop_by_hop
@@ -260,6 +261,9 @@ def _in_atomic_block(alias: str) -> bool:
 class DjangoApplication:
     """The project's WSGI application, with its gateways for syncaerys's own server to start and stop.
 
+    Each request's database connections are closed when its response is done:
+    syncaerys's server gives each HTTP connection a thread that ends with it.
+
     Made by :func:`application`; ``python -m syncaerys myproject.wsgi:application``
     and ``manage.py runsyncaerys`` serve one. Thread-safe.
     """
@@ -269,7 +273,7 @@ class DjangoApplication:
         self.wsgi = wsgi
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        return self.wsgi(environ, start_response)
+        return _ReleasingConnections(self.wsgi(environ, start_response))
 
     def gateways(self) -> list[Gateway]:
         """The URLconf's gateways, after checking its websocket routes (``ImproperlyConfigured`` if wrong).
@@ -282,6 +286,29 @@ class DjangoApplication:
         if errors:
             raise ImproperlyConfigured("; ".join(f"{e.id}: {e.msg}" for e in errors))
         return gateways()
+
+
+class _ReleasingConnections:
+    """A response that closes its thread's database connections once the host is done with it.
+
+    syncaerys's server gives each HTTP connection a thread of its own, which ends with
+    it: a connection kept for ``CONN_MAX_AGE`` would wait for the garbage collector.
+    Django's runserver closes them per connection likewise.
+    """
+
+    def __init__(self, result: Iterable[bytes]) -> None:
+        self._result = result
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            connections.close_all()
 
 
 def application(wsgi: Callable[..., Iterable[bytes]] | None = None) -> DjangoApplication:

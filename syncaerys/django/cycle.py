@@ -12,8 +12,8 @@ and ``on_close`` the gateway does what Django does around a view:
 * after: stale connections are closed again, so that with ``CONN_MAX_AGE = 0``
   (Django's default) a client holds a connection only while a callback of its runs.
 
-``on_start`` and ``on_stop`` run on the thread that starts or stops the gateway;
-the connections they opened are closed after them in the same way.
+``on_start`` and ``on_stop`` run on the thread that starts or stops the gateway, which
+serves no client: every connection of that thread is closed after them.
 
 A callback that raises is logged; ``on_handshake`` gives the client a 500, the
 others close it with 1011 (after ``ATOMIC_REQUESTS``' rollback).
@@ -66,18 +66,29 @@ def _atomic_requests() -> Iterator[None]:
         yield
 
 
-def _cycled(callback: Callable[..., Any], *, atomic: bool = True) -> Callable[..., Any]:
+def _cycled(callback: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
         reset_queries()
         close_old_connections()
         try:
-            if not atomic:
-                return callback(*args, **kwargs)
             with _atomic_requests():
                 return callback(*args, **kwargs)
         finally:
             close_old_connections()
+
+    return run
+
+
+def _released(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``on_start``/``on_stop``: on a thread that serves no client, which keeps nothing open after them."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            connections.close_all()
 
     return run
 
@@ -104,10 +115,10 @@ def in_request_cycle(callbacks: Callbacks) -> Callbacks:
     """``callbacks`` with Django's request cycle around each (see this module). Thread-safe; never blocks."""
     return dataclasses.replace(
         callbacks,
-        on_start=_cycled(callbacks.on_start, atomic=False),
+        on_start=_released(callbacks.on_start),
         on_handshake=_handshake(callbacks.on_handshake),
         on_open=_cycled(callbacks.on_open),
         on_data=_cycled(callbacks.on_data),
         on_close=_cycled(callbacks.on_close),
-        on_stop=_cycled(callbacks.on_stop, atomic=False),
+        on_stop=_released(callbacks.on_stop),
     )

@@ -1,8 +1,11 @@
 """Opening-handshake checks and the 101 response (sans-I/O).
 
-:func:`check_request` applies the checks of SPEC 3.1, in order, and returns the
-HTTP answer for the first that fails; :func:`accept_key` and
-:func:`response_101` build the switching-protocols response.
+:func:`check_request` applies the checks of RFC 6455 4.2.1, in order, and
+returns the HTTP answer for the first that fails; :func:`check_origin` the
+``allowed_origins`` policy. Once the application has let a request through,
+:func:`accept` takes every remaining decision (the status and subprotocol the
+application chose, permessage-deflate) and returns an :class:`Accept` with the
+whole 101 response, or a :class:`Rejection`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,19 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Protocol
 
+from .deflate import DeflateParams
+from .deflate import negotiate
+
 __all__ = [
+    "Accept",
     "Rejection",
     "OriginCheck",
     "SAME_ORIGIN",
     "ANY_ORIGIN",
     "check_request",
     "check_origin",
+    "choose_subprotocol",
+    "accept",
     "accept_key",
     "offered_subprotocols",
     "response_101",
@@ -54,6 +63,8 @@ class Rejection:
     status: int
     reason: str
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: What the server's log says (names the application's mistake); not sent. Empty: the reason.
+    detail: str = ""
 
     @property
     def status_line(self) -> str:
@@ -84,13 +95,24 @@ def _tokens(value: str | None) -> list[str]:
     return [token.strip().lower() for token in value.split(",")]
 
 
+@dataclass(frozen=True)
+class Accept:
+    """The upgrade accepted: the whole ``101 Switching Protocols`` response and what was agreed. Immutable."""
+
+    #: The response's bytes, headers included, to write before any frame.
+    head: bytes
+    subprotocol: str | None
+    #: The permessage-deflate parameters agreed (RFC 7692), or ``None``: no compression.
+    deflate: DeflateParams | None
+
+
 def check_request(
     method: str,
     http_version: str,
     headers: HeaderLookup,
     has_body: bool,
 ) -> Rejection | None:
-    """Apply the protocol checks of SPEC 3.1 (all but Origin) in order.
+    """Apply the protocol checks of RFC 6455 4.2.1 (all but Origin) in order.
 
     ``http_version`` is the request's protocol, e.g. ``"HTTP/1.1"``.
     Returns ``None`` when the request is a valid RFC 6455 upgrade.
@@ -211,3 +233,52 @@ def response_101(key: str, subprotocol: str | None, extra_headers: Iterable[tupl
             raise ValueError(f"header {name!r} contains a line break")
         lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def choose_subprotocol(header: str | None, supported: Iterable[str]) -> str | None:
+    """The first of ``supported`` (the server's order) that the client offered, or ``None``.
+
+    ``header`` is the request's ``Sec-WebSocket-Protocol``. Pure; thread-safe; never blocks.
+    """
+    offered = offered_subprotocols(header)
+    return next((protocol for protocol in supported if protocol in offered), None)
+
+
+def accept(
+    headers: HeaderLookup,
+    status: int,
+    subprotocol: str | None,
+    response_headers: Iterable[tuple[str, str]],
+    compression_window_bits: int | None,
+) -> Accept | Rejection:
+    """The server's answer to a request that passed :func:`check_request` and the application.
+
+    ``status``, ``subprotocol`` and ``response_headers`` are what the
+    application left on its response (a status of 300 or more is its denial,
+    sent before this is asked); ``compression_window_bits`` is the largest
+    window the server compresses with, or ``None`` not to offer
+    permessage-deflate. A 500 when the application chose a status other than
+    101 or a subprotocol the client did not offer (RFC 6455 4.2.2), or put a
+    line break in a header. Pure; thread-safe; never blocks.
+    """
+    if status != 101:
+        return Rejection(
+            500, "invalid handshake status", detail=f"on_handshake set status {status}; 101 or 300-599 required"
+        )
+    if subprotocol is not None and subprotocol not in offered_subprotocols(headers.get("Sec-WebSocket-Protocol")):
+        return Rejection(
+            500,
+            "invalid subprotocol",
+            detail=f"on_handshake chose subprotocol {subprotocol!r}, which the client did not offer",
+        )
+    extra_headers = list(response_headers)
+    deflate = None
+    if compression_window_bits is not None:
+        deflate = negotiate(headers.get("Sec-WebSocket-Extensions"), compression_window_bits)
+        if deflate is not None:
+            extra_headers.append(("Sec-WebSocket-Extensions", deflate.response_header()))
+    try:
+        head = response_101(headers.get("Sec-WebSocket-Key") or "", subprotocol, extra_headers)
+    except ValueError as error:
+        return Rejection(500, str(error), detail=f"cannot upgrade: {error}")
+    return Accept(head, subprotocol, deflate)

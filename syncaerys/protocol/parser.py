@@ -146,7 +146,9 @@ class FrameParser:
             self._more.append(data)
             self._more_len += len(data)
 
-    def next_frame(self) -> Frame | None:
+    # Above the size limits on purpose: every frame runs it, and a call per step costs
+    # each frame (benchmarks/hotpath_bench.py measures it).
+    def next_frame(self) -> Frame | None:  # noqa: C901, PLR0912, PLR0915
         """Return the next whole frame, or ``None`` when more bytes are needed.
 
         Raises :class:`ProtocolError` on any violation; the caller must then
@@ -241,7 +243,8 @@ class FrameParser:
             return state
         return None
 
-    def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:
+    # Every frame's header: one function for the reason next_frame is.
+    def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:  # noqa: C901, PLR0912
         # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated"; RFC 7692
         # 6: RSV1 on the first frame of a data message marks it compressed.
         if first & 0x70 and (first & 0x30 or self._inflater is None or opcode not in (OP_TEXT, OP_BINARY)):

@@ -4,7 +4,7 @@ A :class:`Session` turns the bytes a client sends into events and decides the
 bytes the server sends back: it owns the connection's state (:class:`State`),
 the closing handshake and its codes (RFC 6455 section 7), ping/pong
 accounting, and the encoding of outgoing messages (compressed or not). The
-caller, :class:`~syncaerys.connection.Connection`, does the I/O around it: it
+caller, :class:`~syncaerys.client.connection.Connection`, does the I/O around it: it
 reads the socket, queues what the session returns, and keeps time.
 
 The session is not thread-safe. Its reader (the client's thread) calls

@@ -179,41 +179,53 @@ class Client:
         )
         try:
             sock.sendall(self._ws.send(request))
-            rejected: RejectConnection | None = None
-            body = bytearray()
-            while True:
-                try:
-                    data = sock.recv(_READ_SIZE)
-                except TimeoutError:
-                    raise HandshakeError(f"no handshake response within {self.timeout}s") from None
-                self._ws.receive_data(data or None)
-                for event in self._ws.events():
-                    if isinstance(event, AcceptConnection):
-                        self.subprotocol = event.subprotocol
-                        for name, value in event.extra_headers:
-                            self.response_headers.add(name.decode("latin-1"), value.decode("latin-1"))
-                        # Frames that came with the 101 (a greeting, a ping).
-                        with self._cond:
-                            self._process_events()
-                        return
-                    if isinstance(event, RejectConnection):
-                        rejected = event
-                        if not event.has_body:
-                            raise self._rejection(rejected, body)
-                    elif isinstance(event, RejectData):
-                        body += event.data
-                        if event.body_finished and rejected is not None:
-                            raise self._rejection(rejected, body)
-                if not data:
-                    if rejected is not None:
-                        raise self._rejection(rejected, body)
-                    raise HandshakeError("the server closed the connection during the handshake")
+            self._await_response(sock)
         except WsprotoError as error:
             sock.close()
             raise HandshakeError(f"invalid handshake response: {error}") from None
         except BaseException:
             sock.close()
             raise
+
+    def _await_response(self, sock: socket.socket) -> None:
+        """Read until the 101 (then return) or a whole refusal (then raise :class:`HandshakeRejected`)."""
+        rejected: RejectConnection | None = None
+        body = bytearray()
+        while True:
+            try:
+                data = sock.recv(_READ_SIZE)
+            except TimeoutError:
+                raise HandshakeError(f"no handshake response within {self.timeout}s") from None
+            self._ws.receive_data(data or None)
+            for event in self._ws.events():
+                if isinstance(event, AcceptConnection):
+                    self._accepted(event)
+                    return
+                rejected = self._refused(event, rejected, body)
+            if not data:
+                if rejected is not None:
+                    raise self._rejection(rejected, body)
+                raise HandshakeError("the server closed the connection during the handshake")
+
+    def _accepted(self, event: AcceptConnection) -> None:
+        self.subprotocol = event.subprotocol
+        for name, value in event.extra_headers:
+            self.response_headers.add(name.decode("latin-1"), value.decode("latin-1"))
+        # Frames that came with the 101 (a greeting, a ping).
+        with self._cond:
+            self._process_events()
+
+    def _refused(self, event: Event, rejected: RejectConnection | None, body: bytearray) -> RejectConnection | None:
+        """Follow a refusal: the refusal seen so far; raises :class:`HandshakeRejected` once its body is whole."""
+        if isinstance(event, RejectConnection):
+            if not event.has_body:
+                raise self._rejection(event, body)
+            return event
+        if isinstance(event, RejectData):
+            body += event.data
+            if event.body_finished and rejected is not None:
+                raise self._rejection(rejected, body)
+        return rejected
 
     @staticmethod
     def _rejection(event: RejectConnection, body: bytearray) -> HandshakeRejected:

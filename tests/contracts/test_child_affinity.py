@@ -18,8 +18,8 @@ pytestmark = pytest.mark.skipif(
 CHILDREN = """
 import concurrent.futures, json, multiprocessing, os, subprocess, sys
 
-from syncaerys.process import pin_to_cpus
-from syncaerys.process import use_batch_scheduling
+from syncaerys.standalone.process import pin_to_cpus
+from syncaerys.standalone.process import use_batch_scheduling
 
 def cpus():
     return sorted(os.sched_getaffinity(0)), os.sched_getscheduler(0)

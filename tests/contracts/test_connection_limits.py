@@ -62,7 +62,7 @@ def test_refusals_are_logged_once_per_interval_naming_the_option(caplog: pytest.
         connect(f"{server.url}/") as ws,
     ):
         recorder.wait_event("open")
-        wait_until(lambda: server._connections == 1)
+        wait_until(lambda: server.connection_count() == 1)
         statuses = [get(server.port, "/")[0] for _ in range(5)]
         ws.send("still here")
         assert ws.recv(timeout=PROMPTLY) == "still here"

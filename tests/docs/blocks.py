@@ -11,7 +11,10 @@ comment that tells the test how to exercise it; GitHub does not show it::
   with the servers on free ports, a websocket client connects to ``path``
   and must receive ``expect`` first (after sending ``send`` if given), or
   get the HTTP ``status``; then SIGTERM must stop it with exit code 0;
-* ``needs="redis"``: skipped unless a Redis answers on 127.0.0.1:6379.
+* ``needs="redis"``: skipped unless a Redis answers on 127.0.0.1:6379;
+* ``excerpt of="path"``: the block is a verbatim piece of that file of the
+  repository, which runs in the suite (the Django example project's files,
+  which need a project around them, are shown this way).
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         if os.environ.get("SYNCAERYS_REQUIRE_REDIS"):
             pytest.fail("this block needs a Redis on 127.0.0.1:6379 and SYNCAERYS_REQUIRE_REDIS is set")
         pytest.skip("needs a Redis on 127.0.0.1:6379")
+    if block.mode == "excerpt":
+        # A piece of a file that runs in the suite (a Django project's settings, its URLconf).
+        source = ROOT / block.options["of"]
+        assert block.code in source.read_text(encoding="utf-8"), f"{block.name} is not an excerpt of {source}"
+        return
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
     log_path = tmp_path / "block.log"

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from syncaerys.log import printable
+from syncaerys.client.log import printable
 from tests.utils import RawClient
 from tests.utils import Recorder
 from tests.utils import serve

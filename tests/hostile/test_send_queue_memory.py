@@ -19,9 +19,9 @@ import contextlib
 import pytest
 
 from syncaerys import ClientException
-from syncaerys.sendqueue import ENTRY_COST
-from syncaerys.sendqueue import SEND_QUEUE_CEILING
-from syncaerys.sendqueue import SEND_QUEUE_GRACE
+from syncaerys.client.sendqueue import ENTRY_COST
+from syncaerys.client.sendqueue import SEND_QUEUE_CEILING
+from syncaerys.client.sendqueue import SEND_QUEUE_GRACE
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
 from tests.utils import SmallWindowClient

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import syncaerys
-from syncaerys.process import claim_cpu
+from syncaerys.standalone.process import claim_cpu
 from tests.test_handshake import exchange
 from tests.test_handshake import header_values
 from tests.test_handshake import upgrade_request
@@ -79,7 +79,7 @@ def test_a_lock_directory_that_is_a_link_is_not_used(tmp_path: Path, caplog: pyt
 LINKED_LOCK = """
 import os, sys
 from pathlib import Path
-from syncaerys.process import claim_cpu
+from syncaerys.standalone.process import claim_cpu
 directory = Path(sys.argv[1])
 victim = Path(sys.argv[2])
 for cpu in sorted(os.sched_getaffinity(0)):

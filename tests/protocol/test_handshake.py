@@ -14,10 +14,14 @@ from wsproto import WSConnection
 from wsproto.events import AcceptConnection
 from wsproto.events import Request
 
+from syncaerys.protocol.deflate import DeflateParams
+from syncaerys.protocol.handshake import Accept
 from syncaerys.protocol.handshake import Rejection
+from syncaerys.protocol.handshake import accept
 from syncaerys.protocol.handshake import accept_key
 from syncaerys.protocol.handshake import check_origin
 from syncaerys.protocol.handshake import check_request
+from syncaerys.protocol.handshake import choose_subprotocol
 from syncaerys.protocol.handshake import offered_subprotocols
 from syncaerys.protocol.handshake import response_101
 
@@ -378,3 +382,54 @@ def test_response_101_refuses_line_breaks_in_headers(header: tuple[str, str]) ->
 )
 def test_offered_subprotocols(header: str | None, expected: list[str]) -> None:
     assert offered_subprotocols(header) == expected
+
+
+# -- choose_subprotocol and accept: the decisions once the application let the request through
+
+
+@pytest.mark.parametrize(
+    ("header", "supported", "expected"),
+    [
+        ("chat, superchat", ["superchat", "chat"], "superchat"),  # the server's order decides
+        ("chat", ["superchat"], None),
+        (None, ["chat"], None),
+        ("chat", [], None),
+    ],
+)
+def test_choose_subprotocol(header: str | None, supported: list[str], expected: str | None) -> None:
+    assert choose_subprotocol(header, supported) == expected
+
+
+def test_accept_gives_the_101_and_what_was_agreed() -> None:
+    outcome = accept(headers(sec_websocket_protocol="chat"), 101, "chat", [("X-Mine", "1")], None)
+    assert outcome == Accept(response_101(RFC_KEY, "chat", [("X-Mine", "1")]), "chat", None)
+
+
+def test_accept_negotiates_deflate_only_when_the_server_compresses() -> None:
+    offer = "permessage-deflate; client_max_window_bits"
+    outcome = accept(headers(sec_websocket_extensions=offer), 101, None, [], 12)
+    assert isinstance(outcome, Accept)
+    assert isinstance(outcome.deflate, DeflateParams)
+    assert f"Sec-WebSocket-Extensions: {outcome.deflate.response_header()}\r\n".encode() in outcome.head
+    off = accept(headers(sec_websocket_extensions=offer), 101, None, [], None)
+    assert isinstance(off, Accept)
+    assert off.deflate is None
+    assert b"Sec-WebSocket-Extensions" not in off.head
+
+
+@pytest.mark.parametrize(
+    ("status", "subprotocol", "extra", "reason", "detail"),
+    [
+        (200, None, [], "invalid handshake status", "on_handshake set status 200; 101 or 300-599 required"),
+        (101, "other", [], "invalid subprotocol", "on_handshake chose subprotocol 'other', which the client"),
+        (101, None, [("X-Bad", "a\r\nb")], "header 'X-Bad' contains a line break", "cannot upgrade: header"),
+    ],
+)
+def test_accept_refuses_what_the_application_got_wrong_with_500(
+    status: int, subprotocol: str | None, extra: list[tuple[str, str]], reason: str, detail: str
+) -> None:
+    outcome = accept(headers(sec_websocket_protocol="chat"), status, subprotocol, extra, None)
+    assert isinstance(outcome, Rejection)
+    assert (outcome.status, outcome.reason) == (500, reason)
+    assert outcome.detail.startswith(detail)
+    assert detail not in outcome.body.decode()  # the log's words are not sent

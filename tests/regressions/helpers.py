@@ -17,8 +17,8 @@ import pytest
 from werkzeug.serving import make_server
 
 import syncaerys
-from syncaerys.sendqueue import shared_flusher
-from syncaerys.timer import shared_timer
+from syncaerys.client.sendqueue import shared_flusher
+from syncaerys.client.timer import shared_timer
 from tests.utils import PROMPTLY
 from tests.utils import Recorder
 from tests.utils import open_fds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from syncaerys.registry import ClientRegistry
+from syncaerys.client.registry import ClientRegistry
 from tests.utils import PROMPTLY
 
 

@@ -8,19 +8,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from syncaerys.client.sendqueue import ENTRY_COST
+from syncaerys.client.sendqueue import SEND_QUEUE_GRACE
+from syncaerys.client.sendqueue import TRANSITIONS
+from syncaerys.client.sendqueue import Flusher
+from syncaerys.client.sendqueue import QueueState
+from syncaerys.client.sendqueue import SendQueue
+from syncaerys.client.transport import PlainTransport
 from syncaerys.exceptions import ClientException
 from syncaerys.protocol.frames import OP_BINARY
 from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import OP_PONG
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
-from syncaerys.sendqueue import ENTRY_COST
-from syncaerys.sendqueue import SEND_QUEUE_GRACE
-from syncaerys.sendqueue import TRANSITIONS
-from syncaerys.sendqueue import Flusher
-from syncaerys.sendqueue import QueueState
-from syncaerys.sendqueue import SendQueue
-from syncaerys.transport import PlainTransport
 from tests.utils import PROMPTLY
 
 

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from syncaerys.timer import Timer
+from syncaerys.client.timer import Timer
 from tests.utils import PROMPTLY
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from syncaerys.transport import PlainTransport
+from syncaerys.client.transport import PlainTransport
 from tests.utils import PROMPTLY
 
 

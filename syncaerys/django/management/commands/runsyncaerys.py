@@ -1,4 +1,4 @@
-"""``manage.py runsyncaerys [addrport]``: serve the project with syncaerys's own server.
+"""``manage.py runsyncaerys [addrport] [--migrate]``: serve the project with syncaerys's own server.
 
 Every request goes to the project's WSGI application (``WSGI_APPLICATION``); the
 websocket routes of its URLconf upgrade in the same server. Its gateways start with
@@ -13,12 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.core.management.base import CommandError
 from django.core.management.base import CommandParser
 from django.core.servers.basehttp import get_internal_wsgi_application
+from django.db import connections
 
-from ....runner import run
+from .... import run
 from ... import application
 from ...conf import server_options
 
@@ -32,6 +34,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", help="port, or address:port (default 127.0.0.1:8000)")
+        parser.add_argument(
+            "--migrate", action="store_true", help="apply the project's migrations first (as manage.py migrate)"
+        )
         parser.add_argument(
             "--max-connections",
             help="connections served at once: a number, 'none', or 'auto' (from the open-file limit)",
@@ -49,7 +54,10 @@ class Command(BaseCommand):
             port = int(match["port"])
         if options["max_connections"] is not None:
             server["max_connections"] = _connections(options["max_connections"])
+        if options["migrate"]:
+            call_command("migrate", interactive=False, verbosity=options["verbosity"])
         self.check_migrations()
+        connections.close_all()  # the checks' connections: this thread serves no request
         wsgi = application(get_internal_wsgi_application())
         self.stdout.write(f"syncaerys serving {len(wsgi.gateways())} websocket route(s) on http://{host}:{port}/")
         run(wsgi, host=host, port=port, **server)

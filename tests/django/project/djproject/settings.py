@@ -4,6 +4,7 @@ DJ_DB_NAME, DJ_DB_PORT: the PostgreSQL database (the tests' own server on 127.0.
 DJ_CONN_MAX_AGE, DJ_HEALTH_CHECKS, DJ_ATOMIC: the database settings under test.
 DJ_SYNCAERYS: settings.SYNCAERYS as JSON. DJ_NO_APP: leave syncaerys.django out of INSTALLED_APPS.
 DJ_TRUSTED_ORIGINS: CSRF_TRUSTED_ORIGINS, comma-separated. DJ_PROXY_SSL: trust X-Forwarded-Proto.
+DJ_URLCONF: another URLconf (djproject.bad_urls: routes the checks must refuse).
 """
 
 import json
@@ -13,7 +14,7 @@ SECRET_KEY = "test-only-not-secret"
 DEBUG = os.environ.get("DJ_DEBUG") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 USE_TZ = True
-ROOT_URLCONF = "djproject.urls"
+ROOT_URLCONF = os.environ.get("DJ_URLCONF", "djproject.urls")
 WSGI_APPLICATION = "djproject.wsgi.application"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "French")]
@@ -61,7 +62,7 @@ SYNCAERYS = json.loads(os.environ.get("DJ_SYNCAERYS", "{}"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "loggers": {
         "syncaerys": {"handlers": ["console"], "level": "INFO", "propagate": False},

@@ -11,13 +11,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .gateway import websocket
-from .host import Host
+from ..gateway import websocket
+from ..host import Host
+from ..websocket import Websocket
 from .process import DEFAULT_SWITCH_INTERVAL
 from .reloader import report_modules
 from .reloader import supervise
 from .runner import run
-from .websocket import Websocket
 
 __all__ = ["main", "load_target"]
 
@@ -46,8 +46,8 @@ def load_target(spec: str) -> Any:
         target = websocket(target)
     if "django" in sys.modules:
         # A Django project's wsgi.py: its websocket gateways start and stop with the server.
-        from .django import application
-        from .django import is_django_application
+        from ..django import application
+        from ..django import is_django_application
 
         if is_django_application(target):
             target = application(target)

@@ -4,7 +4,7 @@ That thread reads the socket, feeds the :class:`~syncaerys.protocol.session.Sess
 acts on its events (queues pongs, answers close frames) and calls ``on_open``,
 ``on_data`` (one message at a time, in order) and, exactly once, ``on_close``.
 ``Message.result()`` keeps reading in the same thread. Writes go through the
-client's :class:`~syncaerys.sendqueue.SendQueue`; heartbeats and close
+client's :class:`~syncaerys.client.sendqueue.SendQueue`; heartbeats and close
 deadlines run on the shared timer.
 """
 
@@ -17,22 +17,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .exceptions import ClientException
+from ..exceptions import ClientClosed
+from ..exceptions import ClientException
+from ..message import Message
+from ..options import Options
+from ..protocol.deflate import DeflateParams
+from ..protocol.frames import OP_CONT
+from ..protocol.parser import Frame
+from ..protocol.ratelimit import TokenBucket
+from ..protocol.session import CloseReceived
+from ..protocol.session import PingReceived
+from ..protocol.session import PongReceived
+from ..protocol.session import ProtocolViolation
+from ..protocol.session import Session
+from ..protocol.session import State
+from .handler import Handler
 from .info import ClientInfo
 from .log import client_logger
 from .log import printable
-from .message import Message
-from .options import Options
-from .protocol.deflate import DeflateParams
-from .protocol.frames import OP_CONT
-from .protocol.parser import Frame
-from .protocol.ratelimit import TokenBucket
-from .protocol.session import CloseReceived
-from .protocol.session import PingReceived
-from .protocol.session import PongReceived
-from .protocol.session import ProtocolViolation
-from .protocol.session import Session
-from .protocol.session import State
 from .sendqueue import ENTRY_COST
 from .sendqueue import SEND_QUEUE_GRACE
 from .sendqueue import SendQueue
@@ -43,7 +45,6 @@ from .stats import Totals
 from .timer import TimerHandle
 from .timer import shared_timer
 from .transport import Transport
-from .websocket import Callbacks
 
 __all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
@@ -61,7 +62,7 @@ class ClientContext:
     """What a gateway gives each of its connections (one instance shared by all)."""
 
     options: Options
-    callbacks: Callbacks
+    callbacks: Handler
     stats: GatewayStats
     #: Whether the gateway is stopping (no more ``on_data``).
     stopping: Callable[[], bool]
@@ -471,7 +472,7 @@ class Connection:
         if self._wake is not None:
             self._wake.set()
         for waiter in self.queue.shutdown():
-            waiter.message_failed(self.id, ClientException("the client closed before the message was written"))
+            waiter.message_failed(self.id, ClientClosed("the client closed before the message was written"))
         self.transport.shutdown()
         session = self.session
         self._log.info(
@@ -547,7 +548,7 @@ class Connection:
         self._close_handle = shared_timer().call_later(self._options.close_period, self._close_deadline)
         self.queue.flush()
         for waiter in dropped:
-            waiter.message_failed(self.id, ClientException("the client was closed before the message was written"))
+            waiter.message_failed(self.id, ClientClosed("the client was closed before the message was written"))
         return True
 
     # -- the timer thread

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-from .exceptions import ClientException
+from ..exceptions import ClientClosed
 from .transport import Transport
 
 __all__ = ["SendQueue", "QueueState", "Flusher", "Waiter", "shared_flusher", "SEND_QUEUE_GRACE", "ENTRY_COST"]
@@ -408,7 +408,7 @@ class SendQueue:
         with self._lock:
             orphans, self._orphans = self._orphans, []
         for waiter in orphans:
-            error = ClientException("the connection broke before the message was written")
+            error = ClientClosed("the connection broke before the message was written")
             waiter.message_failed(self.client_id, error)
 
     def _write_some(self, done: list[tuple[Waiter, int]]) -> bool:

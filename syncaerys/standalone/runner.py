@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
-from .host import Host
+from ..host import Host
+from ..server import Server
+from ..server import ServerOptions
 from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
 from .process import set_switch_interval
 from .process import use_batch_scheduling
-from .server import Server
-from .server import ServerOptions
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -95,7 +95,7 @@ def run(
       every CPU is taken. Pass ``None`` for loads with much work outside the
       GIL (TLS, compression, C extensions) that other cores could take.
     * ``batch_scheduling``: on Linux, schedule the process's threads as
-      ``SCHED_BATCH`` (see :func:`syncaerys.process.use_batch_scheduling`):
+      ``SCHED_BATCH`` (see :func:`syncaerys.standalone.process.use_batch_scheduling`):
       a client thread woken by its socket or by the end of a blocking call
       no longer preempts the thread holding the GIL only to find the GIL
       taken. With 1,000 clients whose handlers block, that is 2.1 context
