@@ -230,9 +230,7 @@ class _RequestHandler(WSGIRequestHandler):
             environ["wsgi.url_scheme"] = "https"
         trusted = self.server.owner.trusted_proxies
         if trusted is not None:
-            client = trusted.client_address(
-                environ.get("REMOTE_ADDR", ""), environ.get("HTTP_FORWARDED"), environ.get("HTTP_X_FORWARDED_FOR")
-            )
+            client = trusted.client_address(environ.get("REMOTE_ADDR", ""), environ.get(trusted.environ_key))
             if client is not None:
                 environ["syncaerys.proxy_address"] = environ.get("REMOTE_ADDR")
                 environ["REMOTE_ADDR"] = client
