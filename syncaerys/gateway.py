@@ -36,12 +36,16 @@ from .exceptions import ClientClosed
 from .exceptions import HostError
 from .options import Options
 from .options import WebsocketOptions
+from .protocol.handshake import LOOPBACK_IF_LOCAL
 from .protocol.handshake import Accept
 from .protocol.handshake import Rejection
 from .protocol.handshake import accept
+from .protocol.handshake import check_host
 from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
 from .protocol.handshake import choose_subprotocol
+from .protocol.handshake import host_name
+from .protocol.handshake import is_loopback_name
 from .response import Response
 from .serving.early_data import take_buffered
 from .serving.host_socket import find_socket
@@ -265,7 +269,7 @@ class Gateway:
             self.start()
         rejection = self._check(environ)
         if rejection is not None:
-            logger.info("handshake refused with %d: %s", rejection.status, rejection.reason)
+            logger.info("handshake refused with %d: %s", rejection.status, rejection.detail or rejection.reason)
             return _reject(rejection, start_response, environ)
         upgrade = _Upgrade(environ, start_response, self._clients)
         try:
@@ -285,11 +289,21 @@ class Gateway:
             if ORIGIN_VERDICT in environ:
                 rejection = environ[ORIGIN_VERDICT]
             else:
+                # (Under Django, its ALLOWED_HOSTS checked the Host already.)
                 origin, host = environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST")
-                rejection = check_origin(origin, self.options.allowed_origins, host)
+                rejection = check_host(host, self._allowed_hosts(environ), _bound_to_loopback(environ))
+                if rejection is None:
+                    rejection = check_origin(origin, self.options.allowed_origins, host)
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
         return rejection
+
+    def _allowed_hosts(self, environ: dict[str, Any]) -> tuple[str, ...] | str | None:
+        """``allowed_hosts``, except that the loopback default does not apply through a trusted proxy."""
+        allowed = self.options.allowed_hosts
+        if allowed == LOOPBACK_IF_LOCAL and _via_trusted_proxy(environ):
+            return None
+        return allowed
 
     def _counting(self, start_response: Any) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
@@ -483,6 +497,22 @@ def _has_body(environ: dict[str, Any]) -> bool:
 
 
 _SHUTTING_DOWN = Rejection(503, "Server shutting down", [("Retry-After", "1")])
+
+
+def _bound_to_loopback(environ: dict[str, Any]) -> bool:
+    """Whether the server that took the request listens on a loopback address (its ``SERVER_NAME``)."""
+    server = environ.get("syncaerys.server")
+    bound = getattr(server, "host", None) or environ.get("SERVER_NAME", "")
+    name = host_name(f"[{bound}]" if ":" in str(bound) else str(bound))
+    return name is not None and is_loopback_name(name)
+
+
+def _via_trusted_proxy(environ: dict[str, Any]) -> bool:
+    """Whether a proxy listed in the Server's ``trusted_proxies`` passed this request on."""
+    if environ.get("syncaerys.proxy_address"):
+        return True
+    trusted = getattr(environ.get("syncaerys.server"), "trusted_proxies", None)
+    return trusted is not None and bool(trusted.trusts(environ.get("REMOTE_ADDR", "")))
 
 
 def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) -> Iterable[bytes]:
