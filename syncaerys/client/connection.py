@@ -11,6 +11,7 @@ deadlines run on the shared timer.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,9 @@ __all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
 
+#: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
+GEVENT_YIELD_EVERY = 64
+
 #: The most one read asks for (a large frame is read in pieces of this size).
 READ_SIZE = 1 << 16
 #: The size of each connection's reusable read buffer, used unless a frame
@@ -87,6 +91,7 @@ class Connection:
         "_context",
         "_debug",
         "_frame_budget",
+        "_frames_since_yield",
         "_heartbeat_handle",
         "_inflated_charged",
         "_inflates",
@@ -99,6 +104,7 @@ class Connection:
         "_waiting_since",
         "_wake",
         "_warned_call",
+        "_yield_every",
         "closed_at",
         "connected_at",
         "id",
@@ -181,6 +187,9 @@ class Connection:
         self._inflated_charged = 0
         # When the frame or message being received began arriving (monotonic), 0.0 between messages.
         self._message_since = 0.0
+        # Under gevent, frames between two yields to its hub (0: real threads, which the OS preempts).
+        self._yield_every = GEVENT_YIELD_EVERY if _on_gevent() else 0
+        self._frames_since_yield = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -328,6 +337,14 @@ class Connection:
             if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
                 frame_budget.spend(1, time.monotonic())
+            if self._yield_every:
+                self._frames_since_yield += 1
+                if self._frames_since_yield >= self._yield_every:
+                    # gevent's recv and send return without switching while data flows: a client
+                    # streaming tiny frames would keep every other greenlet waiting. (time.sleep
+                    # is gevent's, patched: sleep(0) lets the hub run the others.)
+                    self._frames_since_yield = 0
+                    time.sleep(0)
             if self._inflates and self._byte_budget is not None:
                 # Charged on what the client makes us inflate, not on its compressed bytes.
                 inflated = session.inflated_bytes
@@ -599,6 +616,12 @@ class Connection:
             return
         self.queue.put_control(ping)
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
+
+
+def _on_gevent() -> bool:
+    """Whether gevent has monkey-patched the socket module (each client is then a greenlet, not a thread)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
 
 
 def _name_of(method: Callable[..., Any]) -> str:
