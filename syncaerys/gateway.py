@@ -29,6 +29,7 @@ from .client.connection import Connection
 from .client.registry import ClientRegistry
 from .client.stats import GatewayStats
 from .client.stats import Totals
+from .client.timer import shared_timer
 from .client.transport import transport_for
 from .endpoint import Endpoint
 from .endpoint import LocalNode
@@ -204,6 +205,8 @@ class Gateway:
             if self.state != STOPPED or self._stopped:
                 return
             self.state = STARTING
+            # The clients' deadlines thread, now: a stop at the interpreter's exit must not start one.
+            shared_timer().start()
             backplane = self.endpoint.backplane
             backplane.start()
             self._started.set()

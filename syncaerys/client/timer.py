@@ -48,6 +48,21 @@ class Timer:
         self._condition = threading.Condition(threading.Lock())
         self._thread: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Start the timer's thread now instead of at the first deadline (nothing if it runs).
+
+        A gateway starts it: a stop at the interpreter's exit then needs no new thread,
+        which Python 3.12 refuses during shutdown. Thread-safe; never blocks.
+        """
+        with self._condition:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None:
+            # A daemon: it holds no state that must outlive the process.
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
     def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle:
         """Run ``callback()`` on the timer thread in ``delay`` seconds. Thread-safe; never blocks."""
         handle = TimerHandle(time.monotonic() + delay, callback)
@@ -55,9 +70,7 @@ class Timer:
             earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (handle.when, next(self._counter), handle))
             if self._thread is None:
-                # A daemon: it holds no state that must outlive the process.
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+                self._start_locked()
             elif earliest is None or handle.when < earliest:
                 self._condition.notify()
         return handle

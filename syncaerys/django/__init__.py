@@ -51,7 +51,6 @@ syncaerys[django]``).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import sys
 import threading
@@ -370,7 +369,7 @@ def _check_routes_once() -> None:
 
 
 def stop(timeout: float | None = None) -> None:
-    """Stop every started gateway: ``on_stop``, then 1001 to its clients. Runs at the process's exit.
+    """Stop every started gateway: ``on_stop``, then 1001 to its clients. Runs when the process's main thread ends.
 
     Thread-safe; blocks until each stopped (at most ``timeout`` each, by default its
     ``close_period`` plus one second).
@@ -381,9 +380,34 @@ def stop(timeout: float | None = None) -> None:
 
 def _started_request(sender: object, environ: dict[str, Any] | None = None, **kwargs: Any) -> None:
     start(environ)
+    _watch_exit()
+
+
+_exit_watcher: threading.Thread | None = None
+
+
+def _watch_exit() -> None:
+    """Stop the gateways when the main thread ends (runserver's Ctrl-C, its autoreloader's restart).
+
+    A thread of its own, not ``atexit``: it runs while the interpreter still lets the stop
+    start what it needs (Python 3.12 refuses new threads once the atexit functions run).
+    Not a daemon, so that the process waits for the clients' closing handshakes.
+    """
+    global _exit_watcher
+    if _exit_watcher is not None:
+        return
+    with _gateways_lock:
+        if _exit_watcher is not None:
+            return
+        _exit_watcher = threading.Thread(target=_stop_after_main, name="syncaerys-django-exit", daemon=False)
+        _exit_watcher.start()
+
+
+def _stop_after_main() -> None:
+    threading.main_thread().join()
+    stop()
 
 
 def connect_signals() -> None:
-    """Start the gateways with the first request and stop them at exit (the app's ``ready()``)."""
+    """Start the gateways with the first request and stop them once the main thread ends (the app's ``ready()``)."""
     request_started.connect(_started_request, dispatch_uid="syncaerys.django.start")
-    atexit.register(stop)

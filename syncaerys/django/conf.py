@@ -53,13 +53,19 @@ def _settings() -> Mapping[str, Any]:
         raise ImproperlyConfigured(
             f"settings.SYNCAERYS must be a dict with the keys {', '.join(TOP_KEYS)}, not {value!r}"
         )
-    unknown = sorted(set(value) - set(TOP_KEYS))
-    if unknown:
-        raise ImproperlyConfigured(
-            f"settings.SYNCAERYS has unknown keys {unknown}: the keys are {', '.join(TOP_KEYS)} "
-            "(websocket options go under 'OPTIONS', runsyncaerys's server under 'SERVER')"
-        )
+    _refuse_unknown(
+        "settings.SYNCAERYS",
+        value,
+        TOP_KEYS,
+        "websocket options go under 'OPTIONS', runsyncaerys's server under 'SERVER'",
+    )
     return value
+
+
+def _refuse_unknown(where: str, given: Mapping[str, Any], known: tuple[str, ...], hint: str) -> None:
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ImproperlyConfigured(f"{where} has unknown keys {unknown}: the keys are {', '.join(known)} ({hint})")
 
 
 def gateway_options(overrides: Mapping[str, Any]) -> Options:
@@ -79,12 +85,8 @@ def gateway_options(overrides: Mapping[str, Any]) -> Options:
 def server_options() -> dict[str, Any]:
     """``SYNCAERYS["SERVER"]``, its keys checked (the values are checked by the server). Thread-safe; never blocks."""
     section = _section("SERVER")
-    unknown = sorted(set(section) - set(SERVER_KEYS))
-    if unknown:
-        raise ImproperlyConfigured(
-            f"settings.SYNCAERYS['SERVER'] has unknown keys {unknown}: the keys are {', '.join(SERVER_KEYS)} "
-            "(websocket options such as heartbeat_period go under SYNCAERYS['OPTIONS'])"
-        )
+    hint = "websocket options such as heartbeat_period go under SYNCAERYS['OPTIONS']"
+    _refuse_unknown("settings.SYNCAERYS['SERVER']", section, SERVER_KEYS, hint)
     return section
 
 

@@ -67,6 +67,9 @@ class DjangoServer:
     def start(self, *, expect_failure: bool = False) -> None:
         self.port = free_port()
         command = [sys.executable, *(part.format(port=self.port) for part in HOSTS[self.host])]
+        extra = self.env.get("DJ_EXTRA_ARGS", "").split()
+        if extra:
+            command[-1:-1] = extra  # before the target (gunicorn's app, the command's address)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

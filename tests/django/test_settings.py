@@ -4,6 +4,10 @@ misconfigurations that must be a clear error at start or at the first upgrade, n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +15,7 @@ from syncaerys.testing import HandshakeRejected
 from syncaerys.testing import connect
 from tests.django.conftest import ServerFactory
 from tests.django.postgres import Postgres
+from tests.django.server import PROJECT
 from tests.django.server import manage
 from tests.django.server import project_env
 from tests.utils import http_request
@@ -137,3 +142,38 @@ def test_a_users_view_under_atomic_requests_must_opt_out(django_server: ServerFa
     cookie = server.login("ann")
     assert _refused(server.url("/ws/private/"), headers={"Cookie": cookie}).status == 500
     wait_until(lambda: "decorate it with @transaction.non_atomic_requests" in server.log())
+
+
+def test_daphne_before_the_app_is_a_warning_of_the_checks(postgres: Postgres, database: str) -> None:
+    env = project_env(database, postgres.port, daphne="1")
+    env["PYTHONPATH"] += os.pathsep + str(Path(__file__).with_name("stubs"))
+    result = manage(env, "check")
+    assert result.returncode == 0, result.stderr
+    assert "syncaerys.W001" in result.stderr and "its runserver is an ASGI server" in result.stderr
+
+
+ASGI_REQUEST = """
+import asyncio, django
+django.setup()
+from django.test import AsyncClient
+
+async def main():
+    client = AsyncClient()
+    try:
+        await client.get("/ws/echo/", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    except Exception as error:
+        print(type(error).__name__, error)
+
+asyncio.run(main())
+"""
+
+
+def test_an_upgrade_through_django_s_asgi_handler_names_the_fix(postgres: Postgres, database: str) -> None:
+    env = project_env(database, postgres.port)
+    env["DJANGO_SETTINGS_MODULE"] = "djproject.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", ASGI_REQUEST], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert "ImproperlyConfigured this websocket request came through Django's ASGI handler" in result.stdout, (
+        result.stdout + result.stderr
+    )

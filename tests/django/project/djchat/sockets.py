@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
@@ -14,6 +15,7 @@ from django.http import HttpRequest
 import syncaerys.django
 from syncaerys import Endpoint
 from syncaerys import Message
+from syncaerys import RedisBackplane
 from syncaerys import Response
 from syncaerys import Websocket
 
@@ -37,7 +39,7 @@ class Chat(Websocket):
     def on_open(self, client_id: int, handshake_data: Any) -> None:
         self.rooms[client_id] = (handshake_data["room"], handshake_data["user"])
         self.endpoint.join(client_id, handshake_data["room"])
-        self.endpoint.send(json.dumps({"hello": handshake_data}), client_id)
+        self.endpoint.send(json.dumps({"hello": handshake_data, "pid": os.getpid()}), client_id)
 
     def on_data(self, client_id: int, message: Message) -> None:
         text = message.result()
@@ -80,6 +82,10 @@ class Echo(Websocket):
         self.endpoint.send(f"{text} ({Note.objects.count()} notes)", client_id)
 
 
-chat = syncaerys.django.websocket(Chat(), heartbeat_period=None)
+# With DJ_REDIS_URL the chat spans every process (gunicorn's workers) through a Redis backplane.
+_cluster = (
+    {"backplane": RedisBackplane(os.environ["DJ_REDIS_URL"], channel="djchat")} if "DJ_REDIS_URL" in os.environ else {}
+)
+chat = syncaerys.django.websocket(Chat(), heartbeat_period=None, **_cluster)  # type: ignore[arg-type]
 echo = syncaerys.django.websocket(Echo(), heartbeat_period=None)
 private = syncaerys.django.websocket(Echo(), heartbeat_period=None)

@@ -4,6 +4,7 @@ DJ_DB_NAME, DJ_DB_PORT: the PostgreSQL database (the tests' own server on 127.0.
 DJ_CONN_MAX_AGE, DJ_HEALTH_CHECKS, DJ_ATOMIC: the database settings under test.
 DJ_SYNCAERYS: settings.SYNCAERYS as JSON. DJ_NO_APP: leave syncaerys.django out of INSTALLED_APPS.
 DJ_TRUSTED_ORIGINS: CSRF_TRUSTED_ORIGINS, comma-separated. DJ_PROXY_SSL: trust X-Forwarded-Proto.
+DJ_DAPHNE: put an app named daphne first (tests/django/stubs must be on PYTHONPATH).
 DJ_URLCONF: another URLconf (djproject.bad_urls: routes the checks must refuse).
 """
 
@@ -26,6 +27,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "djchat",
 ]
+if os.environ.get("DJ_DAPHNE") == "1":  # tests/django/stubs on the path: the check that warns about it
+    INSTALLED_APPS.insert(0, "daphne")
 if os.environ.get("DJ_NO_APP") != "1":
     INSTALLED_APPS.append("syncaerys.django")
 
