@@ -302,9 +302,9 @@ class Gateway:
         return rejection
 
     def _allowed_hosts(self, environ: dict[str, Any]) -> tuple[str, ...] | str | None:
-        """``allowed_hosts``, except that the loopback default does not apply through a trusted proxy."""
+        """``allowed_hosts``, except that the loopback default does not apply to a request through a proxy."""
         allowed = self.options.allowed_hosts
-        if allowed == LOOPBACK_IF_LOCAL and _via_trusted_proxy(environ):
+        if allowed == LOOPBACK_IF_LOCAL and _via_proxy(environ):
             return None
         return allowed
 
@@ -510,9 +510,17 @@ def _bound_to_loopback(environ: dict[str, Any]) -> bool:
     return name is not None and is_loopback_name(name)
 
 
-def _via_trusted_proxy(environ: dict[str, Any]) -> bool:
-    """Whether a proxy listed in the Server's ``trusted_proxies`` passed this request on."""
-    if environ.get("syncaerys.proxy_address"):
+#: Headers a proxy adds and a browser's WebSocket cannot send (its page sets no headers).
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA")
+
+
+def _via_proxy(environ: dict[str, Any]) -> bool:
+    """Whether a reverse proxy passed this request on: a DNS-rebound page talks to the server directly.
+
+    A proxy of the Server's ``trusted_proxies``, or any request carrying a
+    proxy's header (gunicorn or werkzeug behind nginx on the same machine).
+    """
+    if environ.get("syncaerys.proxy_address") or any(environ.get(key) for key in _PROXY_HEADERS):
         return True
     trusted = getattr(environ.get("syncaerys.server"), "trusted_proxies", None)
     return trusted is not None and bool(trusted.trusts(environ.get("REMOTE_ADDR", "")))

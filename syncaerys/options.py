@@ -80,7 +80,9 @@ class Options:
     #: of the attacker's the same name in Host and Origin). ``"loopback-if-local"``
     #: (the default): on a server bound to a loopback address, only ``localhost``,
     #: ``*.localhost`` and loopback addresses, unless the request came through
-    #: a trusted proxy; on other binds, any. Or names (``".example.com"``: it
+    #: a proxy (one of ``trusted_proxies``, or it carries ``X-Forwarded-For``,
+    #: ``Forwarded``, ``X-Real-IP`` or ``Via``, which a browser's WebSocket
+    #: cannot send); on other binds, any. Or names (``".example.com"``: it
     #: and its subdomains; ``"*"``: any), as Django's ``ALLOWED_HOSTS``.
     #: ``None``: no check. Refused with 403.
     allowed_hosts: tuple[str, ...] | str | None = LOOPBACK_IF_LOCAL

@@ -388,20 +388,6 @@ class Connection:
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
-        due = self._message_due()
-        if due is not None and (deadline is None or due < deadline):
-            remaining = due - time.monotonic()
-            if remaining <= 0 or not transport.wait_readable(remaining):
-                self._log.info(
-                    "a message not whole %.1f s after it began (message_timeout); closing",
-                    self._options.message_timeout,
-                )
-                self.close(1008, "Message not completed within message_timeout")
-                return
-        elif deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not transport.wait_readable(remaining):
-                raise TimeoutError("no data from the client before the timeout")
         # Reads go into this connection's small reusable buffer and only what
         # came is copied out, in an object of its exact size. The alternative,
         # recv(READ_SIZE), allocates 64 KiB that the thread holds while it
@@ -412,15 +398,20 @@ class Connection:
         # pieces no larger than what the frame still needs.
         missing = self.session.missing
         buffer = self._buffer
+        # Listening for the peer from here (the heartbeat counts unanswered pings only then).
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
-            if missing > BUFFER_SIZE:
-                data = transport.recv(min(missing, READ_SIZE))
-            else:
-                data = bytes(buffer[: transport.recv_into(buffer)])
-        except OSError:
-            data = b""
+            # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
+            if not self._wait_readable(deadline):
+                return
+            try:
+                if missing > BUFFER_SIZE:
+                    data = transport.recv(min(missing, READ_SIZE))
+                else:
+                    data = bytes(buffer[: transport.recv_into(buffer)])
+            except OSError:
+                data = b""
         finally:
             self._waiting = False
         if not data:
@@ -428,6 +419,27 @@ class Connection:
                 self.session.connection_lost()
             return
         self.received(data)
+
+    def _wait_readable(self, deadline: float | None) -> bool:
+        """Wait for data up to the reader's ``deadline`` or the message's; False when the message ran out of time.
+
+        Raises :class:`TimeoutError` when the reader's deadline comes first.
+        """
+        due = self._message_due()
+        if due is not None and (deadline is None or due < deadline):
+            remaining = due - time.monotonic()
+            if remaining <= 0 or not self.transport.wait_readable(remaining):
+                self._log.info(
+                    "a message not whole %.1f s after it began (message_timeout); closing",
+                    self._options.message_timeout,
+                )
+                self.close(1008, "Message not completed within message_timeout")
+                return False
+        elif deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.transport.wait_readable(remaining):
+                raise TimeoutError("no data from the client before the timeout")
+        return True
 
     def _message_due(self) -> float | None:
         """When the frame or message being received must be whole (``message_timeout``); None if no deadline runs."""

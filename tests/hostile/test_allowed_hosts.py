@@ -25,7 +25,7 @@ from tests.utils import Recorder
 from tests.utils import serve
 
 
-def handshake_status(port: int, host: str, origin: str | None = None) -> int:
+def handshake_status(port: int, host: str, origin: str | None = None, extra: str | None = None) -> int:
     """The status of a handshake to 127.0.0.1:port sent with ``Host: host``."""
     key = base64.b64encode(os.urandom(16)).decode()
     lines = [
@@ -38,6 +38,8 @@ def handshake_status(port: int, host: str, origin: str | None = None) -> int:
     ]
     if origin is not None:
         lines.append(f"Origin: {origin}")
+    if extra is not None:
+        lines.append(extra)
     with socket.create_connection(("127.0.0.1", port), timeout=PROMPTLY) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = b""
@@ -83,6 +85,16 @@ def test_through_a_trusted_proxy_the_loopback_default_does_not_apply() -> None:
     """The README's nginx setup: syncaerys on 127.0.0.1 behind a proxy that passes the public Host."""
     with syncaerys.Server(syncaerys.websocket(Recorder()), port=0, trusted_proxies=["127.0.0.1"]) as server:
         assert handshake_status(server.port, "chat.example.com") == 101
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9", "X-Real-IP: 203.0.113.9", "Via: 1.1 nginx"]
+)
+def test_a_request_through_any_proxy_is_not_held_to_the_loopback_default(header: str) -> None:
+    """gunicorn or werkzeug on 127.0.0.1 behind nginx: no trusted_proxies there, but nginx adds its headers."""
+    with serve(Recorder()) as server:
+        assert handshake_status(server.port, "chat.example.com", extra=header) == 101
+        assert handshake_status(server.port, "chat.example.com") == 403
 
 
 def test_on_other_binds_the_default_checks_nothing() -> None:
