@@ -24,6 +24,7 @@ from ..message import Message
 from ..options import Options
 from ..protocol.deflate import DeflateParams
 from ..protocol.frames import OP_CONT
+from ..protocol.logsafe import printable
 from ..protocol.parser import Frame
 from ..protocol.ratelimit import TokenBucket
 from ..protocol.session import CloseReceived
@@ -35,7 +36,6 @@ from ..protocol.session import State
 from .handler import Handler
 from .info import ClientInfo
 from .log import client_logger
-from .log import printable
 from .sendqueue import ENTRY_COST
 from .sendqueue import SEND_QUEUE_GRACE
 from .sendqueue import SendQueue

@@ -26,9 +26,9 @@ from typing import Protocol
 from werkzeug.serving import ThreadedWSGIServer
 from werkzeug.serving import WSGIRequestHandler
 
-from ..client.log import printable
 from ..client.timer import TimerHandle
 from ..client.timer import shared_timer
+from ..protocol.logsafe import printable
 from .admission import Admission
 from .early_data import EARLY_DATA
 from .early_data import take_from_reader

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from syncaerys.client.log import printable
+from syncaerys.protocol.logsafe import printable
 from tests.utils import RawClient
 from tests.utils import Recorder
 from tests.utils import serve
