@@ -1,8 +1,9 @@
 """The test matrix: every Python the package claims that is on this machine, with and without the C extension.
 
-    nox                       # every session
+    nox                       # the matrix: every test session
     nox -s tests-3.12         # one interpreter, with the extension
     nox -s core-3.13          # one interpreter, pure Python
+    nox -s lint types docs    # CI's other checks, for a contributor without root
 
 ``tests`` runs the whole suite with the extension built for that interpreter;
 ``core`` runs the protocol, endpoint, message and hostile-input tests with the
@@ -49,3 +50,30 @@ def core(session: nox.Session) -> None:
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
     session.run("python", "-c", "import syncaerys.protocol.mask as m; assert not m.SPEEDUPS")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE, *session.posargs)
+
+
+LINTED = ["syncaerys", "tests", "examples", "compliance", "fuzz", "noxfile.py"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, as CI runs it: the checks (the size limits and protocol/'s banned imports included) and the format."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
+
+
+@nox.session
+def types(session: nox.Session) -> None:
+    """mypy --strict on the package, the tests and the typed examples, as CI runs it."""
+    session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
+    session.run("mypy", "--strict", "syncaerys")
+    session.run("mypy", "--strict", "tests")
+    session.run("mypy", "--strict", "examples/typed_app.py", "examples/flask_app.py")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, warnings as errors (its code blocks run in the test suite, tests/docs)."""
+    session.install("-e", ".[docs]", "--config-settings", "editable_mode=compat")
+    session.run("python", "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", "docs/_build/html")

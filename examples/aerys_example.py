@@ -1,4 +1,4 @@
-"""The seed's example (SPEC §2): the Aerys websocket example, ported to syncaerys.
+"""The Aerys websocket example ported to syncaerys.
 
 Run ``python examples/aerys_example.py`` and open http://localhost:1337/ in a
 browser: the page connects to ws://localhost:1337/websocket, gets "Heyho!",

@@ -1,4 +1,4 @@
-"""Handshake checks: random requests get the answer an independent statement of SPEC 3.1 gives.
+"""Handshake checks: random requests get the answer an independent statement of RFC 6455 4.2.1 gives.
 
 Also the Origin check and the 101's headers: only documented results, no
 other exception, and no line break ever reaches a response line.

@@ -37,6 +37,9 @@ logger = logging.getLogger("syncaerys.endpoint")
 class Endpoint:
     """Sends to, closes and describes the clients of one gateway.
 
+    You never construct one: each gateway has its own, handed to ``on_start``
+    (keep it as ``self.endpoint``) and readable as ``gateway.endpoint``.
+
     Every method is safe to call from any thread (handler threads, your own
     threads, the ``on_start``/``on_stop`` threads) and returns without waiting
     for a slow client: sends are queued per client and the returned
@@ -53,6 +56,11 @@ class Endpoint:
     :meth:`room_clients` (unless ``local``), and :meth:`rooms_of` and
     :meth:`get_info` of another process's client. Every other method never
     blocks.
+
+    One rule before the gateway has started: every method, the queries
+    (:meth:`get_clients`, :meth:`rooms_of`...) as the sends, raises
+    :class:`~syncaerys.NotStartedError` (a query's empty answer would look like
+    a server without clients).
     """
 
     def __init__(self, clients: ClientDirectory, backplane: Backplane, started: threading.Event) -> None:
@@ -241,6 +249,7 @@ class Endpoint:
         :class:`TypeError` for a ``client_id`` that is not an ``int``.
         Unknown or closing ids: nothing (the client is, or will be, closed).
         """
+        self._check_started()
         check_client_id(client_id)
         validate_close_arguments(code, reason)
         connection = self._clients.get(client_id)
@@ -258,6 +267,7 @@ class Endpoint:
         Thread-safe; blocks only for such a remote client. A ``client_id``
         that is not an ``int`` raises :class:`TypeError`.
         """
+        self._check_started()
         check_client_id(client_id)
         connection = self._clients.get(client_id)
         if connection is None:
@@ -266,6 +276,30 @@ class Endpoint:
             reply = self._backplane.remote_info(client_id)
             return None if reply is None else ClientInfo.from_dict(reply)
         return connection.info()
+
+    def client_data(self, client_id: int) -> dict[str, Any]:
+        """A dict of your own for one client of this process, kept from its handshake to the end of ``on_close``.
+
+        The place for what a flask-sock handler kept in local variables (the user,
+        the room, a counter): ``self.endpoint.client_data(client_id)["user"] = user``
+        in ``on_open``, read in ``on_data`` and ``on_close``; it goes away with the
+        client, so there is no dict keyed by client id, no lock around it and no
+        cleanup to write. Getting it is thread-safe and never blocks; the dict is a
+        plain ``dict``: the client's own callbacks (one at a time) may use it freely,
+        other threads reading and writing it at the same time need a lock of their own.
+        Raises :class:`~syncaerys.UnknownClient` for a client that is gone or unknown, or that
+        another process of a cluster serves (its data lives there), and
+        :class:`TypeError` for a ``client_id`` that is not an ``int``.
+        """
+        self._check_started()
+        check_client_id(client_id)
+        connection = self._clients.get(client_id)
+        if connection is None:
+            raise UnknownClient(
+                f"client {client_id} is not a client of this process (gone after on_close, never seen, "
+                "or served by another process of the cluster, which holds its data)"
+            )
+        return connection.user_data()
 
     def get_clients(self, *, local: bool = False) -> list[int]:
         """The ids of the open clients (closing ones excluded).
@@ -276,6 +310,7 @@ class Endpoint:
         never blocks, except that the cluster's clients are read from Redis (a
         few round trips, each at most the backplane's ``request_timeout``).
         """
+        self._check_started()
         ids = [c.id for c in self._clients.connections() if c.is_open]
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_clients())
@@ -290,6 +325,7 @@ class Endpoint:
         when it closes. A client of another process is joined by its process.
         Thread-safe; never blocks.
         """
+        self._check_started()
         check_client_id(client_id)
         _check_room(room)
         if client_id in self._clients:
@@ -299,6 +335,7 @@ class Endpoint:
 
     def leave(self, client_id: int, room: str) -> None:
         """Take a client out of ``room`` (nothing if it is not in it). Thread-safe; never blocks."""
+        self._check_started()
         check_client_id(client_id)
         _check_room(room)
         if self._is_here(client_id):
@@ -313,6 +350,7 @@ class Endpoint:
         process's client is looked up in Redis (one round trip, at most the
         backplane's ``request_timeout``).
         """
+        self._check_started()
         check_client_id(client_id)
         if self._is_here(client_id):
             return self._clients.rooms_of(client_id)
@@ -324,6 +362,7 @@ class Endpoint:
         Thread-safe; never blocks, except that the cluster's members are read
         from Redis (a few round trips, each at most the backplane's ``request_timeout``).
         """
+        self._check_started()
         ids = sorted(self._clients.members(room))
         if not local and self._backplane.clustered:
             ids.extend(self._backplane.cluster_room(room))

@@ -49,6 +49,11 @@ functions see. After an upgrade the socket has been shut down by the gateway,
 so the response Flask returns reaches nothing: werkzeug's server and gunicorn
 take the failed write for a dropped client and log no error.
 
+At the interpreter's exit (Ctrl-C on ``flask run`` or ``app.run()``) every
+gateway mounted here that is still started runs ``on_stop`` and closes its
+clients with 1001 (an ``atexit`` function; a SIGTERM that kills the process
+without exiting skips it).
+
 Works under ``app.run()``/``flask run`` (werkzeug's server), under
 :class:`syncaerys.Server` and under gunicorn's ``gthread`` worker (see
 :mod:`syncaerys.gunicorn`). Cookies set through ``flask.session`` during the
@@ -62,17 +67,22 @@ imports Flask.
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
 from .gateway import ROUTE_ARGS
+from .gateway import STARTED
 from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import websocket
+from .options import Options
 from .router import rule_arguments
+from .websocket import PORTING_GUIDE
 from .wsgi_call import call_wsgi
 
 # Flask is optional: without it this module still imports, and using it raises
@@ -124,6 +134,34 @@ def serve(gateway: Gateway, /, **route_args: Any) -> flask.Response:
     return response
 
 
+# The gateways mounted through this module, stopped at the interpreter's exit (see _stop_at_exit).
+_mounted: weakref.WeakSet[Gateway] = weakref.WeakSet()
+_mounted_lock = threading.Lock()
+_exit_hook: list[bool] = []  # non-empty once _stop_at_exit is registered
+
+
+def _stop_at_exit() -> None:
+    """At exit (``flask run`` after Ctrl-C): ``on_stop`` and 1001 for every gateway still started.
+
+    The clients' threads are daemon threads of werkzeug's server, still running while atexit
+    functions run, so the closing handshakes complete. A gateway stopped already (gunicorn's
+    hooks, ``syncaerys.run``, ``sockets.stop()``) is left alone.
+    """
+    with _mounted_lock:
+        gateways = list(_mounted)
+    for gateway in gateways:
+        if gateway.state == STARTED:
+            gateway.stop()
+
+
+def _remember(gateway: Gateway) -> None:
+    with _mounted_lock:
+        if not _exit_hook:
+            atexit.register(_stop_at_exit)
+            _exit_hook.append(True)
+        _mounted.add(gateway)
+
+
 def route(
     scaffold: Scaffold,
     rule: str,
@@ -153,6 +191,7 @@ def route(
     """
     _require_flask()
     gateway = _as_gateway(target, options)
+    _remember(gateway)
     extra = dict(rule_options or {})
     if "websocket" in extra:
         raise TypeError("rule_options cannot set 'websocket': route() adds both kinds of rule")
@@ -243,6 +282,7 @@ class Websockets:
 
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[WebsocketOptions]) -> None:
         _require_flask()
+        Options.from_kwargs(options)  # a misspelt option fails here, not at the first route()
         self.app: flask.Flask | None = None
         self.options = dict(options)
         self._gateways: list[Gateway] = []
@@ -266,7 +306,7 @@ class Websockets:
     def route(
         self,
         rule: str,
-        target: object,
+        target: object = None,
         *,
         blueprint: flask.Blueprint | None = None,
         endpoint: str | None = None,
@@ -281,13 +321,24 @@ class Websockets:
 
         Not thread-safe (it adds Flask rules; the extension's own state is locked): call it while setting up
         the app. Never blocks.
+
+        It is not a decorator: flask-sock's ``@sock.route("/echo")`` over ``def echo(ws)``
+        becomes a :class:`~syncaerys.Websocket` subclass and ``sockets.route("/echo", Echo())``
+        (without a target it raises :class:`TypeError` saying so).
         """
+        if target is None:
+            raise TypeError(
+                f"Websockets.route({rule!r}) needs a handler: it is not a decorator as flask-sock's "
+                "@sock.route() is. Write a subclass of syncaerys.Websocket (on_data(client_id, message) "
+                f"gets each message) and mount an instance: sockets.route({rule!r}, Echo()). See {PORTING_GUIDE}"
+            )
         if isinstance(target, Gateway):
             gateway = _as_gateway(target, options)
         else:
             gateway = _as_gateway(target, {**self.options, **options})
         with self._lock:
-            self._gateways.append(gateway)
+            if gateway not in self._gateways:  # one gateway on several rules is one endpoint
+                self._gateways.append(gateway)
             scaffold: Scaffold | None = blueprint if blueprint is not None else self.app
             if scaffold is None:
                 self._pending.append((rule, gateway, endpoint, dict(rule_options or {})))

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -35,6 +36,7 @@ from .endpoint import Endpoint
 from .endpoint import LocalNode
 from .exceptions import ClientClosed
 from .exceptions import HostError
+from .handshake_result import denial_mistake
 from .options import Options
 from .options import WebsocketOptions
 from .protocol.handshake import LOOPBACK_IF_LOCAL
@@ -52,8 +54,11 @@ from .serving.early_data import take_buffered
 from .serving.host_socket import find_socket
 from .websocket import Callbacks
 from .websocket import check_route_arguments
+from .websocket import note_started
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
     from typing_extensions import Unpack
 
 __all__ = ["Gateway", "GatewayState", "websocket", "live_gateways", "STOPPED", "STARTING", "STARTED", "STOPPING"]
@@ -112,6 +117,13 @@ class Gateway:
     another WSGI server it starts at its first request, or when you call
     :meth:`start`. :meth:`stop` runs ``on_stop`` and closes every client with
     1001.
+
+    One gateway is one endpoint: mounted on several paths, routers, Flask apps
+    or servers of one process, it serves them all with one set of clients and
+    rooms, one ``on_start`` and one ``on_stop`` (``request.path`` in
+    ``on_handshake`` tells the paths apart). The first stop, by any of its
+    servers, stops it for all of them. For separate endpoints, build one
+    gateway per mount.
 
     Every method is thread-safe. :meth:`start` and :meth:`stop` block (they
     run the handler's ``on_start``/``on_stop`` and start or stop the
@@ -212,6 +224,7 @@ class Gateway:
             self._started.set()
             try:
                 self.callbacks.on_start(self.endpoint)
+                note_started(self.handler)
             except BaseException:
                 self._started.clear()
                 self.state = STOPPED
@@ -222,11 +235,12 @@ class Gateway:
     def stop(self, timeout: float | None = None) -> None:
         """Stop: ``on_stop()``, then close every client with 1001 and wait.
 
-        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) for
-        the handshakes in progress, the clients' closing handshakes and
+        Waits up to ``timeout`` seconds (default: ``close_period`` plus one) in all for
+        the handshakes in progress, ``on_stop``, the clients' closing handshakes and
         ``on_close`` calls, then stops the backplane (a Redis backplane waits
-        for its threads). Thread-safe (serialized with :meth:`start`); blocks,
-        and runs ``on_stop`` in this thread.
+        for its threads). ``on_stop`` runs on a thread of its own: one still running
+        at the timeout is logged (a WARNING) and the clients are closed with 1001 anyway.
+        Thread-safe (serialized with :meth:`start`); blocks.
         """
         with self._lifecycle_lock:
             if self.state != STARTED:
@@ -241,15 +255,40 @@ class Gateway:
             pending = self._clients.close_admission(deadline)
             if pending:
                 logger.warning("%d handshakes still in progress when stopping", pending)
-            try:
-                self.callbacks.on_stop()
-            except Exception:
-                logger.exception("exception in on_stop")
+            self._run_on_stop(deadline)
             self._clients.close_all(1001, "Server shutting down")
             if not self._clients.wait_until_empty(deadline):
                 self._log_stuck()
             self.endpoint.backplane.stop()
             self.state = STOPPED
+
+    def _run_on_stop(self, deadline: float) -> None:
+        """``on_stop()`` on a thread of its own, waited for until ``deadline`` at most."""
+        on_stop = self.callbacks.on_stop
+
+        def call() -> None:
+            try:
+                on_stop()
+            except Exception:
+                logger.exception("exception in on_stop")
+
+        began = time.monotonic()
+        thread = threading.Thread(target=call, name="syncaerys-on_stop", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # The interpreter is shutting down (an atexit stop): Python 3.12 starts no thread
+            # then. on_stop runs here, unbounded, rather than not at all.
+            logger.info("on_stop runs on the stopping thread: no new thread can start at interpreter shutdown")
+            call()
+            return
+        thread.join(max(0.0, deadline - began))
+        if thread.is_alive():
+            logger.warning(
+                "on_stop has been running for %.1f s, the whole stop timeout: closing the clients with 1001 "
+                "without waiting for it (return from on_stop sooner, or give stop() a longer timeout)",
+                time.monotonic() - began,
+            )
 
     def _log_stuck(self) -> None:
         connections = self._clients.connections()
@@ -263,16 +302,18 @@ class Gateway:
 
     # -- WSGI
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         start_response = self._counting(start_response)
         server = environ.get("syncaerys.server")
         if server is not None:
             server.attach(self)
         elif self.state == STOPPED and not self._stopped:
             self.start()
-        rejection = self._check(environ)
+        rejection, compared = self._check(environ)
         if rejection is not None:
-            logger.info("handshake refused with %d: %s", rejection.status, rejection.detail or rejection.reason)
+            logger.info(
+                "handshake refused with %d: %s%s", rejection.status, rejection.detail or rejection.reason, compared
+            )
             return _reject(rejection, start_response, environ)
         upgrade = _Upgrade(environ, start_response, self._clients)
         try:
@@ -280,8 +321,13 @@ class Gateway:
         finally:
             upgrade.handshake_over()
 
-    def _check(self, environ: dict[str, Any]) -> Rejection | None:
-        """The request's checks, then admission: ``None`` when the handshake may go on (and is counted)."""
+    def _check(self, environ: WSGIEnvironment) -> tuple[Rejection | None, str]:
+        """The request's checks, then admission: ``None`` when the handshake may go on (and is counted).
+
+        With the rejection, what the log should add: the Origin and Host that the
+        same-origin check compared.
+        """
+        compared = ""
         rejection = check_request(
             environ.get("REQUEST_METHOD", ""),
             environ.get("SERVER_PROTOCOL", ""),
@@ -297,18 +343,19 @@ class Gateway:
                 rejection = check_host(host, self._allowed_hosts(environ), _bound_to_loopback(environ))
                 if rejection is None:
                     rejection = check_origin(origin, self.options.allowed_origins, host)
+                    compared = f" (Origin {origin!r}, Host {host!r})" if rejection is not None else ""
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
-        return rejection
+        return rejection, compared
 
-    def _allowed_hosts(self, environ: dict[str, Any]) -> tuple[str, ...] | str | None:
+    def _allowed_hosts(self, environ: WSGIEnvironment) -> tuple[str, ...] | str | None:
         """``allowed_hosts``, except that the loopback default does not apply to a request through a proxy."""
         allowed = self.options.allowed_hosts
         if allowed == LOOPBACK_IF_LOCAL and _via_proxy(environ):
             return None
         return allowed
 
-    def _counting(self, start_response: Any) -> Any:
+    def _counting(self, start_response: StartResponse) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
         stats = self.stats
 
@@ -369,19 +416,31 @@ class Gateway:
             self._checked_arguments.add(frozenset(route_args))
         try:
             handshake_data = self.callbacks.on_handshake(request, response, **route_args)
+        except HTTPException as error:  # flask.abort(403), werkzeug's exceptions: their response denies
+            handshake_data = error.get_response(environ)
         except Exception:
             logger.exception("exception in on_handshake")
             return upgrade.reject(Rejection(500, "exception in on_handshake"))
         if isinstance(handshake_data, (WerkzeugResponse, Response)):
             return self._returned_response(handshake_data, environ, upgrade.start_response)
         if response.status >= 300:
+            logger.info("handshake denied by on_handshake with %d (response.status)", response.status)
             upgrade.start_response(response.status_line, response.wsgi_headers())
             return [response.body]
+        mistake = denial_mistake(handshake_data)
+        if mistake is None and response.body and response.status == 101:
+            mistake = (
+                "on_handshake wrote a body (response.send) but left the status at 101, which has no body: "
+                "set response.status to 300 or more to deny with it"
+            )
+        if mistake is not None:
+            logger.error("%s", mistake)
+            return upgrade.reject(Rejection(500, "on_handshake returned what looks like a denial"))
         upgrade.handshake_data = handshake_data
         return None
 
     def _returned_response(
-        self, denial: WerkzeugResponse | Response, environ: dict[str, Any], start_response: Any
+        self, denial: WerkzeugResponse | Response, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """``on_handshake`` returned a response object: deny with it, or refuse to guess."""
         status = denial.status_code if isinstance(denial, WerkzeugResponse) else denial.status
@@ -439,7 +498,7 @@ class Gateway:
         return self._finish_wsgi(sock, upgrade.start_response)
 
     @staticmethod
-    def _finish_wsgi(sock: socket.socket, start_response: Any) -> Iterable[bytes]:
+    def _finish_wsgi(sock: socket.socket, start_response: StartResponse) -> Iterable[bytes]:
         # The host server will try to write a response once we return. With the
         # socket shut down that write fails with EPIPE, which werkzeug and
         # gunicorn treat as a dropped client: nothing reaches the wire after our
@@ -463,7 +522,7 @@ class _Upgrade:
 
     __slots__ = ("_clients", "_over", "environ", "handshake_data", "sock", "start_response")
 
-    def __init__(self, environ: dict[str, Any], start_response: Any, clients: ClientRegistry) -> None:
+    def __init__(self, environ: WSGIEnvironment, start_response: StartResponse, clients: ClientRegistry) -> None:
         self.environ = environ
         self.start_response = start_response
         self.sock: socket.socket | None = None
@@ -486,7 +545,7 @@ class _Upgrade:
 class _EnvironHeaders:
     """Header lookup straight from the environ (no parsing of anything else)."""
 
-    def __init__(self, environ: dict[str, Any]) -> None:
+    def __init__(self, environ: WSGIEnvironment) -> None:
         self._environ = environ
 
     def get(self, key: str, default: None = None) -> str | None:
@@ -494,7 +553,7 @@ class _EnvironHeaders:
         return value if isinstance(value, str) else default
 
 
-def _has_body(environ: dict[str, Any]) -> bool:
+def _has_body(environ: WSGIEnvironment) -> bool:
     length = environ.get("CONTENT_LENGTH", "")
     return length not in ("", "0") or "HTTP_TRANSFER_ENCODING" in environ
 
@@ -502,7 +561,7 @@ def _has_body(environ: dict[str, Any]) -> bool:
 _SHUTTING_DOWN = Rejection(503, "Server shutting down", [("Retry-After", "1")])
 
 
-def _bound_to_loopback(environ: dict[str, Any]) -> bool:
+def _bound_to_loopback(environ: WSGIEnvironment) -> bool:
     """Whether the server that took the request listens on a loopback address (its ``SERVER_NAME``)."""
     server = environ.get("syncaerys.server")
     bound = getattr(server, "host", None) or environ.get("SERVER_NAME", "")
@@ -514,7 +573,7 @@ def _bound_to_loopback(environ: dict[str, Any]) -> bool:
 _PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA")
 
 
-def _via_proxy(environ: dict[str, Any]) -> bool:
+def _via_proxy(environ: WSGIEnvironment) -> bool:
     """Whether a reverse proxy passed this request on: a DNS-rebound page talks to the server directly.
 
     A proxy of the Server's ``trusted_proxies``, or any request carrying a
@@ -526,7 +585,7 @@ def _via_proxy(environ: dict[str, Any]) -> bool:
     return trusted is not None and bool(trusted.trusts(environ.get("REMOTE_ADDR", "")))
 
 
-def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) -> Iterable[bytes]:
+def _reject(rejection: Rejection, start_response: StartResponse, environ: WSGIEnvironment) -> Iterable[bytes]:
     body = rejection.body
     headers = [
         *rejection.headers,
@@ -545,7 +604,7 @@ def _reject(rejection: Rejection, start_response: Any, environ: dict[str, Any]) 
 _FOREIGN_DRAIN_TIMEOUT = 1.0
 
 
-def _bound_werkzeug_drain(environ: dict[str, Any]) -> None:
+def _bound_werkzeug_drain(environ: WSGIEnvironment) -> None:
     """After the response, werkzeug's dev server reads what is left of the body with no time limit.
 
     A client that sent part of a body and went silent would hold the thread;

@@ -50,8 +50,17 @@ If your config defines one of these hooks itself, call ours from it.
 
 **Workers.** Only ``gthread`` serves websockets well. The ``sync`` worker
 runs one request at a time, so one websocket blocks the worker, and its
-``--timeout`` kills the worker with every client; :func:`post_worker_init`
-logs an error for it (and a warning for the other, untested, workers).
+``--timeout`` kills the worker with every client: the gateway refuses every
+upgrade under it with a 500 and an error naming gthread (hooks or not), and
+:func:`post_worker_init` logs an error for it at boot (and a warning for the
+other, untested, workers).
+
+**--preload.** The application is imported in the master, which forks the
+workers: a gateway started there (``sockets.start()`` at import) and the
+threads started with it, a pusher among them, stay in the master, whose
+gateway has no clients, so what they push reaches nobody. :func:`post_worker_init`
+warns about such a gateway; start gateways and pushers in the worker (at the
+first request, or from ``on_start``).
 gunicorn puts the client's socket in the environ as ``gunicorn.socket``, so
 a gateway can upgrade under any of its WSGI workers; the ASGI worker
 (``-k asgi``) does not run WSGI applications.
@@ -63,7 +72,6 @@ worker process.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import signal
@@ -71,17 +79,17 @@ import threading
 import time
 import types
 import weakref
-from collections.abc import Callable
 from typing import Any
 from typing import TypeVar
 
-from . import gateway as _gateway_module
 from .gateway import STARTED
 from .gateway import STOPPED
 from .gateway import Gateway
+from .gateway import live_gateways
 
 __all__ = [
     "QUICK_STOP_TIMEOUT",
+    "check_preload",
     "check_worker",
     "gateways",
     "post_worker_init",
@@ -110,8 +118,8 @@ _tracked_lock = threading.Lock()
 def track(gateway: G) -> G:
     """Register ``gateway`` for the hooks; returns it (usable as ``gw = track(websocket(...))``).
 
-    Optional: :func:`gateways` finds untracked gateways too, by a search of
-    the process's objects.
+    Optional: :func:`gateways` finds untracked gateways too (every gateway
+    registers itself when it is made).
 
     Thread-safe; never blocks.
     """
@@ -124,14 +132,7 @@ def gateways() -> list[Gateway]:
     """Every gateway in this process: the tracked ones and any other still alive. Thread-safe; never blocks."""
     with _tracked_lock:
         found: dict[int, Gateway] = {id(g): g for g in _tracked}
-    registry: Callable[[], list[Gateway]] | None = getattr(_gateway_module, "live_gateways", None)
-    if registry is not None:
-        candidates = list(registry())
-    else:
-        # No registry in syncaerys.gateway: search the heap (type(), not
-        # isinstance(): proxies such as werkzeug's LocalProxy lie about __class__).
-        candidates = [obj for obj in gc.get_objects() if issubclass(type(obj), Gateway)]
-    for candidate in candidates:
+    for candidate in live_gateways():
         found.setdefault(id(candidate), candidate)
     return list(found.values())
 
@@ -141,10 +142,10 @@ def stop_all(timeout: float | None = None) -> list[Gateway]:
 
     Each one runs ``on_stop`` and closes its clients with 1001; the whole
     takes at most ``timeout`` seconds (default: the longest ``close_period``
-    plus one) beyond the ``on_stop`` calls. A gateway that has not started
+    plus one), the ``on_stop`` calls included. A gateway that has not started
     yet will not start any more (new handshakes get 503).
 
-    Thread-safe; blocks until every gateway stopped, at most ``timeout`` beyond the ``on_stop`` calls.
+    Thread-safe; blocks until every gateway stopped, at most ``timeout``.
     """
     targets = gateways()
     started = [g for g in targets if g.state == STARTED]
@@ -190,11 +191,34 @@ def check_worker(worker: Any) -> bool:
     if name == "SyncWorker":
         logger.error(
             "syncaerys websockets need gunicorn's gthread worker (-k gthread --threads N), not %s: "
-            "under it a websocket blocks the worker and --timeout kills the worker with its clients",
+            "under it a websocket would block the worker until --timeout kills it with its clients, so every "
+            "upgrade is refused with 500",
             name,
         )
     else:
         logger.warning("syncaerys is made for gunicorn's gthread worker (-k gthread); %s is untested", name)
+    return False
+
+
+def check_preload(worker: Any) -> bool:
+    """Warn, and return ``False``, when ``--preload`` is set and a gateway was started in the master.
+
+    Call it in the worker before any gateway starts there (:func:`post_worker_init` does).
+    Thread-safe; never blocks.
+    """
+    if not _config(worker, "preload_app", False):
+        return True
+    early = [g for g in gateways() if g.state != STOPPED]
+    if not early:
+        return True
+    logger.warning(
+        "%d syncaerys gateway(s) (%s) started in gunicorn's master, before it forked this worker "
+        "(--preload and a start at import, such as sockets.start()): threads started with them, a pusher "
+        "among them, run in the master, where no client is connected, so what they push reaches nobody. "
+        "Start gateways and pushers in the worker: at the first request, or from on_start",
+        len(early),
+        ", ".join(sorted({type(g.handler).__name__ for g in early})),
+    )
     return False
 
 
@@ -270,7 +294,7 @@ class _Watcher:
         if now - self._scanned_at >= RESCAN_INTERVAL:
             self._known = gateways()
             self._scanned_at = now
-        busy = sum(len(g.endpoint.get_clients(local=True)) for g in self._known)
+        busy = sum(g.connection_count() for g in self._known)  # closing clients hold their thread too
         free = self.threads - busy
         if free < max(1, self.threads // 10):
             if not self._warned:
@@ -319,6 +343,7 @@ def post_worker_init(worker: Any) -> None:
     global _watcher
     share_gunicorn_log(worker)
     check_worker(worker)
+    check_preload(worker)
     start_all()
     _watcher = _Watcher(worker)
     _watcher.install()
@@ -344,7 +369,7 @@ def start_all() -> None:
 def worker_int(worker: Any) -> None:
     """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`.
 
-    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT` beyond the ``on_stop`` calls.
+    Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT`.
     """
     stop_all(QUICK_STOP_TIMEOUT)
 

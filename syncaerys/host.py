@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
 
 from werkzeug.exceptions import NotFound
@@ -12,6 +13,10 @@ from .gateway import Gateway
 from .responders import Responder
 from .responders import WsgiResponder
 from .router import as_responder
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Host"]
 
@@ -86,7 +91,7 @@ class Host:
         """
         return [g for r in self._responders for g in r.gateways()]
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI: run the chain.
 
         Thread-safe (one call per request, each in its thread); blocks as long as the responder that answers:

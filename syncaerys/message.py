@@ -54,6 +54,8 @@ def _coalesce(chunks: list[MessageData]) -> None:
 class Message:
     """A stream of one incoming message, read while it arrives.
 
+    You never construct one: ``on_data`` is given it.
+
     ``result()`` blocks until the whole message is there; ``read()`` and
     iteration give the chunks as frames arrive (a text chunk never splits a
     character). Both keep reading the client's socket in the calling thread,

@@ -12,8 +12,7 @@ syncaerys.metrics.Collector(gateway))``. Under Flask::
 
     @app.get("/metrics")
     def metrics():
-        body, content_type = syncaerys.metrics.exposition(gateway)
-        return body, 200, {"Content-Type": content_type}
+        return syncaerys.metrics.exposition(gateway)
 
 Every metric carries a ``gateway`` label (the handler's class name, numbered
 when several gateways share one). What is exported:
@@ -28,9 +27,10 @@ when several gateways share one). What is exported:
   are ``3000-3999 registered``, ``4000-4999 application`` or ``other`` (a bounded set of series);
 * ``syncaerys_send_queue_bytes``: bytes queued for the open clients (gauge);
 * ``syncaerys_heartbeat_latency_seconds``: ping to pong round trips (histogram);
-* ``syncaerys_backplane_up`` (gauge, 1 or 0), ``syncaerys_backplane_publish_errors_total`` and
-  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed),
-  ``syncaerys_backplane_redis_errors_total`` (commands Redis refused with an error reply).
+* ``syncaerys_backplane_up`` (gauge, 1 or 0), ``syncaerys_backplane_publish_errors_total``,
+  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed)
+  and ``syncaerys_backplane_redis_errors_total`` (commands Redis refused with an error reply), only
+  for a gateway with a cluster backplane (one without has no such state to report).
 
 A scrape reads the counters the gateway keeps anyway and makes one pass
 over the open clients: nothing is added to the send or receive paths.
@@ -43,6 +43,9 @@ from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
 
+from werkzeug.wrappers import Response
+
+from .backplane.base import LocalBackplane
 from .client.stats import LATENCY_BUCKETS
 from .gateway import Gateway
 
@@ -160,6 +163,8 @@ class Collector(_PrometheusCollector):
             cumulative.append(("+Inf", count))
             latency.add_metric([name], cumulative, total)
             backplane = gateway.endpoint.backplane
+            if isinstance(backplane, LocalBackplane):
+                continue  # no other process to reach: no up or down, no publishing
             backplane_up.add_metric([name], 1 if backplane.up else 0)
             publish_errors.add_metric([name], backplane.publish_errors)
             malformed.add_metric([name], backplane.malformed_messages)
@@ -182,9 +187,13 @@ def _registry(gateways: tuple[Gateway, ...]) -> CollectorRegistry:
     return registry
 
 
-def exposition(*gateways: Gateway) -> tuple[bytes, str]:
-    """The gateways' metrics in the Prometheus text format, and its content type. Thread-safe; never blocks."""
-    return generate_latest(_registry(gateways)), CONTENT_TYPE_LATEST
+def exposition(*gateways: Gateway) -> Response:
+    """The gateways' metrics as a response in the Prometheus text format, for a Flask view to return.
+
+    A werkzeug response (a WSGI application too): ``.get_data()`` is the text and
+    ``.content_type`` its type. Thread-safe; never blocks.
+    """
+    return Response(generate_latest(_registry(gateways)), status=200, content_type=CONTENT_TYPE_LATEST)
 
 
 def wsgi_app(*gateways: Gateway) -> Any:

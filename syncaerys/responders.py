@@ -23,6 +23,7 @@ import inspect
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
@@ -31,6 +32,10 @@ from werkzeug.wrappers import Request
 from .gateway import Gateway
 from .response import Response
 from .websocket import check_route_arguments
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Responder", "WsgiResponder", "AerysResponder", "GatewayResponder", "is_wsgi_app"]
 
@@ -43,7 +48,7 @@ class Responder(Protocol):
     """
 
     def respond(
-        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+        self, environ: WSGIEnvironment, start_response: StartResponse, route_args: dict[str, Any]
     ) -> Iterable[bytes] | None:
         """Serve the request, or return ``None`` when this responder did not respond.
 
@@ -76,7 +81,9 @@ class GatewayResponder:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
 
-    def respond(self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]) -> Iterable[bytes]:
+    def respond(
+        self, environ: WSGIEnvironment, start_response: StartResponse, route_args: dict[str, Any]
+    ) -> Iterable[bytes]:
         environ["syncaerys.route_args"] = route_args
         return self.gateway(environ, start_response)
 
@@ -93,12 +100,14 @@ class WsgiResponder:
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
 
-    def respond(self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]) -> Iterable[bytes]:
+    def respond(
+        self, environ: WSGIEnvironment, start_response: StartResponse, route_args: dict[str, Any]
+    ) -> Iterable[bytes]:
         if route_args:
             environ["wsgiorg.routing_args"] = ((), route_args)
         return self.app(environ, start_response)
 
-    def respond_or_pass(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
+    def respond_or_pass(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes] | None:
         """Serve, or return ``None`` (discarding the response) if the app answered 404."""
         not_found = False
 
@@ -107,7 +116,7 @@ class WsgiResponder:
             if status.startswith("404"):
                 not_found = True
                 return lambda data: None
-            return start_response(status, headers, exc_info)  # type: ignore[no-any-return]
+            return start_response(status, headers, exc_info)
 
         result = self.app(environ, capture)
         iterator = iter(result)
@@ -156,7 +165,7 @@ class AerysResponder:
         self.view = view
 
     def respond(
-        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+        self, environ: WSGIEnvironment, start_response: StartResponse, route_args: dict[str, Any]
     ) -> Iterable[bytes] | None:
         request = Request(environ)
         response = Response()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from typing import Any
 
 from werkzeug.datastructures import Headers
 from werkzeug.http import dump_cookie
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Response"]
 
@@ -106,7 +111,7 @@ class Response:
             headers.append(("Content-Type", "text/html; charset=utf-8"))  # Aerys's default
         return headers
 
-    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Serve this response as a WSGI application. Not thread-safe; never blocks."""
         start_response(self.status_line, self.wsgi_headers())
         if environ.get("REQUEST_METHOD") == "HEAD":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -24,6 +25,10 @@ from .responders import GatewayResponder
 from .responders import Responder
 from .responders import WsgiResponder
 from .responders import is_wsgi_app
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["Router", "as_responder", "rule_arguments"]
 
@@ -83,7 +88,7 @@ class Router:
         """The websocket gateways routed here (started with the server). Thread-safe; never blocks."""
         return [g for r in self._responders for g in r.gateways()]
 
-    def respond(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes] | None:
+    def respond(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes] | None:
         """Serve the request, or return ``None`` when no route matches its path.
 
         Thread-safe (one call per request, each in its thread); blocks as long as the matched responder: a
@@ -101,7 +106,7 @@ class Router:
         responder: Responder = self._responders[int(index)]
         return responder.respond(environ, start_response, dict(arguments))
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """WSGI: serve the request; 404 when no route matches. Thread-safe; blocks as :meth:`respond` does."""
         result = self.respond(environ, start_response)
         if result is None:
@@ -133,7 +138,7 @@ class _RouterResponder:
         self.router = router
 
     def respond(
-        self, environ: dict[str, Any], start_response: Any, route_args: dict[str, Any]
+        self, environ: WSGIEnvironment, start_response: StartResponse, route_args: dict[str, Any]
     ) -> Iterable[bytes] | None:
         return self.router.respond(environ, start_response)
 

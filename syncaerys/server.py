@@ -21,6 +21,9 @@ import os
 import ssl
 import threading
 from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
 from typing import TypedDict
@@ -30,11 +33,15 @@ from .gateway import STARTING
 from .gateway import STOPPED
 from .gateway import STOPPING
 from .gateway import Gateway
+from .options import Options
 from .protocol import mask
 from .serving.admission import Admission
 from .serving.admission import default_max_connections
 from .serving.http import HardenedServer
 from .serving.proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["Server", "ServerOptions", "default_max_connections"]
 
@@ -50,6 +57,31 @@ class ServerOptions(TypedDict, total=False):
     max_header_bytes: int | None
     trusted_proxies: Iterable[str] | None
     proxy_header: str
+
+
+def check_server_arguments(host: Any, port: Any, options: Mapping[str, Any], caller: str = "Server()") -> None:
+    """Raise :class:`TypeError` for an address or option :class:`Server` would not take, naming the fix.
+
+    Websocket options (``heartbeat_period``...) given here are named as such: they go to
+    :func:`~syncaerys.websocket`. Thread-safe; never blocks.
+    """
+    unknown = sorted(set(options) - set(ServerOptions.__annotations__))
+    if unknown:
+        websocket_options = [name for name in unknown if name in {f.name for f in fields(Options)}]
+        if websocket_options:
+            given = ", ".join(f"{name}={options[name]!r}" for name in websocket_options)
+            raise TypeError(
+                f"{caller} got the websocket option(s) {', '.join(websocket_options)}: websocket options go to "
+                f"syncaerys.websocket(handler, {given}) (or to syncaerys.flask.Websockets/route), not to the server"
+            )
+        raise TypeError(
+            f"{caller} got unknown option(s) {', '.join(unknown)}; the server's options: "
+            f"{', '.join(sorted(ServerOptions.__annotations__))}"
+        )
+    if not isinstance(host, str):
+        raise TypeError(f"{caller}: host must be an address as a str, such as '127.0.0.1', not {host!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise TypeError(f"{caller}: port must be an int from 0 (any free port) to 65535, not {port!r}")
 
 
 class Server:
@@ -87,7 +119,7 @@ class Server:
     # Keyword options, each documented above and passed through by run() (ServerOptions): not a call to simplify.
     def __init__(  # noqa: PLR0913
         self,
-        app: Any,
+        app: WSGIApplication,
         host: str = "127.0.0.1",
         port: int = 1337,
         *,
@@ -98,6 +130,7 @@ class Server:
         trusted_proxies: Iterable[str] | None = None,
         proxy_header: str = "X-Forwarded-For",
     ) -> None:
+        check_server_arguments(host, port, {})
         self.app = app
         self.ssl_context = ssl_context
         self._admission = Admission(max_connections)
@@ -168,9 +201,11 @@ class Server:
                 gateway.start()
         except BaseException:
             self._wsgi.server_close()
-            self.state = STOPPED
+            with self._lock:
+                self.state = STOPPED
             raise
-        self.state = STARTED
+        with self._lock:
+            self.state = STARTED
         logger.info("listening on %s", self.url.replace("ws", "http", 1))
         _report_speedups()
 
@@ -210,7 +245,8 @@ class Server:
         self._wsgi.server_close()
         for gateway in gateways:
             gateway.stop()
-        self.state = STOPPED
+        with self._lock:
+            self.state = STOPPED
         logger.info("stopped %s", self.url)
 
     def __enter__(self) -> Server:
@@ -239,7 +275,7 @@ def _report_speedups() -> None:
         )
 
 
-def _gateways_of(app: Any) -> list[Gateway]:
+def _gateways_of(app: WSGIApplication) -> list[Gateway]:
     if isinstance(app, Gateway):
         return [app]
     gateways = getattr(app, "gateways", None)

@@ -1,8 +1,12 @@
-"""The Websocket base class: the six callbacks an application implements."""
+"""The Websocket base class: the eight callbacks an application may implement."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
+import logging
+import re
+import weakref
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,13 +16,14 @@ from typing import Any
 from .exceptions import NotStartedError
 
 if TYPE_CHECKING:
-    from werkzeug.wrappers import Request
-
     from .endpoint import Endpoint
     from .message import Message
     from .response import Response
 
-__all__ = ["Websocket", "Callbacks", "check_route_arguments"]
+__all__ = ["Websocket", "Callbacks", "check_route_arguments", "note_started", "PORTING_GUIDE"]
+
+# The gateway's logger: these warnings come when a handler is wrapped (mounted).
+_log = logging.getLogger("syncaerys.gateway")
 
 
 class _EndpointNotSet(NotStartedError, AttributeError):
@@ -36,11 +41,35 @@ class _UnsetEndpoint:
         if handler is None:
             return self
         name = type(handler).__name__
+        if _has_started(handler):
+            raise _EndpointNotSet(
+                f"{name}.endpoint is not set: on_start(endpoint) ran but did not keep the endpoint. Add "
+                f"self.endpoint = endpoint to {name}.on_start (or use gateway.endpoint from outside the handler)"
+            )
         raise _EndpointNotSet(
             f"{name}.endpoint is not set: on_start(endpoint) has not run yet, so the gateway has not started "
             "(it starts with syncaerys.run() or Server, at a Flask app's first request, or with gateway.start()). "
             "Code outside the handler can use gateway.endpoint, which exists from the start"
         )
+
+
+# The handlers whose on_start has run (told by the gateway), so that a missing endpoint is explained right.
+_started_handlers: weakref.WeakSet[object] = weakref.WeakSet()
+
+
+def note_started(handler: object) -> None:
+    """Record that ``handler.on_start`` has run (the gateway calls it). Thread-safe; never blocks."""
+    try:
+        _started_handlers.add(handler)
+    except TypeError:  # not hashable or not weakly referenceable: the generic message stays
+        pass
+
+
+def _has_started(handler: object) -> bool:
+    try:
+        return handler in _started_handlers
+    except TypeError:
+        return False
 
 
 class Websocket:
@@ -87,8 +116,10 @@ class Websocket:
 
     # ``*args`` and ``**route_args`` let a subclass declare exactly what its route
     # passes (``(self, request, response)``, ``(..., name: str)``) and still pass
-    # mypy --strict: only the two positional parameters are required of it.
-    def on_handshake(self, request: Request, response: Response, /, *args: Any, **route_args: Any) -> Any:
+    # mypy --strict: only the two positional parameters are required of it. The request
+    # is ``Any`` so that a subclass may annotate the one its host gives: werkzeug's
+    # ``Request``, or Django's ``HttpRequest`` under syncaerys.django.
+    def on_handshake(self, request: Any, response: Response, /, *args: Any, **route_args: Any) -> Any:
         """Inspect the upgrade request; deny with ``response.status >= 300`` or by returning a response.
 
         The route's arguments (``/room/<name>``) arrive as keyword arguments;
@@ -96,6 +127,13 @@ class Websocket:
         response, name)``). What it returns reaches ``on_open``, unless it is
         a response object (werkzeug's, Flask's or :class:`~syncaerys.Response`)
         with a status of 300 or more, which is sent to deny the upgrade.
+        ``request`` is a werkzeug ``Request`` (:class:`syncaerys.Request`), or
+        Django's ``HttpRequest`` for a gateway of :mod:`syncaerys.django`.
+        ``flask.abort(403)`` (any werkzeug ``HTTPException``) denies with its
+        response. What looks like a denial but would accept the client (``False``,
+        ``403``, a Flask ``("forbidden", 403)`` tuple) and a body written with
+        ``response.send`` while the status stays 101 (a 101 has no body) are
+        refused with a 500 and an ERROR saying what to write instead.
         Runs on the request's thread; it may block (only that client waits).
         """
         return None
@@ -123,8 +161,9 @@ class Websocket:
     def on_stop(self) -> None:
         """The server is stopping; clients are closed with 1001 right after.
 
-        Runs on the thread that stops the gateway; it may block, but its time
-        counts against the stop's timeout.
+        Runs on a thread of its own, which the stop waits for; it may block, but its
+        time counts against the stop's timeout: once that is over the clients are
+        closed with 1001 all the same (a WARNING names ``on_stop``).
         """
 
     def on_backplane_down(self) -> None:
@@ -158,7 +197,7 @@ def _noop(*args: Any, **kwargs: Any) -> None:
 
 @dataclass(frozen=True)
 class Callbacks:
-    """A handler's six methods, resolved once (snake_case first, then camelCase)."""
+    """A handler's eight methods, resolved once (snake_case first, then camelCase)."""
 
     on_start: Callable[..., Any]
     on_handshake: Callable[..., Any]
@@ -177,6 +216,12 @@ class Callbacks:
         """
         if isinstance(handler, type):
             raise TypeError(f"websocket() needs a handler instance, not the class {handler.__name__}")
+        if not isinstance(handler, Websocket) and not any(
+            callable(getattr(handler, name, None)) for pair in _NAMES for name in pair
+        ):
+            # Duck-typed handlers (Aerys-style objects with the callbacks) pass; a function does not.
+            raise TypeError(_not_a_handler(handler))
+        _warn_unknown_callbacks(handler)
         methods = {}
         for snake, camel in _NAMES:
             method = _overridden(handler, snake)
@@ -188,6 +233,64 @@ class Callbacks:
                 raise TypeError(f"{type(handler).__name__}.{snake} is not callable")
             methods[snake] = method
         return cls(**methods)
+
+
+#: Porting guide for users of flask-sock, whose handlers are functions.
+PORTING_GUIDE = "docs/howto/flask-sock.md"
+#: Callback names of other libraries, and the syncaerys callback that does their job.
+_SIMILAR = {
+    "on_message": "on_data",
+    "on_receive": "on_data",
+    "on_text": "on_data",
+    "on_binary": "on_data",
+    "on_connect": "on_open",
+    "on_connected": "on_open",
+    "on_disconnect": "on_close",
+    "on_closed": "on_close",
+    "on_error": "on_close (exceptions in callbacks are logged; the client is closed with 1011)",
+    "on_shutdown": "on_stop",
+    "on_startup": "on_start",
+    "on_upgrade": "on_handshake",
+}
+
+
+def _not_a_handler(handler: object) -> str:
+    if inspect.isfunction(handler) or inspect.ismethod(handler):
+        name = getattr(handler, "__name__", "handler")
+        return (
+            f"websocket() needs a syncaerys.Websocket instance, not the function {name}(): a flask-sock style "
+            "view that loops on ws.receive() becomes a subclass of syncaerys.Websocket whose "
+            "on_data(client_id, message) is called for each message, and you pass an instance of it "
+            f"(sockets.route('/echo', Echo())). See {PORTING_GUIDE}"
+        )
+    return (
+        f"websocket() needs a syncaerys.Websocket instance, not {type(handler).__name__}, which has none of "
+        "the callbacks: subclass syncaerys.Websocket and override the ones you need (on_open, on_data, on_close...)"
+    )
+
+
+def _warn_unknown_callbacks(handler: object) -> None:
+    """A WARNING for each ``on_*`` (or ``onX``) method named like a callback of another library or a misspelt one.
+
+    Such a method would never be called. Other ``on_*`` names (helpers of the handler's own) pass.
+    """
+    known = {name for pair in _NAMES for name in pair}
+    for name in sorted(dir(type(handler))):
+        if name in known or not (name.startswith("on_") or (name[:2] == "on" and name[2:3].isupper())):
+            continue
+        if not callable(getattr(type(handler), name, None)):
+            continue
+        snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+        hint = _SIMILAR.get(snake) or next(iter(difflib.get_close_matches(snake, [s for s, _ in _NAMES], n=1)), None)
+        if hint is None:
+            continue  # a helper of the handler's own (on_room_joined), not a misspelt callback
+        _log.warning(
+            "%s.%s is not a syncaerys callback and will never be called; did you mean %s? (the callbacks: %s)",
+            type(handler).__name__,
+            name,
+            hint,
+            ", ".join(snake for snake, _ in _NAMES),
+        )
 
 
 def _overridden(handler: object, name: str) -> Callable[..., Any] | None:

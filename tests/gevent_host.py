@@ -47,7 +47,7 @@ class Together(Websocket):
             # More than the socket takes at once: the rest goes through the flusher's loop.
             answer = "x" * int(text[4:])
         else:
-            answer = f"echo: {text}"
+            answer = f"echo: {text!s}"
         self.endpoint.send(answer, client_id)
 
 

@@ -1,4 +1,4 @@
-"""Abuse inside and around the WebSocket (issue 4, item 5).
+"""Abuse inside and around the WebSocket.
 
 A peer that trickles a frame header, opens far more connections than allowed,
 claims an absurd frame length, floods pings or tiny frames, or sends close
@@ -226,7 +226,7 @@ def test_ping_flood_from_a_peer_that_reads_nothing_is_bounded_by_max_send_queue(
 
     The peer floods pings and never reads its pongs. The server must not queue
     pongs without bound: either it closes the peer with 1008 "Send queue limit
-    exceeded" once the queue passes the limit (SPEC 2.2), or it stops reading
+    exceeded" once the queue passes the limit (``max_send_queue``), or it stops reading
     the peer (TCP backpressure). Either way the queue stays near the limit.
     """
     recorder = Recorder()

@@ -3,7 +3,7 @@
 Every test that serves runs twice: under werkzeug's threaded dev server (what
 ``app.run()`` uses) and under syncaerys's own server. After an upgrade Flask
 still returns a response, which the host server tries to write: it must reach
-nothing (no bytes after the close frame, anchors.md P4) and log no error.
+nothing (no bytes after the close frame: flask-sock on werkzeug wrote an HTTP response there) and log no error.
 """
 
 from __future__ import annotations
@@ -390,7 +390,7 @@ def test_route_rejects_misuse() -> None:
     with pytest.raises(TypeError, match="websocket"):
         syncaerys.flask.route(app, "/c", gateway, rule_options={"websocket": True})
     with pytest.raises(syncaerys.OptionError):
-        syncaerys.flask.route(app, "/d", Recorder(), no_such_option=1)
+        syncaerys.flask.route(app, "/d", Recorder(), no_such_option=1)  # type: ignore[call-arg]
 
 
 def test_syncaerys_imports_without_flask() -> None:

@@ -1,4 +1,4 @@
-"""Fuzzing a live server: random and mutated frames, random garbage (issue 4, item 4).
+"""Fuzzing a live server: random and mutated frames, random garbage.
 
 The sans-I/O parser is fuzzed on its own in tests/protocol/test_parser.py;
 here the same kind of input goes through real sockets into a running server.

@@ -197,3 +197,32 @@ def test_gunicorns_gevent_worker_serves_the_flask_example_and_stops_with_1001(tm
     # A tested worker: no "untested" warning, and no thread counting (greenlets are not threads).
     assert "untested" not in log and "threads" not in log, log
     gunicorn.assert_no_errors()
+
+
+def test_the_gevent_extra_has_what_gunicorns_gevent_worker_imports() -> None:
+    """``pip install syncaerys gevent`` then ``gunicorn -k gevent`` failed: No module named 'packaging'."""
+    import ast
+    import importlib.metadata
+    import re
+
+    import gunicorn.workers  # type: ignore[import-untyped]
+
+    worker = Path(gunicorn.workers.__file__).with_name("ggevent.py")
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(worker.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    distributions = importlib.metadata.packages_distributions()
+    needed = {
+        distribution.lower()
+        for module in imported - set(sys.stdlib_module_names) - {"gunicorn"}
+        for distribution in distributions.get(module, [module])
+    }
+    extra = {
+        re.split(r"[ ;<>=\[]", requirement, maxsplit=1)[0].lower()
+        for requirement in importlib.metadata.requires("syncaerys") or []
+        if 'extra == "gevent"' in requirement
+    }
+    assert needed <= extra, f"gunicorn -k gevent needs {sorted(needed - extra)}, missing from syncaerys[gevent]"

@@ -21,6 +21,7 @@ import pytest
 pytest.importorskip("gunicorn")
 
 from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 import syncaerys
@@ -43,9 +44,13 @@ STOP_BOUND = 4 * PROMPTLY
 class Gunicorn:
     """A gunicorn master process serving the Flask example; its log goes to a file."""
 
-    def __init__(self, log_path: Path, *options: str) -> None:
+    def __init__(
+        self, log_path: Path, *options: str, app: str = "examples.flask_app:app", config: Path | None = CONFIG
+    ) -> None:
         self.log_path = log_path
         self.options = options
+        self.app = app
+        self.config = config
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -58,8 +63,7 @@ class Gunicorn:
                 sys.executable,
                 "-m",
                 "gunicorn",
-                "-c",
-                str(CONFIG),
+                *(["-c", str(self.config)] if self.config is not None else []),
                 "-k",
                 "gthread",
                 "--threads",
@@ -72,7 +76,7 @@ class Gunicorn:
                 "--log-level",
                 "info",
                 *self.options,
-                "examples.flask_app:app",
+                self.app,
             ]
             with open(self.log_path, "ab") as log:
                 self.process = subprocess.Popen(command, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
@@ -285,13 +289,55 @@ def test_worker_connections_above_threads_are_reported_with_several_workers(tmp_
         gunicorn.stop()
 
 
-def test_sync_worker_is_reported_at_boot(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_hooks", [True, False], ids=["hooks", "no-hooks"])
+def test_the_sync_worker_refuses_upgrades_naming_gthread(tmp_path: Path, with_hooks: bool) -> None:
     # --threads 1: with more, gunicorn would switch the sync worker to gthread by itself.
-    gunicorn = Gunicorn(tmp_path / "gunicorn.log", "-k", "sync", "--threads", "1")
+    config = CONFIG if with_hooks else None
+    gunicorn = Gunicorn(tmp_path / "gunicorn.log", "-k", "sync", "--threads", "1", config=config)
     gunicorn.start()
     try:
-        assert "syncaerys websockets need gunicorn's gthread worker" in gunicorn.log()
-        assert "not SyncWorker" in gunicorn.log()
+        if with_hooks:
+            assert "syncaerys websockets need gunicorn's gthread worker" in gunicorn.log()
+            assert "not SyncWorker" in gunicorn.log()
+        # It logged an ERROR and served; the first client then held the worker, the second waited for
+        # gunicorn's WORKER TIMEOUT and the first got 1006. Now both are refused at once.
+        for _ in range(2):
+            with pytest.raises(InvalidStatus) as refused:
+                connect(f"ws://127.0.0.1:{gunicorn.port}/room/lobby", open_timeout=PROMPTLY)
+            assert refused.value.response.status_code == 500
+        wait_until(lambda: gunicorn.log().count("gunicorn's sync worker serves one request at a time") == 2)
+        assert "-k gthread" in gunicorn.log()
+    finally:
+        gunicorn.stop()
+
+
+PRELOADED = """
+import flask
+import syncaerys
+import syncaerys.flask
+
+class Quiet(syncaerys.Websocket):
+    pass
+
+app = flask.Flask(__name__)
+sockets = syncaerys.flask.Websockets(app)
+sockets.route("/chat", Quiet())
+sockets.start()  # at import: under --preload, in the master
+
+
+@app.get("/")
+def index():
+    return "ok"
+"""
+
+
+def test_a_gateway_started_in_the_preload_master_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "preloaded.py").write_text(PRELOADED, encoding="utf-8")
+    gunicorn = Gunicorn(tmp_path / "gunicorn.log", "--preload", "--pythonpath", str(tmp_path), app="preloaded:app")
+    gunicorn.start()
+    try:
+        wait_until(lambda: "started in gunicorn's master" in gunicorn.log(), timeout=STOP_BOUND)
+        assert "(Quiet)" in gunicorn.log()
     finally:
         gunicorn.stop()
 

@@ -1,4 +1,4 @@
-"""The opening handshake: protocol checks, on_handshake, subprotocols, options (SPEC 3.1, 4)."""
+"""The opening handshake: protocol checks (RFC 6455 4.2), on_handshake, subprotocols, options."""
 
 from __future__ import annotations
 
@@ -424,7 +424,7 @@ def test_on_handshake_choosing_an_unoffered_subprotocol_is_500() -> None:
 
 def test_unknown_option_is_an_option_error_naming_it() -> None:
     with pytest.raises(syncaerys.OptionError) as info:
-        syncaerys.websocket(Recorder(), max_mesage_size=10)
+        syncaerys.websocket(Recorder(), max_mesage_size=10)  # type: ignore[call-arg]
     assert isinstance(info.value, ValueError)
     assert "max_mesage_size" in str(info.value)
 
@@ -462,7 +462,7 @@ def test_unknown_option_is_an_option_error_naming_it() -> None:
 )
 def test_bad_option_values_raise_naming_the_option(name: str, value: object) -> None:
     with pytest.raises((ValueError, TypeError)) as info:
-        syncaerys.websocket(Recorder(), **{name: value})
+        syncaerys.websocket(Recorder(), **{name: value})  # type: ignore[arg-type]
     assert isinstance(info.value, syncaerys.OptionError)
     assert name in str(info.value)
 

@@ -1,4 +1,4 @@
-"""Heartbeat pings, the unanswered-ping limit, and inbound rate limits (SPEC 3.2)."""
+"""Heartbeat pings, the unanswered-ping limit, and inbound rate limits (docs/reference/options.md)."""
 
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_small_messages_are_read_into_one_reusable_buffer(transports: list[Recor
     with serve(recorder, heartbeat_period=None) as server, connect(url(server), open_timeout=PROMPTLY) as ws:
         for number in range(50):
             ws.send(f"message {number} " + "x" * 300)
-            assert ws.recv(timeout=PROMPTLY).startswith(f"message {number} ")
+            assert str(ws.recv(timeout=PROMPTLY)).startswith(f"message {number} ")
         ws.close()
         recorder.wait_event("close")
     (transport,) = transports
@@ -119,7 +119,7 @@ def test_a_large_frame_is_read_in_requests_that_stop_at_its_end(transports: list
 
 def _values_held_by(frame: FrameType | None) -> list[Any]:
     """The local variables of ``frame`` and of every frame below it."""
-    values = []
+    values: list[Any] = []
     while frame is not None:
         values += frame.f_locals.values()
         frame = frame.f_back

@@ -1,4 +1,4 @@
-"""Message streaming (SPEC 2.3): chunks while the message arrives, timeouts, disconnects, draining, order."""
+"""Message streaming (docs/reference/api.md): chunks as the message arrives, timeouts, disconnects, draining, order."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_result_after_partial_reads_returns_only_the_rest(opcode: int) -> None:
         assert (is_binary, first, second, rest) == (True, b"alpha-", b"beta-", b"gamma-delta")
     else:
         assert (is_binary, first, second, rest) == (False, "alpha-", "beta-", "gamma-delta")
-    # result() is idempotent: the same rest again (issue 10, item 2).
+    # result() is idempotent: the same rest again.
     assert again == rest
 
 

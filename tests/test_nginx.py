@@ -1,4 +1,4 @@
-"""syncaerys behind a real nginx (issue 14, item 2): the proxy configuration of the README, tested.
+"""syncaerys behind a real nginx: the proxy configuration of the README, tested.
 
 Each test starts Debian's nginx on a free port with a generated configuration
 (``daemon off``, one process, everything under the test's temporary

@@ -1,4 +1,4 @@
-"""Packages a maintainer can publish (issue 14, item 3): sdist and wheels built, checked, installed and run."""
+"""Packages a maintainer can publish: sdist and wheels built, checked, installed and run."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+import syncaerys
 from tests.utils import PROMPTLY
 from tests.utils import accepts
 from tests.utils import free_port
@@ -89,7 +90,7 @@ def test_the_wheel_repairs_to_manylinux_installs_in_a_fresh_venv_and_serves(dist
     (wheel,) = [path for path in build(dist / "wheel") if path.suffix == ".whl"]
     assert "-linux_" in wheel.name, wheel.name  # a platform wheel: the C extension is in it
     with zipfile.ZipFile(wheel) as archive:
-        metadata = archive.read("syncaerys-0.1.0.dist-info/METADATA").decode()
+        metadata = archive.read(f"syncaerys-{syncaerys.__version__}.dist-info/METADATA").decode()
         assert any(name.startswith("syncaerys/_speedups") for name in archive.namelist())
         for module in (
             "syncaerys/testing/__init__.py",
@@ -141,7 +142,7 @@ def test_the_wheel_repairs_to_manylinux_installs_in_a_fresh_venv_and_serves(dist
     try:
         wait_until(lambda: server.poll() is not None or accepts(port), timeout=6 * PROMPTLY, interval=0.05)
         with connect(f"ws://127.0.0.1:{port}/", open_timeout=PROMPTLY) as ws:
-            assert ws.recv(timeout=PROMPTLY).startswith("welcome")
+            assert str(ws.recv(timeout=PROMPTLY)).startswith("welcome")
             ws.send("packaged")
             assert ws.recv(timeout=PROMPTLY) == "packaged"
         server.send_signal(signal.SIGTERM)

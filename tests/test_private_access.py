@@ -1,4 +1,4 @@
-"""No module of syncaerys reads another module's private names (issue 12, point 3).
+"""No module of syncaerys reads another module's private names.
 
 Each module's syntax tree is walked. A private name is one with a single leading
 underscore. A module may use its own private names on anything (``other._x`` where

@@ -1,4 +1,4 @@
-"""The process-wide settings of the standalone server: switch interval, CPU pinning, batch scheduling (SPEC 6)."""
+"""Process settings of the standalone server: switch interval, CPU pinning, SCHED_BATCH (docs/tutorial/deploy.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Threads and file descriptors per client: N + a small constant, nothing left behind (SPEC 5, 6)."""
+"""Threads and file descriptors per client: N + a small constant, nothing left behind (docs/threads.md)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -147,7 +148,11 @@ def test_a_client_closed_by_the_server_leaves_every_room(clients: Clients) -> No
 
 
 def test_rooms_map_both_ways() -> None:
-    rooms = Rooms()
+    lock = threading.Lock()
+    rooms = Rooms(lock)
+    with pytest.raises(AssertionError, match="owner's lock"):
+        rooms.join(1, "a")  # its owner's lock is required (and asserted)
+    lock.acquire()
     assert rooms.join(1, "a") is True
     assert rooms.join(1, "a") is False
     assert rooms.join(2, "a") is True

@@ -1,4 +1,4 @@
-"""The graceful stop of a real process: examples/echo.py under SIGTERM and SIGINT (SPEC 1, 2.4)."""
+"""The graceful stop of a real process: examples/echo.py under SIGTERM and SIGINT (docs/reference/serving.md)."""
 
 from __future__ import annotations
 

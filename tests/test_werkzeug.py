@@ -1,6 +1,6 @@
 """The gateway under werkzeug's own threaded dev server (a foreign WSGI server).
 
-The anchor bug (flask-sock on werkzeug, anchors.md P4): after the close frame
+The bug this guards against (flask-sock on werkzeug's dev server): after the close frame
 the server wrote ``HTTP/1.1 200 OK ...`` onto the WebSocket stream. Here
 nothing may follow the close frame, and nothing is logged as an error.
 """
@@ -21,7 +21,7 @@ from tests.utils import werkzeug_serving
 
 @contextlib.contextmanager
 def werkzeug_server(recorder: Recorder, **options: object) -> Iterator[int]:
-    gateway = syncaerys.websocket(recorder, **options)
+    gateway = syncaerys.websocket(recorder, **options)  # type: ignore[arg-type]
     try:
         with werkzeug_serving(gateway) as port:
             yield port

@@ -179,6 +179,16 @@ class RedisBackplane(Backplane):
         self._record: NodeRecord
         self._view: ClusterView | None = None
 
+        # Three locks, each for its own state, never nested:
+        # * _cond: what the writer takes (the outgoing queue, the dirty sets, _resync),
+        #   the _marked/_written counters that wait_announced waits on, and the
+        #   transitions of _up and _stopping;
+        # * _seq_lock: the client id sequence (next_client_id, on handshake threads);
+        # * _requests_lock: the remote_info calls waiting for their answer.
+        # _up and _stopping are read without a lock where a stale value is harmless: a
+        # publish that slips through just as Redis goes down fails in the writer, which
+        # looks again under _cond; one refused just as it comes back is refused as it
+        # would have been a moment earlier.
         self._cond = threading.Condition()
         self._outgoing: collections.deque[_Outgoing] = collections.deque()
         self._dirty_clients: set[int] = set()

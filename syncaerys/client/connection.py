@@ -79,6 +79,21 @@ class Connection:
 
     :meth:`run`, :meth:`next_data_frame` and :meth:`received` belong to the
     client's thread; everything else is thread-safe and never blocks.
+
+    ``_lock`` guards the session's transitions with the queueing of their
+    frames, and ``closed_at``. Three kinds of field cross threads without it,
+    on purpose (each a single attribute store or load; ``tests/test_races.py``
+    hammers them):
+
+    * ``_waiting``, ``_waiting_since`` and ``_last_read_mono`` are written by the
+      client's thread and read by the timer's heartbeat. A stale read moves a
+      ping or the unanswered-ping close by at most one read: the same outcome
+      as the peer's bytes arriving a moment earlier or later.
+    * ``_heartbeat_handle`` is replaced by the heartbeat and cancelled by
+      :meth:`_finish`. A heartbeat that reschedules itself just as the client
+      finishes leaves one call that finds the session closed and returns.
+    * ``_close_handle`` is set by :meth:`close` after its transition. A close
+      deadline that fires after the client finished finds it closed and returns.
     """
 
     __slots__ = (
@@ -100,6 +115,7 @@ class Connection:
         "_log",
         "_message_since",
         "_options",
+        "_user_data",
         "_waiting",
         "_waiting_since",
         "_wake",
@@ -194,6 +210,18 @@ class Connection:
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
         self._debug = logger.isEnabledFor(logging.DEBUG)
+        # The application's per-client dict (Endpoint.client_data), made at its first use.
+        self._user_data: dict[str, Any] | None = None
+
+    def user_data(self) -> dict[str, Any]:
+        """The application's dict for this client, made at the first call. Thread-safe; never blocks."""
+        data = self._user_data
+        if data is None:
+            with self._lock:
+                if self._user_data is None:
+                    self._user_data = {}
+                data = self._user_data
+        return data
 
     @property
     def is_open(self) -> bool:
@@ -493,8 +521,8 @@ class Connection:
     def _finish(self) -> None:
         with self._lock:
             self.session.connection_lost()
-        if not self.closed_at:
-            self.closed_at = time.time()
+            if not self.closed_at:
+                self.closed_at = time.time()
         for handle in (self._heartbeat_handle, self._close_handle):
             if handle is not None:
                 handle.cancel()
@@ -513,11 +541,16 @@ class Connection:
             self.queue.bytes_sent,
         )
         self._context.stats.closed(session.close_code, self.traffic())
+        on_close = self._context.callbacks.on_close
+        self._callback = on_close  # for busy_in(): a stop waiting for this client names on_close
+        self._callback_since = time.monotonic()
+        self._callback_calls += 1
         try:
-            self._context.callbacks.on_close(self.id, session.close_code, session.close_reason)
+            on_close(self.id, session.close_code, session.close_reason)
         except Exception:
             self._log.exception("exception in on_close")
         finally:
+            self._callback = None
             self._context.finished(self)
 
     # -- any thread

@@ -1,6 +1,6 @@
 """The client registry: one gateway's clients, their rooms, and the handshakes on their way in.
 
-Its invariants, all kept under one lock:
+Its invariants, all kept under one lock (its rooms have none of their own):
 
 * a client is added only while the registry admits clients, so every client
   is either refused (503) or in the snapshot that :meth:`ClientRegistry.close_all`
@@ -8,8 +8,9 @@ Its invariants, all kept under one lock:
 * the registry stops admitting only once the handshakes already admitted have
   finished (through ``on_open``) or a deadline passed, so no ``on_open`` runs
   after ``on_stop``;
-* a client leaves every room when it is removed, and a join racing with the
-  removal is undone;
+* a client leaves every room when it is removed, and only a registered client
+  joins one (the two happen under the same lock, so a join cannot follow a
+  removal);
 * the membership (the backplane) hears of every add, remove and room change.
 
 Lookups (:meth:`ClientRegistry.get`, ``in``) read the dict without the lock:
@@ -99,7 +100,7 @@ class ClientRegistry:
         # Notified when a client is removed or a handshake finishes.
         self._changed = threading.Condition(self._lock)
         self._clients: dict[int, Connection] = {}
-        self._rooms = Rooms()
+        self._rooms = Rooms(self._lock)
         self._admitting = True
         self._handshakes = 0
 
@@ -138,8 +139,8 @@ class ClientRegistry:
             if self._clients.get(connection.id) is not connection:
                 return
             del self._clients[connection.id]
+            self._rooms.leave_all(connection.id)
             self._changed.notify_all()
-        self._rooms.leave_all(connection.id)
         self._membership.client_closed(connection.id)
 
     # -- lookups
@@ -166,30 +167,33 @@ class ClientRegistry:
 
     def join(self, client_id: int, room: str) -> None:
         """Put an open client in ``room``; nothing for an unknown or closing one."""
-        connection = self._clients.get(client_id)
-        if connection is None or not connection.is_open or not self._rooms.join(client_id, room):
-            return
+        with self._lock:
+            connection = self._clients.get(client_id)
+            if connection is None or not connection.is_open or not self._rooms.join(client_id, room):
+                return
         self._membership.rooms_changed(client_id, room)
-        if client_id not in self._clients and self._rooms.leave(client_id, room):
-            # Removed meanwhile: its leave_all may have run before this join.
-            self._membership.rooms_changed(client_id, room)
 
     def leave(self, client_id: int, room: str) -> None:
         """Take a client out of ``room``; nothing if it is not in it."""
-        if self._rooms.leave(client_id, room):
+        with self._lock:
+            left = self._rooms.leave(client_id, room)
+        if left:
             self._membership.rooms_changed(client_id, room)
 
     def rooms_of(self, client_id: int) -> set[str]:
         """A copy of the rooms a client is in."""
-        return self._rooms.rooms_of(client_id)
+        with self._lock:
+            return self._rooms.rooms_of(client_id)
 
     def members(self, room: str) -> set[int]:
         """A copy of the ids in ``room``."""
-        return self._rooms.members(room)
+        with self._lock:
+            return self._rooms.members(room)
 
     def rooms(self) -> dict[str, set[int]]:
         """A copy of every room and its members."""
-        return self._rooms.snapshot()
+        with self._lock:
+            return self._rooms.snapshot()
 
     # -- the way out
 

@@ -8,62 +8,65 @@ __all__ = ["Rooms"]
 
 
 class Rooms:
-    """A thread-safe two-way map between rooms and the local clients in them.
+    """A two-way map between rooms and the local clients in them, guarded by its owner's lock.
 
-    Every method takes the lock briefly and never blocks otherwise.
+    It has no lock of its own: every method must be called holding ``lock``
+    (the :class:`~syncaerys.client.registry.ClientRegistry`'s, so that a client's
+    rooms and its registration change together), which each asserts. Never blocks.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
         self._members: dict[str, set[int]] = {}
         self._rooms: dict[int, set[str]] = {}
 
     def join(self, client_id: int, room: str) -> bool:
         """Put a client in a room; whether that changed anything."""
-        with self._lock:
-            rooms = self._rooms.setdefault(client_id, set())
-            if room in rooms:
-                return False
-            rooms.add(room)
-            self._members.setdefault(room, set()).add(client_id)
-            return True
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        rooms = self._rooms.setdefault(client_id, set())
+        if room in rooms:
+            return False
+        rooms.add(room)
+        self._members.setdefault(room, set()).add(client_id)
+        return True
 
     def leave(self, client_id: int, room: str) -> bool:
         """Take a client out of a room; whether it was in it."""
-        with self._lock:
-            rooms = self._rooms.get(client_id)
-            if rooms is None or room not in rooms:
-                return False
-            rooms.discard(room)
-            if not rooms:
-                del self._rooms[client_id]
-            self._discard_member(room, client_id)
-            return True
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        rooms = self._rooms.get(client_id)
+        if rooms is None or room not in rooms:
+            return False
+        rooms.discard(room)
+        if not rooms:
+            del self._rooms[client_id]
+        self._discard_member(room, client_id)
+        return True
 
     def leave_all(self, client_id: int) -> set[str]:
         """Take a client out of every room; the rooms it was in."""
-        with self._lock:
-            rooms = self._rooms.pop(client_id, set())
-            for room in rooms:
-                self._discard_member(room, client_id)
-            return rooms
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        rooms = self._rooms.pop(client_id, set())
+        for room in rooms:
+            self._discard_member(room, client_id)
+        return rooms
 
     def members(self, room: str) -> set[int]:
         """A copy of the ids in ``room``."""
-        with self._lock:
-            return set(self._members.get(room, ()))
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        return set(self._members.get(room, ()))
 
     def rooms_of(self, client_id: int) -> set[str]:
         """A copy of the rooms ``client_id`` is in."""
-        with self._lock:
-            return set(self._rooms.get(client_id, ()))
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        return set(self._rooms.get(client_id, ()))
 
     def snapshot(self) -> dict[str, set[int]]:
         """Every room with a copy of its members."""
-        with self._lock:
-            return {room: set(ids) for room, ids in self._members.items()}
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
+        return {room: set(ids) for room, ids in self._members.items()}
 
     def _discard_member(self, room: str, client_id: int) -> None:
+        assert self._lock.locked(), "Rooms is guarded by its owner's lock"
         members = self._members.get(room)
         if members is not None:
             members.discard(client_id)

@@ -12,8 +12,9 @@ and ``on_close`` the gateway does what Django does around a view:
 * after: stale connections are closed again, so that with ``CONN_MAX_AGE = 0``
   (Django's default) a client holds a connection only while a callback of its runs.
 
-``on_start`` and ``on_stop`` run on the thread that starts or stops the gateway, which
-serves no client: every connection of that thread is closed after them.
+``on_start`` runs on the thread that starts the gateway and ``on_stop`` on a thread of its
+own (see ``Gateway.stop``); neither serves a client: every connection of that thread is
+closed after them.
 
 A callback that raises is logged; ``on_handshake`` gives the client a 500, the
 others close it with 1011 (after ``ATOMIC_REQUESTS``' rollback).

@@ -53,8 +53,8 @@ OriginCheck = Iterable[str | re.Pattern[str] | None] | Callable[[str | None], bo
 class HeaderLookup(Protocol):
     """What :func:`check_request` reads the request's headers from (a mapping, or the WSGI environ's)."""
 
-    def get(self, key: str, default: None = None) -> str | None:
-        """The value of the header named ``key`` (any case), or ``default``.
+    def get(self, key: str) -> str | None:
+        """The value of the header named ``key`` (any case), or ``None``.
 
         Called on the request's thread; must not block.
         """

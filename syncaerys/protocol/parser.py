@@ -25,10 +25,7 @@ from .frames import OP_TEXT
 from .frames import is_valid_peer_close_code
 from .mask import apply_mask
 
-# Kept for callers of the old name.
-unmask = apply_mask
-
-__all__ = ["Frame", "FrameParser", "unmask"]
+__all__ = ["Frame", "FrameParser"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 

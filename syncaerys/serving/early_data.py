@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import io
 import socket
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["EARLY_DATA", "request_reader", "take_buffered", "take_from_reader"]
 
@@ -35,7 +38,7 @@ def take_from_reader(reader: io.BufferedReader, sock: socket.socket) -> bytes:
     return reader.read(len(held)) if held else b""
 
 
-def request_reader(environ: dict[str, Any]) -> io.BufferedReader | None:
+def request_reader(environ: WSGIEnvironment) -> io.BufferedReader | None:
     """The buffered reader of the client's socket under ``wsgi.input``, for the hosts built on wsgiref.
 
     werkzeug's dev server and wsgiref's (which Django's ``runserver`` and
@@ -49,7 +52,7 @@ def request_reader(environ: dict[str, Any]) -> io.BufferedReader | None:
     return stream if isinstance(stream, io.BufferedReader) else None
 
 
-def take_buffered(environ: dict[str, Any], sock: socket.socket) -> bytes:
+def take_buffered(environ: WSGIEnvironment, sock: socket.socket) -> bytes:
     """The bytes the host read past the request, for the hosts that let us reach them.
 
     syncaerys's own server hands them over in the environ; werkzeug's dev

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import socket
 import sys
+from typing import TYPE_CHECKING
 from typing import Any
 
 import simple_websocket.ws
 
 from ..exceptions import HostError
 from .early_data import request_reader
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = ["HostError", "find_socket"]
 
@@ -42,12 +46,19 @@ class _SocketLocator(simple_websocket.ws.Server, _CaptureSocket):  # type: ignor
 _GEVENT_MODULES = ("socket", "threading", "select")
 
 
-def find_socket(environ: dict[str, Any]) -> socket.socket:
+def find_socket(environ: WSGIEnvironment) -> socket.socket:
     """The client's raw socket from the WSGI environ; :class:`HostError` if the host cannot give one.
 
     Thread-safe; never blocks.
     """
     software = str(environ.get("SERVER_SOFTWARE") or "this WSGI server")
+    if software.startswith("gunicorn/") and not environ.get("wsgi.multithread"):
+        raise HostError(
+            "gunicorn's sync worker serves one request at a time: a websocket would hold the worker until "
+            "its --timeout kills it with every client. Run gunicorn -k gthread --threads N (N: the websockets "
+            "expected per worker plus headroom), or -k gevent; see syncaerys.gunicorn",
+            500,
+        )
     if software.startswith("gevent"):
         return _gevent_socket(environ, software)
     try:
@@ -80,7 +91,7 @@ def _and_list(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _gevent_socket(environ: dict[str, Any], software: str) -> socket.socket:
+def _gevent_socket(environ: WSGIEnvironment, software: str) -> socket.socket:
     monkey = sys.modules.get("gevent.monkey")
     unpatched = [name for name in _GEVENT_MODULES if monkey is None or not monkey.is_module_patched(name)]
     if unpatched:

@@ -20,6 +20,7 @@ import logging
 import socket
 import ssl
 import time
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
@@ -33,6 +34,9 @@ from .admission import Admission
 from .early_data import EARLY_DATA
 from .early_data import take_from_reader
 from .proxies import TrustedProxies
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 __all__ = ["HardenedServer", "Limits", "DRAIN_LIMIT", "DRAIN_TIMEOUT"]
 
@@ -279,7 +283,7 @@ class HardenedServer(ThreadedWSGIServer):
     A bind error is raised from here as an :class:`OSError` naming the address.
     """
 
-    def __init__(self, host: str, port: int, app: Any, owner: Limits, admission: Admission) -> None:
+    def __init__(self, host: str, port: int, app: WSGIApplication, owner: Limits, admission: Admission) -> None:
         self.owner = owner
         self.admission = admission
         self._bind_error: OSError | None = None

@@ -123,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.reload:
         arguments = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--reload"]
         sys.exit(supervise(arguments))
-    target = load_target(args.target)
+    try:
+        target = load_target(args.target)
+    except BaseException as error:
+        report_modules(error)  # under --reload: what to watch for the fix
+        raise
     report_modules()
     options: dict[str, Any] = {
         "max_connections": args.max_connections,

@@ -16,11 +16,12 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RELOADER_FD", "report_modules", "supervise"]
+__all__ = ["RELOADER_FD", "report_modules", "supervise", "target_file"]
 
 logger = logging.getLogger("syncaerys.reloader")
 
@@ -39,18 +40,30 @@ def _module_files() -> set[str]:
     return files
 
 
-def report_modules() -> None:
+def report_modules(error: BaseException | None = None) -> None:
     """In a child of :func:`supervise`: send the files of every imported module to the supervisor.
 
-    Called by the command line once the target is imported; a no-op elsewhere.
+    Called by the command line once the target is imported, or with the ``error`` its import
+    raised: the files of the error's traceback (and a SyntaxError's own file, which never became
+    a module) are sent too, so that fixing them restarts the server. A no-op elsewhere.
 
     Call once, from one thread; blocks while it writes to the pipe, which the supervisor reads at once.
     """
     fd = os.environ.pop(RELOADER_FD, None)
     if fd is None:
         return
+    files = _module_files()
+    if error is not None:
+        files |= _error_files(error)
     with os.fdopen(int(fd), "w") as pipe:
-        pipe.write("\n".join(sorted(_module_files())))
+        pipe.write("\n".join(sorted(files)))
+
+
+def _error_files(error: BaseException) -> set[str]:
+    names = [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+    if isinstance(error, SyntaxError) and error.filename:
+        names.append(error.filename)
+    return {os.path.abspath(name) for name in names if name.endswith(".py") and os.path.isfile(name)}
 
 
 def _snapshot(files: Iterable[str]) -> dict[str, float]:
@@ -80,6 +93,23 @@ def _start(argv: Sequence[str]) -> tuple[subprocess.Popen[bytes], list[str]]:
     return child, files
 
 
+def target_file(argv: Sequence[str], search: Sequence[str] | None = None) -> str | None:
+    """The source file of the target's module (``module`` of ``module:attr`` in ``argv``), found without importing it.
+
+    Looked for under the working directory first (as the command line imports it), then
+    ``sys.path``. ``None`` when there is none. Thread-safe; blocks on the file system only.
+    """
+    spec = next((a for a in argv if not a.startswith("-") and ":" in a), None)
+    if spec is None:
+        return None
+    parts = spec.partition(":")[0].split(".")
+    for base in [os.getcwd(), *(sys.path if search is None else search)]:
+        for candidate in (Path(base, *parts).with_suffix(".py"), Path(base, *parts, "__init__.py")):
+            if candidate.is_file():
+                return str(candidate.resolve())
+    return None
+
+
 def _stop(child: subprocess.Popen[bytes], timeout: float) -> None:
     if child.poll() is None:
         child.send_signal(signal.SIGTERM)
@@ -107,14 +137,24 @@ def supervise(argv: Sequence[str], watch: Iterable[Path] = ()) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     extra = {str(p.resolve()) for root in watch for p in ([root] if root.is_file() else root.rglob("*.py"))}
+    own = target_file(argv)
+    if own is not None:
+        extra.add(own)
+    # A child that fails at import (a SyntaxError) reports no files: the ones the last child
+    # imported stay watched, with the target's own file, so that the fix restarts it.
+    watched: list[str] = []
     while True:
         child, files = _start(argv)
-        stamps = _snapshot({*files, *extra})
+        watched = files or watched
+        stamps = _snapshot({*watched, *extra})
         logger.info("reloader: watching %d files for changes", len(stamps))
         changed = None
+        exited = False
         while not stopping.wait(POLL_INTERVAL):
-            if child.poll() is not None and not files:
-                break  # it failed before it could import the target: wait for a fix
+            if not exited and child.poll() is not None:
+                # An error at start (an import error, a port in use): restart once something changes.
+                exited = True
+                logger.error("reloader: the server exited with %s; waiting for a change", child.returncode)
             now = _snapshot(stamps)
             changed = next((path for path, stamp in now.items() if stamp != stamps[path]), None)
             if changed is not None:
@@ -122,14 +162,5 @@ def supervise(argv: Sequence[str], watch: Iterable[Path] = ()) -> int:
         if stopping.is_set():
             _stop(child, 10.0)
             return child.returncode or 0
-        if changed is None:
-            # The child exited (an error at start): restart once something changes.
-            logger.error("reloader: the server exited with %s; waiting for a change", child.returncode)
-            while not stopping.wait(POLL_INTERVAL):
-                if _snapshot(stamps) != stamps:
-                    break
-            if stopping.is_set():
-                return child.returncode or 0
-            continue
         logger.info("reloader: %s changed, restarting", changed)
         _stop(child, 10.0)

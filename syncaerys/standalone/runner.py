@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import types
 from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
 from ..host import Host
 from ..server import Server
 from ..server import ServerOptions
+from ..server import check_server_arguments
+from .importer import importing_program
 from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
 from .process import pin_to_cpus
@@ -59,6 +63,34 @@ class _Stop(BaseException):
     A BaseException, like KeyboardInterrupt: ``except Exception`` around user
     code (``on_stop``) must not catch it and carry on with the graceful stop.
     """
+
+
+def _imported_by_a_server() -> bool:
+    """Whether ``run()``'s caller is a module that ``flask run``, gunicorn... is importing (then it says so)."""
+    importer = importing_program(sys._getframe(2))
+    if importer is None:
+        return False
+    program, module = importer
+    logger.warning(
+        "syncaerys.run() was called while %s imports the module %s: not serving from there, %s serves "
+        'the application. Put the call under `if __name__ == "__main__":` so that it runs only when '
+        "the file is run as a script",
+        program,
+        module,
+        program,
+    )
+    return True
+
+
+def _check_arguments(
+    targets: tuple[Any, ...], host: Any, port: Any, batch_scheduling: Any, options: Mapping[str, Any]
+) -> None:
+    """``run()``'s arguments, checked before anything changes in the process (switch interval, CPU pinning)."""
+    if not targets:
+        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
+    check_server_arguments(host, port, options, "run()")
+    if not isinstance(batch_scheduling, bool):
+        raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
 
 
 def run(
@@ -104,11 +136,14 @@ def run(
 
     Call it from the main thread, once per process; it blocks until a signal came and the graceful stop is
     over. (From another thread no signal handler is installed and it serves until the process exits.)
+
+    Called while ``flask run``, gunicorn or ``python -m syncaerys`` imports the module (an
+    unguarded ``syncaerys.run(app)`` at the end of the file), it logs a warning and returns at once:
+    that program serves the application. Put the call under ``if __name__ == "__main__":``.
     """
-    if not targets:
-        raise TypeError("run() needs at least one Host, Router, gateway or WSGI application")
-    if not isinstance(batch_scheduling, bool):
-        raise TypeError(f"batch_scheduling must be True or False, not {batch_scheduling!r}")
+    if _imported_by_a_server():
+        return
+    _check_arguments(targets, host, port, batch_scheduling, options)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     set_switch_interval(switch_interval)

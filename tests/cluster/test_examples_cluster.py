@@ -41,7 +41,7 @@ def two_chat_servers(redis_server: RedisServer, tmp_path: Path) -> Iterator[list
                 )
             )
         for port, process in zip(ports, processes, strict=True):
-            wait_until(lambda p=port, proc=process: proc.poll() is not None or accepts(p), timeout=STARTUP)
+            wait_until(lambda p=port, proc=process: proc.poll() is not None or accepts(p), timeout=STARTUP)  # type: ignore[misc]
             assert process.poll() is None, (tmp_path / f"chat-{port}.log").read_text()
         yield ports
     finally:

@@ -346,7 +346,7 @@ def test_a_node_started_after_redis_lost_its_data_does_not_reuse_a_live_node_num
 
 
 def test_a_remote_send_to_a_client_that_is_not_open_fails_naming_it(start_node: Any) -> None:
-    # Issue 10, item 4: never seen, closed, or on a node that is gone: a failed future, not a 0.
+    # Never seen, closed, or on a node that is gone: a failed future, not a 0.
     a, b = start_node(), start_node()
     ws, b_id = b.connect()
     # Announced to the cluster before on_open ran, so a send at once reaches it.
@@ -363,4 +363,4 @@ def test_a_remote_send_to_a_client_that_is_not_open_fails_naming_it(start_node: 
     no_node = (b.backplane.node + 77) << NODE_SHIFT | 1
     assert isinstance(a.endpoint.send("x", no_node).exception(PROMPTLY), ClientException)
     with pytest.raises(TypeError, match="int"):
-        a.endpoint.send("x", str(b_id))  # type: ignore[arg-type]
+        a.endpoint.send("x", str(b_id))

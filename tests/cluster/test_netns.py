@@ -1,4 +1,4 @@
-"""A cluster across hosts that fail: Redis and two server processes in network namespaces (issue 11, item 16).
+"""A cluster across hosts that fail: Redis and two server processes in network namespaces.
 
 The test builds its own little network: a "switch" namespace with two bridges,
 one for the backplane (Redis, node A, node B) and one for the clients (nodes A
@@ -164,7 +164,9 @@ def cluster(lab: Lab, tmp_path: Path) -> Iterator[tuple[Node, Node, Proxy]]:
             stdout=redis_log,
             stderr=subprocess.STDOUT,
         )
-        stack.callback(lambda: (redis.kill(), redis.wait()))
+        # Last in, first out: killed, then reaped.
+        stack.callback(redis.wait)
+        stack.callback(redis.kill)
         wait_until(lambda: _redis_answers(lab), timeout=4 * PROMPTLY, interval=0.05)
         proxy = Proxy(lab.exec_prefix("b"), lab.bp_address["redis"], 6379)
         stack.callback(proxy.close)

@@ -97,7 +97,7 @@ def test_publisher_to_a_node_nobody_runs_reaches_nobody(redis_server: RedisServe
     ca = a.connect()
     missing = (ca.call("node") + 1000) << NODE_SHIFT | 1
     with Publisher(redis_server.url, channel=CHANNEL) as publisher:
-        # A send that reaches nobody fails naming the id (issue 10, item 4); a close reports 0 nodes.
+        # A send that reaches nobody fails naming the id; a close reports 0 nodes.
         with pytest.raises(ClientException, match=str(missing)):
             publisher.send("nobody", missing)
         with pytest.raises(ClientException, match=str(ca.id + 1)):

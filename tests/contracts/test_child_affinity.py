@@ -1,4 +1,4 @@
-"""A pinned, batch-scheduled server's child processes get their CPUs and scheduling policy back (issue 10, item 10)."""
+"""A pinned, batch-scheduled server's child processes get their CPUs and scheduling policy back."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""max_connections follows the open-file limit, and refusals say why (issue 10, item 11)."""
+"""max_connections follows the open-file limit, and refusals say why."""
 
 from __future__ import annotations
 

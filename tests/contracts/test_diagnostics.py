@@ -1,4 +1,4 @@
-"""Logs that name the real cause: a handler blocking a closing client (issue 10, item 9)."""
+"""Logs that name the real cause: a handler blocking a closing client."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Sends that reach nobody fail loudly; ids are ints; the endpoint before its gateway started (issue 10, 4 and 8)."""
+"""Sends that reach nobody fail loudly; ids are ints; the endpoint before its gateway started."""
 
 from __future__ import annotations
 
@@ -33,11 +33,11 @@ def test_a_client_id_that_is_not_an_int_is_a_type_error() -> None:
             lambda: endpoint.multicast("x", [client_id, as_text]),
             lambda: endpoint.broadcast("x", except_ids=[as_text]),
             lambda: endpoint.send("x", True),
-            lambda: endpoint.send("x", float(client_id)),
+            lambda: endpoint.send("x", float(client_id)),  # type: ignore[arg-type]
         ]
         for call in calls:
             with pytest.raises(TypeError, match="must be an int"):
-                call()
+                call()  # type: ignore[no-untyped-call]
         # Nothing of the above reached the client: the next frame is this one.
         endpoint.send("after", client_id)
         assert ws.recv(timeout=PROMPTLY) == "after"
@@ -72,6 +72,15 @@ def test_the_endpoint_before_the_gateway_started_raises_not_started() -> None:
         lambda: endpoint.send("x", 1),
         lambda: endpoint.broadcast("x"),
         lambda: endpoint.multicast("x", [1]),
+        # One rule for all: get_clients() answered [] (a server without clients) while send raised.
+        lambda: endpoint.get_clients(),
+        lambda: endpoint.get_clients(local=True),
+        lambda: endpoint.room_clients("lobby"),
+        lambda: endpoint.rooms_of(1),
+        lambda: endpoint.get_info(1),
+        lambda: endpoint.join(1, "lobby"),
+        lambda: endpoint.leave(1, "lobby"),
+        lambda: endpoint.close(1),
     ):
         with pytest.raises(NotStartedError, match=r"gateway.start\(\)"):
             call()
@@ -79,6 +88,7 @@ def test_the_endpoint_before_the_gateway_started_raises_not_started() -> None:
     gateway.start()
     try:
         assert endpoint.broadcast("nobody yet").result(timeout=PROMPTLY).delivered == 0
+        assert endpoint.get_clients() == [] and endpoint.rooms_of(1) == set()
     finally:
         gateway.stop()
 

@@ -1,4 +1,4 @@
-"""Under Flask, views and background jobs push at any time after the app is up (issue 10, item 8)."""
+"""Under Flask, views and background jobs push at any time after the app is up."""
 
 from __future__ import annotations
 

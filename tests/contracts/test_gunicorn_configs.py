@@ -1,4 +1,4 @@
-"""The shipped gunicorn configs start without warnings (issue 10, item 12)."""
+"""The shipped gunicorn configs start without warnings."""
 
 from __future__ import annotations
 

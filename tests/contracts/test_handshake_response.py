@@ -1,4 +1,4 @@
-"""A response object returned by on_handshake denies with it (issue 10, item 3)."""
+"""A response object returned by on_handshake denies with it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server on a busy port raises OSError; star import without redis-py (issue 10, items 5-6)."""
+"""Server on a busy port raises OSError; star import without redis-py."""
 
 from __future__ import annotations
 

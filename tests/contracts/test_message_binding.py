@@ -1,4 +1,4 @@
-"""A Message belongs to its client's thread and its on_data call; result() is idempotent (issue 10, items 1-2)."""
+"""A Message belongs to its client's thread and its on_data call; result() is idempotent."""
 
 from __future__ import annotations
 

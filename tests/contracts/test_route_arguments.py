@@ -1,4 +1,4 @@
-"""Route arguments the handler cannot take fail when the route is mounted (issue 10, item 7)."""
+"""Route arguments the handler cannot take fail when the route is mounted."""
 
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ comment that tells the test how to exercise it; GitHub does not show it::
   with the servers on free ports, a websocket client connects to ``path``
   and must receive ``expect`` first (after sending ``send`` if given), or
   get the HTTP ``status``; then SIGTERM must stop it with exit code 0;
+* ``flask=run``: a ``serve`` block defining a Flask ``app`` is also served by a
+  real ``flask run`` process (tests/docs/test_code_blocks.py) and exercised the same way;
+* ``client``: a client of the ``serve`` block above it in the same file: that block is
+  served and this one runs as a script with the server's port in place of ``1337``;
 * ``needs="redis"``: skipped unless a Redis answers on 127.0.0.1:6379;
 * ``excerpt of="path"``: the block is a verbatim piece of that file of the
   repository, which runs in the suite (the Django example project's files,

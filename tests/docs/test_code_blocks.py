@@ -1,4 +1,4 @@
-"""Every python block of the README (and of docs/) runs as written, against a real server (issue 10, item 14)."""
+"""Every python block of the README (and of docs/) runs as written, against a real server."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ from websockets.sync.client import connect
 from tests.docs.blocks import Block
 from tests.docs.blocks import collect
 from tests.utils import PROMPTLY
+from tests.utils import accepts
+from tests.utils import free_port
+from tests.utils import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNNER = Path(__file__).with_name("run_block.py")
@@ -65,6 +68,9 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
         assert done.returncode == 0, f"{block.name}:\n{block.code}\n{done.stdout}{done.stderr}"
         assert "Traceback" not in done.stderr, done.stderr
         return
+    if block.mode == "client":
+        run_client(block, tmp_path, environment)
+        return
     assert block.mode == "serve", f"{block.name}: unknown directive {block.mode!r}"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -89,6 +95,81 @@ def test_block_runs_as_written(block: Block, tmp_path: Path) -> None:
             process.wait()
     output = log_path.read_text()
     assert "Traceback" not in output and " ERROR " not in output, output
+
+
+def run_client(block: Block, tmp_path: Path, environment: dict[str, str]) -> None:
+    """Serve the ``serve`` block above ``block``, then run ``block`` against it (its 1337 made the port)."""
+    above = [b for b in BLOCKS if b.path == block.path and b.line < block.line and b.mode == "serve"]
+    assert above, f"{block.name}: a client block needs a serve block above it"
+    server_script = tmp_path / "server.py"
+    server_script.write_text(above[-1].code, encoding="utf-8")
+    with (tmp_path / "server.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, str(RUNNER), str(server_script), "serve"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+    assert server.stdout is not None
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("PORT "), f"{above[-1].name} did not start: {line!r}"
+        client_script = tmp_path / "client.py"
+        client_script.write_text(block.code.replace("1337", line.split()[1]), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, str(RUNNER), str(client_script), "script"],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, f"{block.name}:\n{block.code}\n{done.stdout}{done.stderr}"
+        if "expect" in block.options:
+            assert block.options["expect"] in done.stdout, done.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(STARTUP)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+FLASK_BLOCKS = [block for block in BLOCKS if block.options.get("flask") == "run"]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("block", FLASK_BLOCKS, ids=[block.name for block in FLASK_BLOCKS])
+def test_flask_block_runs_under_flask_run(block: Block, tmp_path: Path) -> None:
+    """The docs say these apps run under ``flask run``: a real one serves them, on the port it was given."""
+    (tmp_path / "block.py").write_text(block.code, encoding="utf-8")
+    log_path = tmp_path / "flask.log"
+    port = free_port()
+    flask = Path(sys.executable).with_name("flask")
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [str(flask), "--app", "block", "run", "--port", str(port)],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: process.poll() is not None or accepts(port), timeout=STARTUP, interval=0.05)
+        assert process.poll() is None, log_path.read_text()
+        exercise(block, port)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STARTUP)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    output = log_path.read_text()
+    assert "Traceback" not in output and "syncaerys.run() was called" not in output, output
 
 
 def exercise(block: Block, port: int) -> None:

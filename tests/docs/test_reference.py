@@ -1,8 +1,9 @@
-"""The docs' reference covers every public name (issue 14, item 1)."""
+"""The docs' reference covers every public name."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -29,3 +30,23 @@ def test_every_public_name_is_in_the_reference() -> None:
 def test_the_submodules_users_import_are_in_the_reference() -> None:
     for module in ("flask", "django", "django.testing", "gunicorn", "testing", "metrics", "exceptions"):
         assert module in documented(), module
+
+
+def test_the_reference_shows_no_internal_constructor_arguments() -> None:
+    """``Endpoint(clients, backplane, started)`` was in the reference; users never construct it."""
+    import inspect
+
+    spec = importlib.util.spec_from_file_location("docs_conf", REFERENCE.parent / "conf.py")
+    assert spec is not None and spec.loader is not None
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    for name in ("Endpoint", "Message"):
+        obj = getattr(syncaerys, name)
+        assert str(inspect.signature(obj)) != "()", "nothing to hide"
+        signature = conf.hide_internal_constructors(None, "class", f"syncaerys.{name}", obj, {}, "(x)", None)
+        assert signature == ("", None), name
+        assert "never construct" in (obj.__doc__ or ""), f"{name}'s docstring should say where it comes from"
+    # Classes users do construct keep their signature.
+    assert (
+        conf.hide_internal_constructors(None, "class", "syncaerys.Server", syncaerys.Server, {}, "(app)", None) is None
+    )

@@ -1,4 +1,4 @@
-"""Inbound budgets: timeouts honoured while reads pause; inflated bytes charged; tiny frames (issue 11, 2, 4, 5)."""
+"""Inbound budgets: timeouts honoured while reads pause; inflated bytes charged; tiny frames."""
 
 from __future__ import annotations
 

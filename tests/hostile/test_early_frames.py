@@ -1,4 +1,4 @@
-"""Frames sent in the same segment as the upgrade request reach on_data (issue 11, item 6)."""
+"""Frames sent in the same segment as the upgrade request reach on_data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cross-site WebSocket hijacking is refused by default (issue 11, item 10)."""
+"""Cross-site WebSocket hijacking is refused by default."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def exchange(port: int, raw: bytes) -> tuple[int, None, None]:
 
 def status_for(origin: str | None, host: str | None = None, **options: object) -> tuple[int, list[str]]:
     recorder = Recorder()
-    with serve(recorder, **options) as server:  # type: ignore[arg-type]
+    with serve(recorder, **options) as server:
         headers = {"Origin": origin, "Cookie": "session=victim"}
         if host is not None:
             headers["Host"] = host

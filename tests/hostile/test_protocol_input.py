@@ -1,4 +1,4 @@
-"""Hostile or unusual frames at the sans-I/O level (issue 11, items 9 and 14)."""
+"""Hostile or unusual frames at the sans-I/O level."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ PARAMS = DeflateParams(
 )
 
 
-def sync_flushed(compressor: zlib._Compress, data: bytes) -> bytes:  # type: ignore[name-defined]
+def sync_flushed(compressor: zlib._Compress, data: bytes) -> bytes:
     out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
     assert out.endswith(b"\x00\x00\xff\xff")
     return out[:-4]

@@ -1,4 +1,4 @@
-"""max_send_queue cuts off clients that stopped reading, not clients that read fast (issue 11, item 7)."""
+"""max_send_queue cuts off clients that stopped reading, not clients that read fast."""
 
 from __future__ import annotations
 

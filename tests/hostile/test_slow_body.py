@@ -1,4 +1,4 @@
-"""Slowloris in the body phase: part of a body, then silence, must not hold the server (issue 11, item 1)."""
+"""Slowloris in the body phase: part of a body, then silence, must not hold the server."""
 
 from __future__ import annotations
 

@@ -94,7 +94,7 @@ def test_the_deadline_is_per_message_not_per_connection() -> None:
 @pytest.mark.parametrize("value", [0, -1.0, "60", True])
 def test_message_timeout_is_validated(value: object) -> None:
     with pytest.raises(OptionError, match="message_timeout"):
-        websocket(Recorder(), message_timeout=value)
+        websocket(Recorder(), message_timeout=value)  # type: ignore[arg-type]
 
 
 def test_message_timeout_none_turns_it_off() -> None:

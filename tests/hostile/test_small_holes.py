@@ -1,4 +1,4 @@
-"""The smaller holes of issue 11: reason phrases, the CPU-lock directory, TLS past max_connections,
+"""Smaller holes: reason phrases, the CPU-lock directory, TLS past max_connections,
 a second signal during on_stop, duplicate headers, Content-Length games, a missing Host (items 11-13)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A handshake in flight while the server stops gets a 503, never a 101 after on_stop (issue 11, item 3)."""
+"""A handshake in flight while the server stops gets a 503, never a 101 after on_stop."""
 
 from __future__ import annotations
 

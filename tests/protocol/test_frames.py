@@ -1,7 +1,7 @@
 """The frame encoder, message fragmentation, close frames and close-code rules.
 
 What syncaerys encodes is also parsed back by wsproto acting as a client, the
-independent reference (SPEC 6).
+independent reference.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from syncaerys.protocol.frames import encode_message
 from syncaerys.protocol.frames import is_valid_peer_close_code
 from syncaerys.protocol.frames import validate_close_arguments
 
-AUTO_FRAME_SIZE = 65527  # SPEC 4 default, (64 << 10) - 9
+AUTO_FRAME_SIZE = 65527  # the auto_frame_size default (docs/reference/options.md), (64 << 10) - 9
 
 
 def test_opcode_values() -> None:
@@ -183,7 +183,7 @@ def test_encode_close_with_code(code: int, reason: bytes, expected: bytes | None
     assert frame[4:] == reason
 
 
-# -- close-code rules (SPEC 3.2)
+# -- close-code rules (RFC 6455 7.4)
 
 
 def test_is_valid_peer_close_code_over_the_whole_range() -> None:
@@ -297,7 +297,7 @@ def test_wsproto_reads_an_empty_close_as_1005() -> None:
 
 
 def test_wsproto_refuses_close_code_1014() -> None:
-    # A known difference (see test_parser.py): SPEC 3.2 lets syncaerys send and
+    # A known difference (see test_parser.py): RFC 6455 7.4.2 lets syncaerys send and
     # accept 1014, which wsproto's CloseReason does not know.
     with pytest.raises(ParseFailed):
         wsproto_client_read(encode_close(1014))

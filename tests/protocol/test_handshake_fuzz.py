@@ -32,7 +32,7 @@ class Headers(dict[str, str]):
 
 
 def expected_status(method: str, version: str, has_body: bool, headers: Headers) -> int | None:
-    """An independent statement of SPEC 3.1, in order."""
+    """An independent statement of RFC 6455 4.2.1's checks, in order."""
 
     def tokens_of(name: str) -> list[str]:
         return [t.strip().lower() for t in (headers.get(name) or "").split(",")]
@@ -42,7 +42,7 @@ def expected_status(method: str, version: str, has_body: bool, headers: Headers)
     if version != "HTTP/1.1":
         return 505
     if not headers.get("host"):
-        return 400  # RFC 7230 5.4 (issue 11)
+        return 400  # RFC 7230 5.4
     if has_body:
         return 400
     if "websocket" not in tokens_of("upgrade"):

@@ -1,6 +1,6 @@
 """FrameParser: round trips, every error with its code and reason, fragmentation,
 UTF-8 across fragments, arbitrary read boundaries, and a differential test
-against wsproto, the independent reference (SPEC 6).
+against wsproto, the independent reference.
 
 Client frames are built here with the test's own encoder (:func:`client_frame`),
 not with syncaerys's, so the parser is never checked against itself.
@@ -61,7 +61,7 @@ FUZZ = settings(
 
 
 def mask_payload(payload: bytes, key: bytes) -> bytes:
-    """RFC 6455 5.3 masking, written independently of syncaerys.protocol.parser.unmask."""
+    """RFC 6455 5.3 masking, written independently of syncaerys.protocol.mask."""
     return bytes(byte ^ key[index & 3] for index, byte in enumerate(payload))
 
 
@@ -239,7 +239,7 @@ def single_error_cases() -> list[object]:
         cases.append(pytest.param(client_frame(opcode, b"x"), 1002, RESERVED_CONTROL, id=f"opcode-{opcode}"))
     cases += [
         pytest.param(client_frame(OP_TEXT, b"hello", masked=False), 1002, MASK_REQUIRED, id="unmasked-text"),
-        # SPEC 3.2 rejects every unmasked client frame (Aerys accepted zero-length ones).
+        # RFC 6455 5.1: every unmasked client frame is rejected (Aerys accepted zero-length ones).
         pytest.param(client_frame(OP_TEXT, b"", masked=False), 1002, MASK_REQUIRED, id="unmasked-empty-text"),
         pytest.param(client_frame(OP_PING, b"*" * 125, masked=False), 1002, MASK_REQUIRED, id="unmasked-ping"),
         pytest.param(client_frame(OP_PING, b"x", fin=False), 1002, CONTROL_FRAGMENTED, id="nonfin-ping"),
@@ -766,7 +766,7 @@ def test_parsed_input_is_let_go() -> None:
 #    bytes when 1 would have sufficed"; for a control frame "Control frame with
 #    payload len > 125", from the 7-bit field alone). wsproto is fed the same
 #    frame with the minimal encoding.
-# 2. Close code 1014 (IANA "Bad Gateway"): SPEC 3.2 accepts 1007-1014; wsproto's
+# 2. Close code 1014 (IANA "Bad Gateway"): syncaerys accepts 1007-1014 (the IANA registry); wsproto's
 #    CloseReason enum stops at 1013, so it fails 1014 with 1002 ("CLOSE with
 #    unknown reserved code"). wsproto is fed 1013 instead and syncaerys's 1014 is
 #    read as 1013.
@@ -860,7 +860,7 @@ def run_wsproto(chunks: list[bytes]) -> tuple[list[Event], Event]:
             protocol.receive_bytes(chunk)
             for frame in protocol.received_frames():
                 if frame.opcode is Opcode.CLOSE:
-                    code, reason = frame.payload  # type: ignore[misc]
+                    code, reason = frame.payload  # type: ignore[str-unpack]
                     events.append(("close", int(code), reason))
                     return events, ("closed",)
                 if frame.opcode in (Opcode.PING, Opcode.PONG):
@@ -922,7 +922,7 @@ def close_bytes(draw: st.DrawFn) -> bytes:
         code = draw(st.sampled_from(VALID_CLOSE_CODES))
     else:
         code = draw(st.sampled_from(INVALID_CLOSE_CODES) if shape == 4 else st.integers(0, 65535))
-    return code.to_bytes(2, "big") + draw(text_bytes(max_size=30))
+    return code.to_bytes(2, "big") + draw(text_bytes(max_size=30))  # type: ignore[no-any-return]
 
 
 @st.composite
@@ -990,7 +990,7 @@ def streams(draw: st.DrawFn) -> tuple[list[Spec], bool]:
     if draw(st.integers(0, 2)) == 0:
         specs.append(draw(control_spec().filter(lambda spec: spec.opcode == OP_CLOSE)))
     # at most one mutated frame per stream, so each mutation is often the first fault
-    if specs and draw(st.booleans()):
+    if specs and draw(st.booleans()):  # type: ignore[arg-type]
         index = draw(st.integers(0, len(specs) - 1))
         specs[index] = draw(mutated(specs[index]))
     specs = [dataclasses.replace(spec, key=draw(st.binary(min_size=4, max_size=4))) for spec in specs]
@@ -1063,7 +1063,7 @@ def test_truncated_stream_differences() -> None:
     assert run_syncaerys([data]) == ([], ("error", 1002))
     assert run_wsproto([data]) == ([], ("open",))
     # Invalid UTF-8 at the start of a frame whose end has not arrived: both
-    # validate the partial payload (syncaerys since issue 11, item 14).
+    # validate the partial payload.
     data = client_frame(OP_TEXT, b"\xff" + b"a" * 20)[:10]
     assert run_syncaerys([data]) == ([], ("error", 1007))
     assert run_wsproto([data]) == ([], ("error", 1007))

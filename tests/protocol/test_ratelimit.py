@@ -60,7 +60,7 @@ def test_a_repeated_now_does_not_refill() -> None:
 
 
 def test_delay_is_exact_for_the_spec_byte_budget() -> None:
-    # SPEC 4: max_bytes_per_minute = 8 MiB, refilled at 1/60 of it per second
+    # max_bytes_per_minute = 8 MiB (docs/reference/options.md), refilled at 1/60 of it per second
     capacity = 8 << 20
     bucket = TokenBucket(capacity, capacity / 60, now=100.0)
     bucket.spend(capacity + capacity / 60, now=100.0)  # one second's worth over the burst
@@ -70,7 +70,7 @@ def test_delay_is_exact_for_the_spec_byte_budget() -> None:
 
 
 def test_frames_per_second_budget() -> None:
-    # SPEC 4: max_frames_per_second = 100, as the connection uses it
+    # max_frames_per_second = 100 (docs/reference/options.md), as the connection uses it
     bucket = TokenBucket(100, 100, now=0.0)
     bucket.spend(100, now=0.0)
     assert bucket.delay(0.0) == 0.0

@@ -1,4 +1,4 @@
-"""The protocol package stays sans-I/O (SPEC 6): no sockets, threads, selectors or clocks.
+"""The protocol package stays sans-I/O (docs/architecture.md): no sockets, threads, selectors or clocks.
 
 Each module of syncaerys/protocol/ is read as source and its syntax tree walked,
 together with every syncaerys module it imports (relatively or absolutely), so

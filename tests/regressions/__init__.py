@@ -1,5 +1,5 @@
-"""Regression tests named after the anchor bugs (anchors.md §3 and the probes of §9).
+"""Regression tests named after bugs of the peer libraries (simple-websocket, flask-sock, websockets).
 
-One module per bug: its docstring names the anchor, what went wrong there and
-what syncaerys guarantees instead.
+One module per bug: its docstring names the bug or the probe (what was run against
+which library), what went wrong there and what syncaerys guarantees instead.
 """

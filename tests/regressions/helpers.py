@@ -108,7 +108,7 @@ def assert_no_errors(caplog: pytest.LogCaptureFixture) -> None:
 @contextlib.contextmanager
 def werkzeug_server(handler: object, **options: object) -> Iterator[int]:
     """The gateway on werkzeug's own threaded dev server (what ``flask run`` uses); yields the port."""
-    gateway = syncaerys.websocket(handler, **options)
+    gateway = syncaerys.websocket(handler, **options)  # type: ignore[arg-type]
     server = make_server("127.0.0.1", 0, gateway, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="werkzeug-dev-server", daemon=True)
     thread.start()
@@ -124,7 +124,7 @@ def werkzeug_server(handler: object, **options: object) -> Iterator[int]:
 @contextlib.contextmanager
 def syncaerys_server(handler: object, **options: object) -> Iterator[int]:
     """The gateway on syncaerys's own server; yields the port."""
-    gateway = syncaerys.websocket(handler, **options)
+    gateway = syncaerys.websocket(handler, **options)  # type: ignore[arg-type]
     with syncaerys.Server(gateway, host="127.0.0.1", port=0) as server:
         yield server.port
 

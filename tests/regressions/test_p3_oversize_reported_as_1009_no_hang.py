@@ -1,6 +1,6 @@
 """P3: an oversize message is reported as 1009 and leaves no handler hanging.
 
-Anchor: anchors.md §9 P3 (simple-websocket 1.1.0, ``max_message_size=1000``, a
+Probe P3 (simple-websocket 1.1.0, ``max_message_size=1000``, a
 5000-byte text). The wire got the right 1009 close, but the application saw
 1005; in 5 connections one handler thread stayed blocked in ``receive()``
 forever, because the reader thread set the wake-up Event before it marked the

@@ -1,6 +1,6 @@
 """P4: nothing is written on the socket after the close frame, on any host server.
 
-Anchor: anchors.md §9 P4 and P5/P6 (flask-sock on werkzeug's dev server; also
+Probe P4 and P5/P6 (flask-sock on werkzeug's dev server; also
 flask-sock #52/#70 and simple-websocket #42). After the close frame, whether
 the client closed, the server closed, the server failed the connection on
 invalid UTF-8 or the ping timeout fired, werkzeug wrote its own

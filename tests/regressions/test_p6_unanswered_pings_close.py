@@ -1,6 +1,6 @@
 """P6: a client that never answers pings is closed, and its TCP connection dropped.
 
-Anchor: anchors.md §9 P6 (simple-websocket, ``ping_interval=1``, a client that
+Probe P6 (simple-websocket, ``ping_interval=1``, a client that
 never answers pings): closed with 1008 after 2 s, but then the P4 HTTP garbage
 followed the close frame; and in P9 neither simple-websocket's nor
 websockets' keepalive closed a peer that had stopped reading. simple-websocket

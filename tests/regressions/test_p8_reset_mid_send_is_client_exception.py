@@ -1,6 +1,6 @@
 """P8: an abrupt reset while the server is sending gives ClientException, never OSError.
 
-Anchor: anchors.md §9 P8 (simple-websocket/flask-sock, a client that resets
+Probe P8 (simple-websocket/flask-sock, a client that resets
 its connection while the server pushes): in 5 runs the handler saw
 ``ConnectionClosed`` once and a raw ``BrokenPipeError`` /
 ``ConnectionResetError`` 4 times; flask-sock does not catch those, so Flask

@@ -1,6 +1,6 @@
 """P9: a client that stops reading blocks no sender and is closed by the queue limit or the heartbeat.
 
-Anchor: anchors.md §9 P9. With simple-websocket (``ping_interval=1``) and
+Probe P9. With simple-websocket (``ping_interval=1``) and
 websockets.sync (``ping_interval=1, ping_timeout=1``), the server's ``send()``
 of 64 KiB messages to a client that had stopped reading blocked for good
 after 59 sends (~3.8 MB in kernel buffers); neither keepalive closed the

@@ -1,6 +1,6 @@
 """simple-websocket #18 and #33: a blocked receive is woken on every close path.
 
-Anchor: anchors.md §3. simple-websocket #18: ``receive()`` hangs although the
+Known bug: simple-websocket #18: ``receive()`` hangs although the
 connection is closed (races between the reader thread's Event and the
 ``connected`` flag); #33: ``receive()`` is not woken when the ping timeout
 closes the connection. The P3 probe (§9) found one such race still live in

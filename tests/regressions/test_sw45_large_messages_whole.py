@@ -1,6 +1,6 @@
 """simple-websocket #45: large messages (4 MB and more) arrive whole.
 
-Anchor: anchors.md §3, simple-websocket #45. ``send()`` wrote each frame with
+Known bug: simple-websocket #45. ``send()`` wrote each frame with
 ``sock.send(out_data)``, which on a large message (~4 MB) writes only part of
 it: the rest was lost and the peer saw a truncated, then garbled stream. The
 fix needed a loop, and then a lock (an RLock for the reporter), because the

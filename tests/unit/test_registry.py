@@ -44,7 +44,7 @@ def test_add_get_remove_and_the_membership_hears_each() -> None:
     registry = ClientRegistry(heard)
     one = Member(1)
     assert registry.add(one)  # type: ignore[arg-type]
-    assert registry.get(1) is one and 1 in registry and len(registry) == 1
+    assert registry.get(1) is one and 1 in registry and len(registry) == 1  # type: ignore[comparison-overlap]
     registry.join(1, "lobby")
     assert registry.rooms_of(1) == {"lobby"} and registry.members("lobby") == {1}
     registry.remove(one)  # type: ignore[arg-type]

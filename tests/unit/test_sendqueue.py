@@ -178,16 +178,19 @@ def test_at_most_one_pong_waits_the_answer_to_the_latest_ping(pair: Pair, flushe
 def test_the_state_machine_refuses_what_makes_no_sense(pair: Pair, flusher: Flusher) -> None:
     ours, _ = pair
     queue = SendQueue(PlainTransport(ours), 7, flusher, held=True)
-    assert queue.state is QueueState.HELD
+    states = [queue.state]
     queue.put_last(encode_close(1001))
-    assert queue.state is QueueState.HELD_SEALED
+    states.append(queue.state)
+    assert states == [QueueState.HELD, QueueState.HELD_SEALED]
     assert queue.put([b"late"], None) is None and queue.put_pong(b"\x8a\x00") is None
     queue.release()
-    assert queue.state in (QueueState.SEALED, QueueState.SEALED_FLUSHING)
+    states.append(queue.state)
     with pytest.raises(RuntimeError, match="'release' in state"):
         queue.release()
     queue.shutdown()
-    assert queue.state is QueueState.BROKEN and queue.broken
+    states.append(queue.state)
+    assert states[2] in (QueueState.SEALED, QueueState.SEALED_FLUSHING)
+    assert states[3] is QueueState.BROKEN and queue.broken
     # Every state has a way out to BROKEN, and BROKEN stays.
     assert all(TRANSITIONS[state, "break"] is QueueState.BROKEN for state in QueueState)
 

@@ -62,12 +62,13 @@ if _url:
         }
     }
 else:
-    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE_DIR / "db.sqlite3")}}
 
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/join/"
 USE_TZ = True
+TIME_ZONE = "UTC"
 
 # syncaerys: the defaults of every websocket, and the server of `manage.py runsyncaerys`.
 SYNCAERYS = {
