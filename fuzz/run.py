@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-HARNESSES = ["frames", "handshake", "inflater", "wire"]
+HARNESSES = ["frames", "handshake", "inflater", "wire", "backplane"]
 
 
 def run(name: str, seconds: int) -> int:

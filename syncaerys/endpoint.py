@@ -150,6 +150,8 @@ class Endpoint:
         excluded = set(except_ids)
         for client_id in excluded:
             check_client_id(client_id, "except_ids")
+        if room is not None:
+            _check_room(room)
         self._check_started()
         opcode, payload = _encode(data, binary)
         publishes: list[tuple[wire.Operation, int | None]] = []
@@ -462,6 +464,11 @@ def _encode(data: Data, binary: bool) -> tuple[int, bytes]:
 def _check_room(room: str) -> None:
     if not isinstance(room, str):
         raise TypeError(f"room must be a str, not {type(room).__name__}")
+    try:
+        room.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate cannot be written to Redis or sent to another process.
+        raise ValueError(f"room {room!r} is not valid Unicode (it has a lone surrogate)") from None
 
 
 def _as_bytes(data: Data) -> bytes:

@@ -39,12 +39,16 @@ from .exceptions import HostError
 from .handshake_result import denial_mistake
 from .options import Options
 from .options import WebsocketOptions
+from .protocol.handshake import LOOPBACK_IF_LOCAL
 from .protocol.handshake import Accept
 from .protocol.handshake import Rejection
 from .protocol.handshake import accept
+from .protocol.handshake import check_host
 from .protocol.handshake import check_origin
 from .protocol.handshake import check_request
 from .protocol.handshake import choose_subprotocol
+from .protocol.handshake import host_name
+from .protocol.handshake import is_loopback_name
 from .response import Response
 from .serving.early_data import take_buffered
 from .serving.host_socket import find_socket
@@ -307,7 +311,9 @@ class Gateway:
             self.start()
         rejection, compared = self._check(environ)
         if rejection is not None:
-            logger.info("handshake refused with %d: %s%s", rejection.status, rejection.reason, compared)
+            logger.info(
+                "handshake refused with %d: %s%s", rejection.status, rejection.detail or rejection.reason, compared
+            )
             return _reject(rejection, start_response, environ)
         upgrade = _Upgrade(environ, start_response, self._clients)
         try:
@@ -332,12 +338,22 @@ class Gateway:
             if ORIGIN_VERDICT in environ:
                 rejection = environ[ORIGIN_VERDICT]
             else:
+                # (Under Django, its ALLOWED_HOSTS checked the Host already.)
                 origin, host = environ.get("HTTP_ORIGIN"), environ.get("HTTP_HOST")
-                rejection = check_origin(origin, self.options.allowed_origins, host)
-                compared = f" (Origin {origin!r}, Host {host!r})" if rejection is not None else ""
+                rejection = check_host(host, self._allowed_hosts(environ), _bound_to_loopback(environ))
+                if rejection is None:
+                    rejection = check_origin(origin, self.options.allowed_origins, host)
+                    compared = f" (Origin {origin!r}, Host {host!r})" if rejection is not None else ""
         if rejection is None and not self._admit_handshake():
             rejection = _SHUTTING_DOWN
         return rejection, compared
+
+    def _allowed_hosts(self, environ: WSGIEnvironment) -> tuple[str, ...] | str | None:
+        """``allowed_hosts``, except that the loopback default does not apply to a request through a proxy."""
+        allowed = self.options.allowed_hosts
+        if allowed == LOOPBACK_IF_LOCAL and _via_proxy(environ):
+            return None
+        return allowed
 
     def _counting(self, start_response: StartResponse) -> Any:
         """``start_response`` that counts refusals by status (an upgrade is counted when its 101 is written)."""
@@ -543,6 +559,30 @@ def _has_body(environ: WSGIEnvironment) -> bool:
 
 
 _SHUTTING_DOWN = Rejection(503, "Server shutting down", [("Retry-After", "1")])
+
+
+def _bound_to_loopback(environ: WSGIEnvironment) -> bool:
+    """Whether the server that took the request listens on a loopback address (its ``SERVER_NAME``)."""
+    server = environ.get("syncaerys.server")
+    bound = getattr(server, "host", None) or environ.get("SERVER_NAME", "")
+    name = host_name(f"[{bound}]" if ":" in str(bound) else str(bound))
+    return name is not None and is_loopback_name(name)
+
+
+#: Headers a proxy adds and a browser's WebSocket cannot send (its page sets no headers).
+_PROXY_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_VIA")
+
+
+def _via_proxy(environ: WSGIEnvironment) -> bool:
+    """Whether a reverse proxy passed this request on: a DNS-rebound page talks to the server directly.
+
+    A proxy of the Server's ``trusted_proxies``, or any request carrying a
+    proxy's header (gunicorn or werkzeug behind nginx on the same machine).
+    """
+    if environ.get("syncaerys.proxy_address") or any(environ.get(key) for key in _PROXY_HEADERS):
+        return True
+    trusted = getattr(environ.get("syncaerys.server"), "trusted_proxies", None)
+    return trusted is not None and bool(trusted.trusts(environ.get("REMOTE_ADDR", "")))
 
 
 def _reject(rejection: Rejection, start_response: StartResponse, environ: WSGIEnvironment) -> Iterable[bytes]:

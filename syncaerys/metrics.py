@@ -23,10 +23,14 @@ when several gateways share one). What is exported:
   ``syncaerys_bytes_received_total``, ``syncaerys_bytes_sent_total``,
   ``syncaerys_frames_received_total``, ``syncaerys_frames_sent_total``;
 * ``syncaerys_closes_total{code}``: closed connections by close code (1006: the TCP connection dropped);
+  the peer chooses its code, so only the codes RFC 6455 7.4.1 names are labels of their own, the rest
+  are ``3000-3999 registered``, ``4000-4999 application`` or ``other`` (a bounded set of series);
 * ``syncaerys_send_queue_bytes``: bytes queued for the open clients (gauge);
 * ``syncaerys_heartbeat_latency_seconds``: ping to pong round trips (histogram);
-* ``syncaerys_backplane_up`` (gauge, 1 or 0) and ``syncaerys_backplane_publish_errors_total``,
-  only for a gateway with a cluster backplane (one without has no such state to report).
+* ``syncaerys_backplane_up`` (gauge, 1 or 0), ``syncaerys_backplane_publish_errors_total``,
+  ``syncaerys_backplane_malformed_total`` (messages on the backplane's channels dropped as malformed)
+  and ``syncaerys_backplane_redis_errors_total`` (commands Redis refused with an error reply), only
+  for a gateway with a cluster backplane (one without has no such state to report).
 
 A scrape reads the counters the gateway keeps anyway and makes one pass
 over the open clients: nothing is added to the send or receive paths.
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -69,6 +74,26 @@ def _names(gateways: Iterable[Gateway]) -> list[tuple[str, Gateway]]:
         seen[base] = seen.get(base, 0) + 1
         named.append((base if seen[base] == 1 else f"{base}-{seen[base]}", gateway))
     return named
+
+
+#: Close codes with a label of their own: those RFC 6455 7.4.1 and the IANA registry name.
+NAMED_CLOSE_CODES = frozenset({*range(1000, 1004), *range(1005, 1016)})
+
+
+def close_code_buckets(by_code: Mapping[int, int]) -> dict[str, int]:
+    """Closes by label: a named code as itself, the others by range. Pure; thread-safe; never blocks."""
+    buckets: dict[str, int] = {}
+    for code, number in by_code.items():
+        if code in NAMED_CLOSE_CODES:
+            label = str(code)
+        elif 3000 <= code <= 3999:
+            label = "3000-3999 registered"
+        elif 4000 <= code <= 4999:
+            label = "4000-4999 application"
+        else:
+            label = "other"
+        buckets[label] = buckets.get(label, 0) + number
+    return buckets
 
 
 class Collector(_PrometheusCollector):
@@ -111,6 +136,14 @@ class Collector(_PrometheusCollector):
         publish_errors = CounterMetricFamily(
             "syncaerys_backplane_publish_errors", "Operations not published to the other processes.", labels=labels
         )
+        redis_errors = CounterMetricFamily(
+            "syncaerys_backplane_redis_errors",
+            "Commands the backplane's Redis refused with an error reply (not a lost connection).",
+            labels=labels,
+        )
+        malformed = CounterMetricFamily(
+            "syncaerys_backplane_malformed", "Backplane messages dropped as malformed.", labels=labels
+        )
         for name, gateway in self._gateways:
             open_clients, queued_bytes, live = gateway.live_traffic()
             by_outcome, by_code, closed, buckets, count, total = gateway.stats.snapshot()
@@ -118,8 +151,8 @@ class Collector(_PrometheusCollector):
             queued.add_metric([name], queued_bytes)
             for outcome, number in sorted(by_outcome.items()):
                 handshakes.add_metric([name, outcome], number)
-            for code, number in sorted(by_code.items()):
-                closes.add_metric([name, str(code)], number)
+            for label, number in sorted(close_code_buckets(by_code).items()):
+                closes.add_metric([name, label], number)
             for key, family in traffic.items():
                 field = key.replace("_received", "_in").replace("_sent", "_out")
                 family.add_metric([name], getattr(live, field) + getattr(closed, field))
@@ -134,6 +167,8 @@ class Collector(_PrometheusCollector):
                 continue  # no other process to reach: no up or down, no publishing
             backplane_up.add_metric([name], 1 if backplane.up else 0)
             publish_errors.add_metric([name], backplane.publish_errors)
+            malformed.add_metric([name], backplane.malformed_messages)
+            redis_errors.add_metric([name], backplane.redis_errors)
         yield connections
         yield queued
         yield handshakes
@@ -142,6 +177,8 @@ class Collector(_PrometheusCollector):
         yield latency
         yield backplane_up
         yield publish_errors
+        yield malformed
+        yield redis_errors
 
 
 def _registry(gateways: tuple[Gateway, ...]) -> CollectorRegistry:

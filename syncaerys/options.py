@@ -14,8 +14,10 @@ from typing import TypedDict
 from .backplane.base import Backplane
 from .exceptions import OptionError
 from .protocol.handshake import ANY_ORIGIN
+from .protocol.handshake import LOOPBACK_IF_LOCAL
 from .protocol.handshake import SAME_ORIGIN
 from .protocol.handshake import OriginCheck
+from .protocol.handshake import host_name
 
 __all__ = ["Options", "WebsocketOptions"]
 
@@ -47,7 +49,8 @@ class Options:
     #: Outbound messages longer than this are split into equal fragments.
     auto_frame_size: int | None = 65_527
     #: Bytes queued for one client past which, once its socket has stayed full
-    #: for a second (it is not keeping up), it is closed with 1008.
+    #: for a second (it is not keeping up), it is closed with 1008; past four
+    #: times this, at once. Each queued frame counts 192 bytes besides its own.
     max_send_queue: int | None = 16 * MiB
 
     # Timeouts.
@@ -57,6 +60,11 @@ class Options:
     queued_ping_limit: int = 3
     #: How long to wait for the peer's close frame (and for our close to be written).
     close_period: float = 3.0
+    #: How long a message (or a frame) may take to arrive whole, from its first
+    #: byte; past it the client is closed with 1008. A client trickling the rest
+    #: of a message pins what it sent so far (with compression, up to
+    #: ``max_message_size`` inflated) for as long as it likes otherwise.
+    message_timeout: float | None = 60.0
 
     # Handshake.
     #: Subprotocols accepted, in order of preference: the first one the client offers wins.
@@ -68,6 +76,16 @@ class Options:
     #: and ``None`` (no header), or a callable of the origin; ``"*"`` or
     #: ``None``: no check.
     allowed_origins: OriginCheck | str | None = SAME_ORIGIN
+    #: Which ``Host`` names a handshake may carry (DNS rebinding gives a page
+    #: of the attacker's the same name in Host and Origin). ``"loopback-if-local"``
+    #: (the default): on a server bound to a loopback address, only ``localhost``,
+    #: ``*.localhost`` and loopback addresses, unless the request came through
+    #: a proxy (one of ``trusted_proxies``, or it carries ``X-Forwarded-For``,
+    #: ``Forwarded``, ``X-Real-IP`` or ``Via``, which a browser's WebSocket
+    #: cannot send); on other binds, any. Or names (``".example.com"``: it
+    #: and its subdomains; ``"*"``: any), as Django's ``ALLOWED_HOSTS``.
+    #: ``None``: no check. Refused with 403.
+    allowed_hosts: tuple[str, ...] | str | None = LOOPBACK_IF_LOCAL
 
     # Compression (permessage-deflate, RFC 7692).
     #: Negotiate permessage-deflate when the client offers it.
@@ -117,8 +135,10 @@ class WebsocketOptions(TypedDict, total=False):
     heartbeat_period: float | None
     queued_ping_limit: int
     close_period: float
+    message_timeout: float | None
     subprotocols: str | Iterable[str]
     allowed_origins: OriginCheck | str | None
+    allowed_hosts: Iterable[str] | str | None
     compression: bool
     compression_threshold: int
     compression_window_bits: int
@@ -171,6 +191,27 @@ def _check_origins(value: Any) -> OriginCheck | str | None:
         if item is not None and not isinstance(item, (str, re.Pattern)):
             raise OptionError(f"option 'allowed_origins' holds {item!r}: use str, re.Pattern or None")
     return result
+
+
+def _check_hosts(value: Any) -> tuple[str, ...] | str | None:
+    if value is None or value in (LOOPBACK_IF_LOCAL, "*"):
+        checked: tuple[str, ...] | str | None = value
+        return checked
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise OptionError(f"option 'allowed_hosts' must be a list of host names, not {value!r}") from None
+    normalized = []
+    for name in names:
+        text = name.strip().lower() if isinstance(name, str) else ""
+        # "*" and ".example.com" as they are; a name or address as the Host check compares it (no port).
+        exact = host_name(text[1:] if text.startswith(".") else text) if text and text != "*" else None
+        if text != "*" and (exact is None or any(c in text for c in "/ \t")):
+            raise OptionError(f"option 'allowed_hosts' holds {name!r}: use names such as 'chat.example.com'")
+        normalized.append(text if text == "*" or text.startswith(".") else str(exact))
+    return tuple(normalized)
 
 
 def _optional_int(name: str, value: Any) -> Any:
@@ -227,6 +268,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "queued_ping_limit": _required_int(1),
     "heartbeat_period": _period(optional=True),
     "close_period": _period(optional=False),
+    "message_timeout": _period(optional=True),
     "text_only": _bool,
     "compression": _bool,
     "compression_threshold": _required_int(0),
@@ -234,5 +276,6 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "compression_memory_level": _between(1, 9),
     "subprotocols": lambda name, value: _check_subprotocols(value),
     "allowed_origins": lambda name, value: _check_origins(value),
+    "allowed_hosts": lambda name, value: _check_hosts(value),
     "backplane": _backplane,
 }

@@ -56,6 +56,7 @@ class ServerOptions(TypedDict, total=False):
     header_timeout: float | None
     max_header_bytes: int | None
     trusted_proxies: Iterable[str] | None
+    proxy_header: str
 
 
 def check_server_arguments(host: Any, port: Any, options: Mapping[str, Any], caller: str = "Server()") -> None:
@@ -100,18 +101,23 @@ class Server:
         and request headers. ``None``: no limit.
     :param max_header_bytes: total size of the request headers (431 past it).
     :param trusted_proxies: addresses or networks of reverse proxies (nginx...)
-        whose ``X-Forwarded-For`` / ``Forwarded`` headers name the client:
+        whose forwarding header (``proxy_header``) names the client:
         for a connection from one of them, ``REMOTE_ADDR`` (so
         ``get_info().remote_address``, ``request.remote_addr`` and the logs)
         is the client's address. ``None`` (the default): those headers are
         never believed, since any client can send them.
+    :param proxy_header: the one header the trusted proxies write:
+        ``"X-Forwarded-For"`` (the default) or ``"Forwarded"`` (RFC 7239). The
+        other is never read: a proxy passes it through from the client (nginx
+        does), so believing it would let any client choose its address.
 
     Thread model: :meth:`start`, :meth:`stop` and the properties may be called from any thread;
     :meth:`serve_forever` blocks the thread that calls it, and each connection is served in a thread of its
     own.
     """
 
-    def __init__(
+    # Keyword options, each documented above and passed through by run() (ServerOptions): not a call to simplify.
+    def __init__(  # noqa: PLR0913
         self,
         app: WSGIApplication,
         host: str = "127.0.0.1",
@@ -122,6 +128,7 @@ class Server:
         header_timeout: float | None = 10.0,
         max_header_bytes: int | None = 65536,
         trusted_proxies: Iterable[str] | None = None,
+        proxy_header: str = "X-Forwarded-For",
     ) -> None:
         check_server_arguments(host, port, {})
         self.app = app
@@ -130,7 +137,8 @@ class Server:
         #: Connections served at once; ``"auto"`` resolved with :func:`default_max_connections`.
         self.max_connections: int | None = self._admission.limit
         #: Whose forwarding headers are believed (see ``trusted_proxies``).
-        self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies is not None else None
+        proxies = TrustedProxies(trusted_proxies or (), proxy_header)  # checks proxy_header even when unused
+        self.trusted_proxies = proxies if trusted_proxies is not None else None
         self.header_timeout = header_timeout
         self.max_header_bytes = max_header_bytes
         # Guards the state and the gateways.

@@ -1,6 +1,6 @@
 """A syncaerys gateway on gevent's WSGIServer, for tests/test_gevent.py (not a test module).
 
-``python tests/gevent_host.py PORT [--no-patch] [--parties N]``. Messages are echoed
+``python tests/gevent_host.py PORT [--no-patch] [--parties N] [--no-limits]``. Messages are echoed
 as ``echo: ...``, except ``together``: its handler waits on a barrier of ``N`` parties
 (30 s at most) and answers ``together``, or ``alone`` when the barrier broke, which
 only happens if the handlers of different clients cannot block at the same time;
@@ -56,9 +56,13 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--no-patch", action="store_true")
     parser.add_argument("--parties", type=int, default=2)
+    parser.add_argument("--no-limits", action="store_true", help="no rate limits and no message_timeout")
     args = parser.parse_args()
+    off = {"max_frames_per_second": None, "max_bytes_per_minute": None, "message_timeout": None}
+    limits = off if args.no_limits else {}
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    WSGIServer(("127.0.0.1", args.port), syncaerys.websocket(Together(args.parties)), log=None).serve_forever()
+    gateway = syncaerys.websocket(Together(args.parties), **limits)  # type: ignore[arg-type]
+    WSGIServer(("127.0.0.1", args.port), gateway, log=None).serve_forever()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("harness", ["frames", "handshake", "inflater", "wire"])
+@pytest.mark.parametrize("harness", ["frames", "handshake", "inflater", "wire", "backplane"])
 def test_the_seed_corpus_passes(harness: str) -> None:
     corpus = FUZZ / "corpus" / harness
     assert any(corpus.iterdir()), f"{corpus} is empty"

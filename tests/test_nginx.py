@@ -41,6 +41,7 @@ LOCATION = """
             proxy_set_header Host $http_host;            # with the port: Origin checks compare it
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header Forwarded "";
             proxy_read_timeout {read_timeout};
         }}
 """
@@ -130,7 +131,7 @@ def nginx(
 @contextlib.contextmanager
 def backend(handler: object | None = None, **options: object) -> Iterator[tuple[syncaerys.Server, Recorder]]:
     recorder = handler if isinstance(handler, Recorder) else Recorder()
-    server_options = {k: options.pop(k) for k in ("trusted_proxies",) if k in options}
+    server_options = {k: options.pop(k) for k in ("trusted_proxies", "proxy_header") if k in options}
     gateway = syncaerys.websocket(recorder, **options)  # type: ignore[arg-type]
     with syncaerys.Server(gateway, port=0, **server_options) as server:  # type: ignore[arg-type]
         yield server, recorder

@@ -87,6 +87,19 @@ def test_room_names_must_be_strings(clients: Clients) -> None:
         clients.endpoint.leave(one, None)  # type: ignore[arg-type]
 
 
+def test_room_names_must_be_unicode(clients: Clients) -> None:
+    """A lone surrogate cannot reach Redis: it stopped a cluster backplane's writer thread."""
+    _, one = clients.open()
+    for call in (
+        lambda: clients.endpoint.join(one, "\ud800"),
+        lambda: clients.endpoint.leave(one, "a\udcff"),
+        lambda: clients.endpoint.broadcast("x", room="\ud800"),
+    ):
+        with pytest.raises(ValueError, match="lone surrogate"):
+            call()
+    assert clients.endpoint.rooms_of(one) == set()
+
+
 def test_broadcast_to_a_room_reaches_only_its_members(clients: Clients) -> None:
     endpoint = clients.endpoint
     ws_one, one = clients.open()

@@ -83,11 +83,31 @@ class Backplane:
         self._node: LocalNode | None = None
         self._errors_lock = threading.Lock()
         self._publish_errors = 0
+        self._malformed = 0
+        self._redis_errors = 0
 
     @property
     def publish_errors(self) -> int:
         """Operations that could not be published to the other processes, since the start. Never blocks."""
         return self._publish_errors
+
+    @property
+    def malformed_messages(self) -> int:
+        """Messages received on the backplane's channels and dropped as malformed, since the start. Never blocks."""
+        return self._malformed
+
+    @property
+    def redis_errors(self) -> int:
+        """Commands the backplane's server refused with an error reply (not a lost connection). Never blocks."""
+        return self._redis_errors
+
+    def _count_redis_errors(self, count: int) -> None:
+        with self._errors_lock:
+            self._redis_errors += count
+
+    def _count_malformed(self) -> None:
+        with self._errors_lock:
+            self._malformed += 1
 
     def _count_publish_errors(self, count: int = 1) -> None:
         with self._errors_lock:

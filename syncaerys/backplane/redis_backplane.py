@@ -69,6 +69,10 @@ logger = logging.getLogger("syncaerys.backplane")
 T = TypeVar("T")
 
 _BATCH = 512
+#: Seconds between two log lines about malformed messages or refused commands (each counts those it stands for).
+LOG_INTERVAL = 10.0
+#: How long a subscription must have lasted for the reconnection backoff to start over.
+STABLE_AFTER = 5.0
 
 
 def connect(url: str, timeout: float, options: Mapping[str, Any] | None = None) -> Any:
@@ -201,6 +205,16 @@ class RedisBackplane(Backplane):
         self._requests: dict[str, SendFuture[dict[str, Any] | None]] = {}
         self._requests_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # The listener's alone: when it last logged a malformed message, and how many it dropped unlogged since.
+        self._malformed_logged_at = -LOG_INTERVAL
+        self._malformed_unlogged = 0
+        # Error replies (Redis answered, but refused): counted, logged once per LOG_INTERVAL, and the
+        # state writes retried with a backoff. Under _cond.
+        self._refused_logged_at = -LOG_INTERVAL
+        self._refused_unlogged = 0
+        self._refusing = False
+        self._state_delay = 0.0
+        self._state_retry_at = 0.0
 
     # -- lifecycle
 
@@ -316,7 +330,7 @@ class RedisBackplane(Backplane):
         deadline = time.monotonic() + self.request_timeout
         with self._cond:
             target = self._marked
-            while self._written < target and self._up and not self._stopping:
+            while self._written < target and self._up and not self._stopping and not self._refusing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     logger.warning("backplane: client %d not written to Redis within request_timeout", client_id)
@@ -428,42 +442,58 @@ class RedisBackplane(Backplane):
             beat = time.monotonic() >= next_beat
             if beat:
                 next_beat = time.monotonic() + interval
+            refused: list[Exception] = []
             try:
                 with redis_errors("could not publish to Redis"):
-                    results = self._execute(work, beat)
+                    results = self._execute(work, beat, refused)
             except BackplaneError as error:
                 self._fail(work.batch, error)
                 with self._cond:
                     self._resync = True
                 self._connection_lost(error.__cause__ or error)
                 continue
-            if work.full or work.clients:
-                with self._cond:
-                    self._written = max(self._written, work.marked)
-                    self._cond.notify_all()
+            if refused or work.full or work.clients or work.rooms or beat:
+                self._state_written(refused, work)
             self._resolve(work.batch, results)
 
     def _take_work(self, next_beat: float) -> _Work | None:
         """Wait for something to write (or the next heartbeat) and take it; ``None`` once stopped and drained."""
         with self._cond:
-            while not (self._stopping or self._outgoing or (self._up and (self._dirty_clients or self._resync))):
-                remaining = next_beat - time.monotonic()
-                if remaining <= 0:
+            while not (self._stopping or self._outgoing):
+                now = time.monotonic()
+                wake = next_beat
+                if self._up and (self._dirty_clients or self._resync):
+                    if now >= self._state_retry_at:
+                        break
+                    # Redis refused the last state write: wait for the backoff.
+                    wake = min(wake, self._state_retry_at)
+                if now >= wake:
                     break
-                self._cond.wait(remaining)
+                self._cond.wait(wake - now)
             if self._stopping and not self._outgoing:
                 return None
             batch = [self._outgoing.popleft() for _ in range(min(_BATCH, len(self._outgoing)))]
+            if time.monotonic() < self._state_retry_at:
+                # Still backing off: the state waits, the operations go.
+                return _Work(batch, False, set(), set(), 0)
             full, self._resync = self._resync, False
             clients, self._dirty_clients = self._dirty_clients, set()
             rooms, self._dirty_rooms = self._dirty_rooms, set()
             return _Work(batch, full, clients, rooms, self._marked)
 
-    def _execute(self, work: _Work, beat: bool) -> list[Any]:
-        """One pipeline: this node's state (or its refresh), then the batch; the batch's replies. Blocks on Redis."""
+    def _execute(self, work: _Work, beat: bool, refused: list[Exception]) -> list[Any]:
+        """One pipeline: this node's state (or its refresh), then the batch; the batch's replies. Blocks on Redis.
+
+        An error reply (Redis at maxmemory, a read-only replica) is not a lost
+        connection: a refused state command goes to ``refused``, a refused
+        operation's reply is the error, and what Redis accepted still counts.
+        """
         full = work.full
         if beat:
-            full = self._record.heartbeat() or full
+            try:
+                full = self._record.heartbeat() or full
+            except redis.ResponseError as error:
+                refused.append(error)
             work.full = full
         pipe = self._redis.pipeline(transaction=False)
         # The state goes first: a client this node announces is in Redis before the announcement.
@@ -478,20 +508,64 @@ class RedisBackplane(Backplane):
             if item.client_id is not None:
                 pipe.hexists(self.keys.clients(wire.node_of(item.client_id)), str(item.client_id))
             pipe.publish(item.channel, item.data)
-        results: list[Any] = pipe.execute()[state_commands:]
-        return results
+        results: list[Any] = pipe.execute(raise_on_error=False)
+        refused.extend(r for r in results[:state_commands] if isinstance(r, Exception))
+        return results[state_commands:]
 
-    @staticmethod
-    def _resolve(batch: list[_Outgoing], results: list[Any]) -> None:
-        """Each operation's future from its replies: the receivers, or the client not open on a live node."""
+    def _state_written(self, refused: list[Exception], work: _Work) -> None:
+        """After a state write: on success, announce it; on refusal, count it and retry all later, backing off."""
+        if refused:
+            self._refused(refused)
+            with self._cond:
+                self._resync = True
+                self._state_delay = min(max(self._state_delay * 2, 0.05), self.max_reconnect_delay)
+                self._state_retry_at = time.monotonic() + self._state_delay
+                # Clients waiting to be announced stop waiting: it may take long.
+                self._cond.notify_all()
+            return
+        with self._cond:
+            if self._refusing:
+                logger.warning("backplane: Redis at %s accepts writes again", self.url)
+            self._refusing = False
+            self._state_delay = 0.0
+            if work.full or work.clients:
+                self._written = max(self._written, work.marked)
+                self._cond.notify_all()
+
+    def _refused(self, errors: list[Exception]) -> None:
+        """Count error replies; log them at most once per LOG_INTERVAL. Any thread."""
+        self._count_redis_errors(len(errors))
+        now = time.monotonic()
+        with self._cond:
+            self._refusing = True
+            if now - self._refused_logged_at < LOG_INTERVAL:
+                self._refused_unlogged += len(errors)
+                return
+            also, self._refused_unlogged = self._refused_unlogged, 0
+            self._refused_logged_at = now
+        logger.warning(
+            "backplane: Redis at %s refused %d command(s) (%s)%s; still connected, this node's state in Redis is "
+            "retried with a backoff (syncaerys_backplane_redis_errors_total counts them)",
+            self.url,
+            len(errors) + also,
+            errors[0],
+            f", {also} of them since the last report" if also else "",
+        )
+
+    def _resolve(self, batch: list[_Outgoing], results: list[Any]) -> None:
+        """Each operation's future from its replies: the receivers, the client not open on a live node, or refused."""
         replies = iter(results)
         for item in batch:
             known = next(replies) if item.client_id is not None else True
-            receivers = int(next(replies))
-            if not known or (item.client_id is not None and receivers == 0):
+            receivers = next(replies)
+            reply_error = known if isinstance(known, Exception) else receivers
+            if isinstance(reply_error, Exception):
+                self._refused([reply_error])
+                self._fail([item], BackplaneError(f"Redis refused to publish: {reply_error}"))
+            elif not known or (item.client_id is not None and int(receivers) == 0):
                 item.future.set_exception(UnknownClient(f"client {item.client_id} is not open on any live node"))
             else:
-                item.future.set_result(max(0, receivers - int(item.discount_self)))
+                item.future.set_result(max(0, int(receivers) - int(item.discount_self)))
 
     def _fail(self, batch: list[_Outgoing], error: BackplaneError) -> None:
         if batch:
@@ -509,6 +583,7 @@ class RedisBackplane(Backplane):
 
     def _listen(self, subscribed: threading.Event) -> None:
         delay = 0.05
+        up_since: float | None = None
         while not self._stopping:
             pubsub = None
             try:
@@ -518,10 +593,14 @@ class RedisBackplane(Backplane):
                     self._confirm(pubsub)
                     # After a reconnect Redis may have restarted empty: claim the
                     # node number again if needed and rewrite this node's state.
-                    self._record.heartbeat()
+                    try:
+                        self._record.heartbeat()
+                    except redis.ResponseError as error:
+                        # Refused, not gone: the writer claims it again with its backoff.
+                        self._refused([error])
                     with self._cond:
                         self._resync = True
-                    delay = 0.05
+                    up_since = time.monotonic()
                     self._reconnect.clear()
                     self._set_up(True)
                     subscribed.set()
@@ -530,6 +609,12 @@ class RedisBackplane(Backplane):
                 subscribed.set()
                 if not self._stopping:
                     self._connection_lost(error.__cause__ or error)
+            except Exception as error:
+                # A bug here must not end the thread: the node would look alive and deliver nothing.
+                logger.exception("backplane: unexpected error in the listener; resubscribing")
+                subscribed.set()
+                if not self._stopping:
+                    self._connection_lost(error)
             finally:
                 if pubsub is not None:
                     with contextlib.suppress(*REDIS_ERRORS):
@@ -538,6 +623,10 @@ class RedisBackplane(Backplane):
                 return
             # Set by the failure itself: cleared, so that only stop() ends the backoff early.
             self._reconnect.clear()
+            if up_since is not None and time.monotonic() - up_since >= STABLE_AFTER:
+                # It was up for a while: this is a new outage, not the same one flapping.
+                delay = 0.05
+            up_since = None
             if not self._stopping:
                 self._reconnect.wait(delay)
             delay = min(delay * 2, self.max_reconnect_delay)
@@ -573,9 +662,9 @@ class RedisBackplane(Backplane):
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         try:
-            op = wire.decode(message["data"])
+            op = wire.decode(message.get("data", b""))
         except wire.WireError as error:
-            logger.warning("backplane: ignored a message on %s: %s", _text(message.get("channel")), error)
+            self._malformed_message(_text(message.get("channel")), error)
             return
         if op.origin and op.origin == self.node:
             return
@@ -583,6 +672,18 @@ class RedisBackplane(Backplane):
             self._handle(op)
         except Exception:
             logger.exception("backplane: exception applying a %s operation", op.kind)
+
+    def _malformed_message(self, channel: str, error: wire.WireError) -> None:
+        """Count a dropped message; log it unless a line was written less than LOG_INTERVAL ago."""
+        self._count_malformed()
+        now = time.monotonic()
+        if now - self._malformed_logged_at < LOG_INTERVAL:
+            self._malformed_unlogged += 1
+            return
+        also = f" ({self._malformed_unlogged} more dropped since the last report)" if self._malformed_unlogged else ""
+        logger.warning("backplane: dropped a malformed message on %s: %s%s", channel, error, also)
+        self._malformed_logged_at = now
+        self._malformed_unlogged = 0
 
     def _handle(self, op: wire.Operation) -> None:
         local = self.local_node

@@ -11,6 +11,7 @@ deadlines run on the shared timer.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from ..message import Message
 from ..options import Options
 from ..protocol.deflate import DeflateParams
 from ..protocol.frames import OP_CONT
+from ..protocol.logsafe import printable
 from ..protocol.parser import Frame
 from ..protocol.ratelimit import TokenBucket
 from ..protocol.session import CloseReceived
@@ -34,6 +36,8 @@ from ..protocol.session import State
 from .handler import Handler
 from .info import ClientInfo
 from .log import client_logger
+from .sendqueue import ENTRY_COST
+from .sendqueue import SEND_QUEUE_GRACE
 from .sendqueue import SendQueue
 from .sendqueue import Waiter
 from .sendqueue import shared_flusher
@@ -43,13 +47,12 @@ from .timer import TimerHandle
 from .timer import shared_timer
 from .transport import Transport
 
-__all__ = ["Connection", "ClientContext"]
+__all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
 
-#: How long a client's socket may stay full while more than ``max_send_queue``
-#: bytes wait for it (see ``Connection._check_queue``).
-SEND_QUEUE_GRACE = 1.0
+#: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
+GEVENT_YIELD_EVERY = 64
 
 #: The most one read asks for (a large frame is read in pieces of this size).
 READ_SIZE = 1 << 16
@@ -103,19 +106,21 @@ class Connection:
         "_context",
         "_debug",
         "_frame_budget",
+        "_frames_since_yield",
         "_heartbeat_handle",
         "_inflated_charged",
         "_inflates",
         "_last_read_mono",
         "_lock",
         "_log",
+        "_message_since",
         "_options",
-        "_send_limit",
         "_user_data",
         "_waiting",
         "_waiting_since",
         "_wake",
         "_warned_call",
+        "_yield_every",
         "closed_at",
         "connected_at",
         "id",
@@ -147,7 +152,6 @@ class Connection:
         self.path = path
         self._context = context
         self._options = options
-        self._send_limit = options.max_send_queue
         self._log = client_logger(logger, client_id)
         self.session = Session(
             max_frame_size=options.max_frame_size,
@@ -163,7 +167,9 @@ class Connection:
         # that the close frame is queued by the one thread whose transition won.
         self._lock = threading.Lock()
         # Held until the gateway has written the 101 (see release()).
-        self.queue = SendQueue(transport, client_id, shared_flusher(), held=True)
+        self.queue = SendQueue(
+            transport, client_id, shared_flusher(), held=True, limit=options.max_send_queue, overflow=self._overflow
+        )
         self.connected_at = time.time()
         self.closed_at = 0.0
         self.last_read_at = 0.0
@@ -195,6 +201,11 @@ class Connection:
         self._warned_call = 0
         self._inflates = deflate is not None
         self._inflated_charged = 0
+        # When the frame or message being received began arriving (monotonic), 0.0 between messages.
+        self._message_since = 0.0
+        # Under gevent, frames between two yields to its hub (0: real threads, which the OS preempts).
+        self._yield_every = GEVENT_YIELD_EVERY if _on_gevent() else 0
+        self._frames_since_yield = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -237,7 +248,7 @@ class Connection:
         callbacks = self._context.callbacks
         if self._options.heartbeat_period is not None:
             self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
-        self._log.info("opened from %s on %s", self.remote_address, self.path)
+        self._log.info("opened from %s on %s", printable(self.remote_address), printable(self.path))
         try:
             try:
                 self._call_handler(callbacks.on_open, self.id, handshake_data)
@@ -354,6 +365,14 @@ class Connection:
             if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
                 frame_budget.spend(1, time.monotonic())
+            if self._yield_every:
+                self._frames_since_yield += 1
+                if self._frames_since_yield >= self._yield_every:
+                    # gevent's recv and send return without switching while data flows: a client
+                    # streaming tiny frames would keep every other greenlet waiting. (time.sleep
+                    # is gevent's, patched: sleep(0) lets the hub run the others.)
+                    self._frames_since_yield = 0
+                    time.sleep(0)
             if self._inflates and self._byte_budget is not None:
                 # Charged on what the client makes us inflate, not on its compressed bytes.
                 inflated = session.inflated_bytes
@@ -364,6 +383,8 @@ class Connection:
                 if self._debug:
                     self._log.debug("< %s fin=%s %d", event.opcode, event.fin, len(event.data))
                 self.last_data_read_at = self.last_read_at
+                if event.fin:
+                    self._message_since = 0.0
                 return event
             self._act_on(event)
         return None
@@ -372,8 +393,7 @@ class Connection:
         if self._debug:
             self._log.debug("< %r", event)
         if type(event) is PingReceived:
-            # Pongs the peer does not read are its own doing: no grace for them.
-            self._check_queue(self.queue.put_control(event.reply), grace=0.0)
+            self.queue.put_pong(event.reply)
         elif type(event) is PongReceived:
             if event.latency is not None:
                 self._context.stats.latency(event.latency)
@@ -396,10 +416,6 @@ class Connection:
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not transport.wait_readable(remaining):
-                raise TimeoutError("no data from the client before the timeout")
         # Reads go into this connection's small reusable buffer and only what
         # came is copied out, in an object of its exact size. The alternative,
         # recv(READ_SIZE), allocates 64 KiB that the thread holds while it
@@ -410,15 +426,20 @@ class Connection:
         # pieces no larger than what the frame still needs.
         missing = self.session.missing
         buffer = self._buffer
+        # Listening for the peer from here (the heartbeat counts unanswered pings only then).
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
-            if missing > BUFFER_SIZE:
-                data = transport.recv(min(missing, READ_SIZE))
-            else:
-                data = bytes(buffer[: transport.recv_into(buffer)])
-        except OSError:
-            data = b""
+            # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
+            if not self._wait_readable(deadline):
+                return
+            try:
+                if missing > BUFFER_SIZE:
+                    data = transport.recv(min(missing, READ_SIZE))
+                else:
+                    data = bytes(buffer[: transport.recv_into(buffer)])
+            except OSError:
+                data = b""
         finally:
             self._waiting = False
         if not data:
@@ -426,6 +447,38 @@ class Connection:
                 self.session.connection_lost()
             return
         self.received(data)
+
+    def _wait_readable(self, deadline: float | None) -> bool:
+        """Wait for data up to the reader's ``deadline`` or the message's; False when the message ran out of time.
+
+        Raises :class:`TimeoutError` when the reader's deadline comes first.
+        """
+        due = self._message_due()
+        if due is not None and (deadline is None or due < deadline):
+            remaining = due - time.monotonic()
+            if remaining <= 0 or not self.transport.wait_readable(remaining):
+                self._log.info(
+                    "a message not whole %.1f s after it began (message_timeout); closing",
+                    self._options.message_timeout,
+                )
+                self.close(1008, "Message not completed within message_timeout")
+                return False
+        elif deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.transport.wait_readable(remaining):
+                raise TimeoutError("no data from the client before the timeout")
+        return True
+
+    def _message_due(self) -> float | None:
+        """When the frame or message being received must be whole (``message_timeout``); None if no deadline runs."""
+        timeout = self._options.message_timeout
+        if timeout is None or not self.session.receiving or not self.is_open:
+            self._message_since = 0.0
+            return None
+        if not self._message_since:
+            # Its first bytes came with the last read.
+            self._message_since = self._last_read_mono
+        return self._message_since + timeout
 
     def received(self, data: bytes) -> None:
         """Take bytes the client sent, read here or by the host server before the 101.
@@ -521,32 +574,23 @@ class Connection:
         ``waiter`` is told when the frames are written, or fail; not when False is returned.
         Thread-safe; never blocks: what the socket does not take now is left to the flusher.
         """
-        queued = self.queue.put(frames, waiter)
-        if queued is None:
-            return False
-        if self._send_limit is not None and queued > self._send_limit:
-            self._check_queue(queued)
-        return True
+        return self.queue.put(frames, waiter) is not None
 
-    def _check_queue(self, queued: int | None, grace: float = SEND_QUEUE_GRACE) -> None:
-        """Close a client that is not keeping up with what is sent to it.
+    def _overflow(self, charge: int, full_for: float) -> None:
+        """The send queue is over ``max_send_queue`` past its grace, or over its ceiling: close.
 
-        That is: more than ``max_send_queue`` bytes queued while its socket
-        has stayed full for ``grace`` seconds. A client reading at the speed
-        of its link drains a 20 MiB message in a moment and is not closed for
-        it; one that stopped reading is, at the first send after ``grace``.
+        Called by the queue, on a sender's thread or the flusher's, whether
+        or not anything more is sent. A client reading at the speed of its
+        link drains a 20 MiB message in a moment and is not closed for it.
         """
-        limit = self._options.max_send_queue
-        if limit is None or queued is None or queued <= limit:
-            return
-        since = self.queue.backlog_since
-        if since and time.monotonic() - since >= grace:
+        if self.close(1008, "Send queue limit exceeded", drop_queued=True):
             self._log.warning(
-                "%d bytes queued and its socket full for %.1f s, over max_send_queue; closing",
-                queued,
-                time.monotonic() - since,
+                "%d bytes queued (counting %d per frame), over max_send_queue=%d, its socket full for %.1f s; closing",
+                charge,
+                ENTRY_COST,
+                self._options.max_send_queue,
+                full_for,
             )
-            self.close(1008, "Send queue limit exceeded", drop_queued=True)
 
     def close(self, code: int, reason: str, *, drop_queued: bool = False) -> bool:
         """Start the closing handshake; False if the client was already closing. Thread-safe; never blocks.
@@ -576,7 +620,8 @@ class Connection:
         if self.session.state is State.CLOSED:
             return
         busy = self.busy_in()
-        if busy is None:
+        if busy is None or self._waiting:
+            # Not reading only if the handler is busy: waiting in message.result() it reads.
             self._log.info("no close frame from the peer within close_period")
         elif self._warned_call != self._callback_calls:
             # The peer may well have answered: this thread cannot read its close frame
@@ -614,8 +659,14 @@ class Connection:
             ping = self.session.ping()
         if ping is None:
             return
-        self._check_queue(self.queue.put_control(ping), grace=0.0)
+        self.queue.put_control(ping)
         self._heartbeat_handle = shared_timer().call_later(period, self._heartbeat)
+
+
+def _on_gevent() -> bool:
+    """Whether gevent has monkey-patched the socket module (each client is then a greenlet, not a thread)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
 
 
 def _name_of(method: Callable[..., Any]) -> str:

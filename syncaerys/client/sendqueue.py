@@ -5,10 +5,17 @@ is empty (the common case); whatever the socket does not take is left in the
 queue and the :class:`Flusher` (one ``selectors`` loop for the whole process)
 writes it when the socket becomes writable. So a slow peer never blocks the
 caller, and a broadcast never waits for one client.
+
+The queue also enforces its limit by itself: each entry is charged what it
+costs in memory, not only its bytes, and a queue over its limit whose socket
+has stayed full for the grace period (or over the hard ceiling at once) is
+reported to its owner, whether or not anything else is sent: the flusher
+looks at the queues it watches a few times a second.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import selectors
 import socket
@@ -21,9 +28,59 @@ from typing import Protocol
 from ..exceptions import ClientClosed
 from .transport import Transport
 
-__all__ = ["SendQueue", "Flusher", "Waiter", "shared_flusher"]
+__all__ = ["SendQueue", "QueueState", "Flusher", "Waiter", "shared_flusher", "SEND_QUEUE_GRACE", "ENTRY_COST"]
 
 logger = logging.getLogger("syncaerys.connection")
+
+#: How long a client's socket may stay full while its queue is over the limit.
+SEND_QUEUE_GRACE = 1.0
+#: Over this many times the limit, a queue is reported at once, whatever the grace.
+SEND_QUEUE_CEILING = 4
+#: What a queued frame costs beyond its bytes: the bytes object, its entry, the
+#: deque's slot and a message's future (tracemalloc, CPython 3.11: 108 bytes
+#: without a future, 190 with one).
+ENTRY_COST = 192
+#: How often the flusher looks for queues past their grace.
+CHECK_INTERVAL = SEND_QUEUE_GRACE / 4
+
+
+class QueueState(enum.Enum):
+    """Where a :class:`SendQueue` is in its life; :data:`TRANSITIONS` says what moves it."""
+
+    #: Before the 101 is written: frames are queued, nothing is written.
+    HELD = "held"
+    #: Held, and the last frame (the close frame) is queued.
+    HELD_SEALED = "held, sealed"
+    #: Nothing queued: a sender writes directly (the fast path).
+    OPEN = "open"
+    #: The socket was full: the flusher writes, senders queue behind.
+    FLUSHING = "flushing"
+    #: The last frame is queued: data is refused, what is queued is still written.
+    SEALED = "sealed"
+    #: Sealed, and the flusher writes.
+    SEALED_FLUSHING = "sealed, flushing"
+    #: The socket failed or the queue was shut down: nothing more is written.
+    BROKEN = "broken"
+
+
+#: The states in which data messages are accepted.
+ACCEPTING = frozenset({QueueState.HELD, QueueState.OPEN, QueueState.FLUSHING})
+
+_S = QueueState
+#: (state, event) -> next state; any other pair is a bug. BROKEN absorbs every event.
+TRANSITIONS: dict[tuple[QueueState, str], QueueState] = {
+    (_S.HELD, "release"): _S.OPEN,
+    (_S.HELD, "seal"): _S.HELD_SEALED,
+    (_S.HELD_SEALED, "release"): _S.SEALED,
+    (_S.OPEN, "seal"): _S.SEALED,
+    (_S.OPEN, "watch"): _S.FLUSHING,
+    (_S.FLUSHING, "seal"): _S.SEALED_FLUSHING,
+    (_S.FLUSHING, "drained"): _S.OPEN,
+    (_S.SEALED, "watch"): _S.SEALED_FLUSHING,
+    (_S.SEALED_FLUSHING, "drained"): _S.SEALED,
+    **{(state, "break"): _S.BROKEN for state in QueueState},
+    **{(_S.BROKEN, event): _S.BROKEN for event in ("release", "seal", "drained")},
+}
 
 
 class Waiter(Protocol):
@@ -49,8 +106,16 @@ class SendQueue:
     """The bytes waiting to be written to one client's socket.
 
     Frames are queued whole and written in order with non-blocking sends;
-    control frames (pings, pongs) may go out between the frames of a message.
-    After :meth:`put_last` (the close frame) no more data is accepted.
+    control frames (pings, pongs) may go out between the frames of a message,
+    and at most one pong waits (the answer to the latest ping, as RFC 6455
+    5.5.3 allows). After :meth:`put_last` (the close frame) no more data is
+    accepted.
+
+    With a ``limit``, ``overflow(charge, seconds_full)`` is called (once per
+    check, outside the lock) when the queue's charge (its bytes plus
+    :data:`ENTRY_COST` per frame) exceeds ``limit`` while the socket has
+    stayed full for :data:`SEND_QUEUE_GRACE` (for control frames: at once),
+    or exceeds ``SEND_QUEUE_CEILING * limit``; the owner closes the client.
 
     Thread-safe: ``_lock`` serializes the queue and the socket writes, and is
     never held while anything blocks or while a waiter runs. No call blocks
@@ -63,17 +128,16 @@ class SendQueue:
         "_control",
         "_data",
         "_drained",
-        "_ever_flushed",
+        "_entries",
         "_flusher",
-        "_flushing",
-        "_held",
+        "_limit",
         "_lock",
         "_orphans",
+        "_overflow",
         "_partial",
-        "_sealed",
+        "_pong",
         "_send",
         "backlog_since",
-        "broken",
         "bytes_sent",
         "client_id",
         "fileno",
@@ -82,10 +146,20 @@ class SendQueue:
         "last_sent_at",
         "messages_sent",
         "queued_bytes",
+        "state",
         "transport",
     )
 
-    def __init__(self, transport: Transport, client_id: int, flusher: Flusher, *, held: bool = False) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        client_id: int,
+        flusher: Flusher,
+        *,
+        held: bool = False,
+        limit: int | None = None,
+        overflow: Callable[[int, float], None] | None = None,
+    ) -> None:
         self.transport = transport
         self.fileno = transport.fileno
         self._send = transport.send_nowait
@@ -94,24 +168,23 @@ class SendQueue:
         self._lock = threading.Lock()
         # Made when the first message must wait (most are written at once by put()).
         self._data: deque[Entry] | None = None
-        # Pings and pongs, made when the first comes (an idle connection keeps no deque for them).
+        # Pings, made when the first comes (an idle connection keeps no deque for them).
         self._control: deque[Entry] | None = None
+        # The one pong waiting, if any: a newer ping's answer replaces it.
+        self._pong: Entry | None = None
         # A frame of which only part was written: the entry and the offset reached.
         self._partial: tuple[Entry, int] | None = None
         #: Bytes queued and not yet written.
         self.queued_bytes = 0
+        # Frames queued (the partial one included): each costs ENTRY_COST besides its bytes.
+        self._entries = 0
+        self._limit = limit
+        self._overflow = overflow
         #: Since when (``time.monotonic()``) the socket has been full with bytes
         #: still queued; 0.0 while the queue drains as fast as it is filled.
         self.backlog_since = 0.0
-        # Nothing is written until release(): the socket is not ours yet (the 101).
-        self._held = held
-        # Whether the flusher is (or has been asked to be) watching the socket.
-        self._flushing = False
-        self._ever_flushed = False
-        # The last frame is queued (put_last): data is refused from here on.
-        self._sealed = False
-        #: The socket failed or the queue was shut down; nothing more is written.
-        self.broken = False
+        #: Written under the lock, through :meth:`_move` only; read anywhere.
+        self.state = QueueState.HELD if held else QueueState.OPEN
         self._drained: threading.Event | None = None
         # Waiters of messages that can no longer be written (the socket broke),
         # failed by whichever thread next leaves the lock.
@@ -137,19 +210,12 @@ class SendQueue:
         done: list[tuple[Waiter, int]] = []
         with self._lock:
             self.messages_sent += 1
-            if self._sealed or self.broken:
+            if self.state not in ACCEPTING:
                 return None
             if callable(frames):
                 frames = frames()
-            if (
-                len(frames) == 1
-                and self._partial is None
-                and not self._data
-                and not self._control
-                and not self._flushing
-                and not self._held
-            ):
-                # The common case, written without queueing: one frame, nothing ahead of it.
+            if len(frames) == 1 and self.state is QueueState.OPEN:
+                # The common case, written without queueing: one frame, nothing ahead of it (OPEN is empty).
                 frame = frames[0]
                 size = len(frame)
                 try:
@@ -165,6 +231,7 @@ class SendQueue:
                     written = True
                 else:
                     written = False
+                    self._entries += 1
                     if sent:
                         self.bytes_sent += sent
                         self.last_sent_at = self.last_data_sent_at = time.time()
@@ -175,6 +242,7 @@ class SendQueue:
                         self.queued_bytes += size
                     watch = self._write_locked(done)
                     queued = self.queued_bytes
+                    over = self._over_limit_locked(SEND_QUEUE_GRACE)
             else:
                 written = False
                 append = self._data_deque().append
@@ -187,32 +255,53 @@ class SendQueue:
                     else:
                         append((frame, None, 0))
                 self.queued_bytes += size
+                self._entries += len(frames)
                 watch = self._write_locked(done)
                 queued = self.queued_bytes
+                over = self._over_limit_locked(SEND_QUEUE_GRACE)
         if written:
             if waiter is not None:
                 waiter.message_written(self.client_id, size)
             return 0
-        self._after_write(watch, done)
+        self._after_write(watch, done, over)
         return queued
 
     def put_control(self, frame: bytes) -> int | None:
-        """Queue a ping or pong; it may go out between the frames of a message.
+        """Queue a ping; it may go out between the frames of a message.
 
         Returns the bytes still queued, or ``None`` (nothing queued) once the
         queue is sealed: after a close frame only the closing handshake matters.
+        Over the limit, ``overflow`` is called at once (no grace: a peer that
+        does not read its pings is not keeping up).
         """
+        return self._put_control(frame, pong=False)
+
+    def put_pong(self, frame: bytes) -> int | None:
+        """Queue a pong, replacing the one still waiting if any (RFC 6455 5.5.3); as :meth:`put_control`."""
+        return self._put_control(frame, pong=True)
+
+    def _put_control(self, frame: bytes, *, pong: bool) -> int | None:
         done: list[tuple[Waiter, int]] = []
         with self._lock:
-            if self._sealed or self.broken:
+            if self.state not in ACCEPTING:
                 return None
-            if self._control is None:
-                self._control = deque()
-            self._control.append((frame, None, 0))
+            entry = (frame, None, 0)
+            if not pong:
+                if self._control is None:
+                    self._control = deque()
+                self._control.append(entry)
+            elif self._pong is None:
+                self._pong = entry
+            else:
+                self.queued_bytes -= len(self._pong[0])
+                self._entries -= 1
+                self._pong = entry
             self.queued_bytes += len(frame)
+            self._entries += 1
             watch = self._write_locked(done)
             queued = self.queued_bytes
-        self._after_write(watch, done)
+            over = self._over_limit_locked(0.0)
+        self._after_write(watch, done, over)
         return queued
 
     def put_last(self, frame: bytes, *, drop_queued: bool = False) -> list[Waiter]:
@@ -224,11 +313,12 @@ class SendQueue:
         """
         dropped: list[Waiter] = []
         with self._lock:
-            self._sealed = True
+            self._move("seal")
             if drop_queued:
                 dropped = self._drop_locked()
             self._data_deque().append((frame, None, 0))
             self.queued_bytes += len(frame)
+            self._entries += 1
         return dropped
 
     def flush(self) -> None:
@@ -236,34 +326,74 @@ class SendQueue:
         done: list[tuple[Waiter, int]] = []
         with self._lock:
             watch = self._write_locked(done)
-        self._after_write(watch, done)
+        self._after_write(watch, done, None)
 
     def release(self) -> None:
         """Start writing a queue made with ``held=True`` (the socket is now the connection's). Never blocks."""
         done: list[tuple[Waiter, int]] = []
         with self._lock:
-            self._held = False
+            self._move("release")
             watch = self._write_locked(done)
-        self._after_write(watch, done)
+        self._after_write(watch, done, None)
+
+    @property
+    def broken(self) -> bool:
+        """Whether the socket failed or the queue was shut down (nothing more is written). Never blocks."""
+        return self.state is QueueState.BROKEN
+
+    @property
+    def charge(self) -> int:
+        """What the queue holds, as the limit counts it: its bytes plus ENTRY_COST per frame. Never blocks."""
+        return self.queued_bytes + self._entries * ENTRY_COST
+
+    def _move(self, event: str) -> None:
+        """Apply ``event`` to the state (see TRANSITIONS). Requires the lock."""
+        assert self._lock.locked()
+        try:
+            self.state = TRANSITIONS[self.state, event]
+        except KeyError:
+            raise RuntimeError(f"send queue of client {self.client_id}: {event!r} in state {self.state}") from None
 
     def _data_deque(self) -> deque[Entry]:
         if self._data is None:
             self._data = deque()
         return self._data
 
+    def _over_limit_locked(self, grace: float) -> tuple[int, float] | None:
+        """(charge, seconds the socket has been full) when the owner must be told; requires the lock."""
+        assert self._lock.locked()
+        limit = self._limit
+        if limit is None or self.state not in ACCEPTING:
+            return None
+        charge = self.queued_bytes + self._entries * ENTRY_COST
+        if charge <= limit:
+            return None
+        since = self.backlog_since
+        full_for = time.monotonic() - since if since else 0.0
+        if charge > limit * SEND_QUEUE_CEILING or (since and full_for >= grace):
+            return charge, full_for
+        return None
+
+    def check_limit(self) -> None:
+        """Tell the owner if the queue is past its limit and grace (the flusher calls it). Never blocks."""
+        with self._lock:
+            over = self._over_limit_locked(SEND_QUEUE_GRACE)
+        if over is not None and self._overflow is not None:
+            self._overflow(*over)
+
     # -- writing
 
     def _write_locked(self, done: list[tuple[Waiter, int]]) -> bool:
         """Write without blocking; True when the flusher must take over. Requires the lock."""
-        if self._flushing or self._held:
-            return False
+        assert self._lock.locked()
+        if self.state is not QueueState.OPEN and self.state is not QueueState.SEALED:
+            return False  # held, the flusher's already, or broken
         if self._write_some(done):
             return False
-        self._flushing = True
-        self._ever_flushed = True
+        self._move("watch")
         return True
 
-    def _after_write(self, watch: bool, done: list[tuple[Waiter, int]]) -> None:
+    def _after_write(self, watch: bool, done: list[tuple[Waiter, int]], over: tuple[int, float] | None) -> None:
         if watch:
             self._flusher.watch(self)
         client_id = self.client_id
@@ -271,6 +401,8 @@ class SendQueue:
             waiter.message_written(client_id, nbytes)
         if self._orphans:
             self._fail_orphans()
+        if over is not None and self._overflow is not None:
+            self._overflow(*over)
 
     def _fail_orphans(self) -> None:
         with self._lock:
@@ -284,7 +416,8 @@ class SendQueue:
 
         Requires the lock. Waiters of written messages go to ``done``.
         """
-        if self.broken:
+        assert self._lock.locked()
+        if self.state is QueueState.BROKEN:
             return True
         send = self._send
         written = 0
@@ -296,6 +429,9 @@ class SendQueue:
             if partial is not None:
                 entry, offset = partial
                 self._partial = None
+            elif self._pong is not None:
+                entry, self._pong = self._pong, None
+                offset = 0
             elif self._control:
                 entry = self._control.popleft()
                 offset = 0
@@ -333,6 +469,7 @@ class SendQueue:
         if written:
             now = time.time()
             self.queued_bytes -= written
+            self._entries -= frames
             self.bytes_sent += written
             self.frames_sent += frames
             self.last_sent_at = now
@@ -344,26 +481,31 @@ class SendQueue:
 
     def _break_locked(self) -> None:
         """The socket failed: nothing more will be written. Requires the lock."""
-        self.broken = True
+        self._move("break")
         self._orphans.extend(self._drop_locked())
         self._orphans.extend(self._drop_partial_locked())
         self.transport.shutdown()
 
     def _drop_locked(self) -> list[Waiter]:
-        """Drop every frame not yet started; return the waiters of their messages."""
+        """Drop every frame not yet started; return the waiters of their messages. Requires the lock."""
+        assert self._lock.locked()
         data = self._data or ()
         dropped = [entry[1] for entry in data if entry[1] is not None]
         partial = self._partial
         self.queued_bytes = len(partial[0][0]) - partial[1] if partial is not None else 0
+        self._entries = 0 if partial is None else 1
         if self._data is not None:
             self._data.clear()
         if self._control is not None:
             self._control.clear()
+        self._pong = None
         return dropped
 
     def _drop_partial_locked(self) -> list[Waiter]:
+        assert self._lock.locked()
         partial, self._partial = self._partial, None
         self.queued_bytes = 0
+        self._entries = 0
         if partial is not None and partial[0][1] is not None:
             return [partial[0][1]]
         return []
@@ -379,7 +521,7 @@ class SendQueue:
         with self._lock:
             finished = self._write_some(done)
             if finished:
-                self._flushing = False
+                self._move("drained")
         client_id = self.client_id
         for waiter, nbytes in done:
             waiter.message_written(client_id, nbytes)
@@ -392,7 +534,7 @@ class SendQueue:
     def wait_drained(self, timeout: float) -> bool:
         """Block until everything queued is written (or the socket broke), at most ``timeout`` seconds."""
         with self._lock:
-            if self.broken or (self._partial is None and not self._data and not self._control):
+            if self.state is QueueState.BROKEN or not self._entries:
                 return True
             if self._drained is None:
                 self._drained = threading.Event()
@@ -406,19 +548,20 @@ class SendQueue:
         flusher's thread has let go of the socket (at most 5 s) if it ever watched it.
         """
         with self._lock:
-            self._sealed = True
-            self.broken = True
+            self._move("break")
             dropped = self._drop_locked()
             dropped.extend(self._drop_partial_locked())
-            watched = self._ever_flushed
-        if watched:
-            # The flusher must forget the descriptor before it can be reused.
-            self._flusher.forget(self)
+        # The flusher must forget the descriptor before it can be reused (at once if it never had it).
+        self._flusher.forget(self)
         return dropped
 
 
 class Flusher:
     """One thread writing the leftovers of every client whose socket was full.
+
+    It also calls :meth:`SendQueue.check_limit` on the queues it watches every
+    :data:`CHECK_INTERVAL`, so that a queue over its limit is reported once
+    its grace is over even if nothing more is sent to it.
 
     Every method is thread-safe; :meth:`watch` never blocks, :meth:`forget` does.
     """
@@ -434,6 +577,8 @@ class Flusher:
         self._lock = threading.Lock()
         self._to_watch: list[SendQueue] = []
         self._to_forget: list[tuple[SendQueue, threading.Event]] = []
+        # The queues whose socket the flusher has or may soon have registered: the others need no forget().
+        self._known: set[SendQueue] = set()
         self._signalled = False
         self._thread: threading.Thread | None = None
 
@@ -444,18 +589,20 @@ class Flusher:
         """
         with self._lock:
             self._to_watch.append(queue)
+            self._known.add(queue)
             self._wake_locked()
 
     def forget(self, queue: SendQueue, timeout: float = 5.0) -> None:
         """Stop watching ``queue``'s socket; returns once the flusher has let go.
 
-        Thread-safe; blocks until the flusher's thread has applied it (at most
-        ``timeout`` seconds), except when called on that thread.
+        Thread-safe; returns at once if the flusher never had it, else blocks
+        until the flusher's thread has applied it (at most ``timeout``
+        seconds), except when called on that thread.
         """
-        if self._thread is None:
-            return
         done = threading.Event()
         with self._lock:
+            if queue not in self._known:
+                return
             self._to_forget.append((queue, done))
             self._wake_locked()
         if threading.current_thread() is not self._thread:
@@ -477,8 +624,10 @@ class Flusher:
     def _run(self) -> None:
         selector = self._selector
         watched: dict[int, SendQueue] = {}
+        next_check = time.monotonic() + CHECK_INTERVAL
         while True:
-            for key, _ in selector.select():
+            timeout = max(0.0, next_check - time.monotonic()) if watched else None
+            for key, _ in selector.select(timeout):
                 queue: SendQueue | None = key.data
                 if queue is None:
                     try:
@@ -494,6 +643,14 @@ class Flusher:
                 if finished and watched.get(queue.fileno) is queue:
                     selector.unregister(queue.fileno)
                     del watched[queue.fileno]
+                    self._let_go(queue)
+            if watched and time.monotonic() >= next_check:
+                next_check = time.monotonic() + CHECK_INTERVAL
+                for queue in list(watched.values()):
+                    try:
+                        queue.check_limit()
+                    except Exception:
+                        logger.exception("checking the send queue of client %d failed", queue.client_id)
             with self._lock:
                 to_watch, self._to_watch = self._to_watch, []
                 to_forget, self._to_forget = self._to_forget, []
@@ -502,12 +659,22 @@ class Flusher:
                 if watched.get(queue.fileno) is queue:
                     selector.unregister(queue.fileno)
                     del watched[queue.fileno]
+                self._let_go(queue)
                 done.set()
             for queue in to_watch:
-                if queue.broken or queue.fileno in watched:
+                if queue.fileno in watched:
+                    continue
+                if queue.broken:
+                    self._let_go(queue)
                     continue
                 selector.register(queue.fileno, selectors.EVENT_WRITE, queue)
                 watched[queue.fileno] = queue
+
+    def _let_go(self, queue: SendQueue) -> None:
+        """The selector no longer has ``queue``'s socket: forget() need not wait, unless it is asked for again."""
+        with self._lock:
+            if queue not in self._to_watch:
+                self._known.discard(queue)
 
 
 _shared: Flusher | None = None

@@ -33,6 +33,7 @@ SERVER_KEYS = (
     "header_timeout",
     "max_header_bytes",
     "trusted_proxies",
+    "proxy_header",
     "cpu",
     "switch_interval",
     "batch_scheduling",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -31,6 +32,10 @@ __all__ = [
     "ANY_ORIGIN",
     "check_request",
     "check_origin",
+    "check_host",
+    "host_name",
+    "is_loopback_name",
+    "LOOPBACK_IF_LOCAL",
     "choose_subprotocol",
     "accept",
     "accept_key",
@@ -184,6 +189,68 @@ def check_origin(origin: str | None, allowed: OriginCheck | str | None, host: st
             if ok:
                 break
     return None if ok else Rejection(403, "Origin forbidden")
+
+
+#: ``allowed_hosts`` default: on a server bound to a loopback address, loopback names and addresses
+#: only (a DNS rebinding attack reaches it with its own name in Host and Origin); elsewhere any Host.
+LOOPBACK_IF_LOCAL = "loopback-if-local"
+
+
+def check_host(host: str | None, allowed: tuple[str, ...] | str | None, loopback_bind: bool) -> Rejection | None:
+    """Return a 403 when the request's ``Host`` is not one this server serves.
+
+    ``allowed`` is :data:`LOOPBACK_IF_LOCAL` (with ``loopback_bind``: only
+    ``localhost``, ``*.localhost`` and loopback addresses), ``"*"`` or ``None``
+    (no check), or a tuple of lowercase names, ``".example.com"`` standing for
+    the name and its subdomains, ``"*"`` for any. Ports are not compared.
+    Pure; thread-safe; never blocks.
+    """
+    if allowed is None or allowed == "*" or (allowed == LOOPBACK_IF_LOCAL and not loopback_bind):
+        return None
+    name = host_name(host) if host else None
+    if allowed == LOOPBACK_IF_LOCAL:
+        ok = name is not None and is_loopback_name(name)
+        hint = "a server bound to a loopback address serves loopback names only; list the name in allowed_hosts"
+    else:
+        ok = name is not None and any(_host_matches(name, pattern) for pattern in allowed)
+        hint = "list it in allowed_hosts"
+    if ok:
+        return None
+    return Rejection(403, "Host not allowed (see allowed_hosts)", detail=f"Host {host!r} refused: {hint}")
+
+
+def host_name(host: str) -> str | None:
+    """The lowercase name or address of a ``Host`` value, without port or brackets; ``None`` if malformed. Pure."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        end = host.find("]")
+        if end < 0 or not host[end + 1 :].startswith((":", "")) or host[end + 1 : end + 2] not in ("", ":"):
+            return None
+        return host[1:end] or None
+    if host.count(":") > 1:
+        return None  # an IPv6 address without brackets is not a Host (RFC 7230 5.4)
+    name = host.partition(":")[0].rstrip(".")
+    return name or None
+
+
+def is_loopback_name(name: str) -> bool:
+    """Whether ``name`` (from :func:`host_name`) can only mean this machine: localhost or a loopback address. Pure."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def _host_matches(name: str, pattern: str) -> bool:
+    if pattern == "*":
+        return True
+    if pattern.startswith("."):
+        return name == pattern[1:] or name.endswith(pattern)
+    return name == pattern
 
 
 def _same_host(origin: str, host: str) -> bool:

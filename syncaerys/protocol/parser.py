@@ -119,6 +119,11 @@ class FrameParser:
         return self._message_opcode != 0
 
     @property
+    def receiving(self) -> bool:
+        """Whether a frame or a fragmented message has started and not yet finished."""
+        return self._message_opcode != 0 or self._pos < len(self._buf) or self._more_len > 0
+
+    @property
     def missing(self) -> int:
         """How many more bytes the frame (or frame header) being waited for needs; 0 when one may be ready."""
         missing = self._want - (len(self._buf) - self._pos) - self._more_len

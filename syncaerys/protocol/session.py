@@ -202,6 +202,11 @@ class Session:
         return self._parser.missing
 
     @property
+    def receiving(self) -> bool:
+        """Whether a frame or a message has started arriving and is not whole yet. The reader's; never blocks."""
+        return self._parser.receiving
+
+    @property
     def inflated_bytes(self) -> int:
         """Bytes produced by decompression so far (for budgets on what the client makes us inflate).
 

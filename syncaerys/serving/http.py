@@ -29,6 +29,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from ..client.timer import TimerHandle
 from ..client.timer import shared_timer
+from ..protocol.logsafe import printable
 from .admission import Admission
 from .early_data import EARLY_DATA
 from .early_data import take_from_reader
@@ -233,9 +234,7 @@ class _RequestHandler(WSGIRequestHandler):
             environ["wsgi.url_scheme"] = "https"
         trusted = self.server.owner.trusted_proxies
         if trusted is not None:
-            client = trusted.client_address(
-                environ.get("REMOTE_ADDR", ""), environ.get("HTTP_FORWARDED"), environ.get("HTTP_X_FORWARDED_FOR")
-            )
+            client = trusted.client_address(environ.get("REMOTE_ADDR", ""), environ.get(trusted.environ_key))
             if client is not None:
                 environ["syncaerys.proxy_address"] = environ.get("REMOTE_ADDR")
                 environ["REMOTE_ADDR"] = client
@@ -259,7 +258,9 @@ class _RequestHandler(WSGIRequestHandler):
         return self._forwarded_for or super().address_string()
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        http_logger.debug('%s "%s" %s %s', self.address_string(), self.requestline, code, size)
+        if http_logger.isEnabledFor(logging.DEBUG):
+            address, line = printable(self.address_string()), printable(self.requestline)
+            http_logger.debug('%s "%s" %s %s', address, line, code, size)
 
     def log(self, type: str, message: str, *args: Any) -> None:
         # http.server reports a client's malformed request as an "error"

@@ -104,7 +104,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--trusted-proxies",
         default=None,
-        help="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed",
+        help="comma-separated addresses or networks of reverse proxies whose forwarding header is believed",
+    )
+    parser.add_argument(
+        "--proxy-header",
+        default="X-Forwarded-For",
+        choices=["X-Forwarded-For", "Forwarded"],
+        help="the one forwarding header the trusted proxies write (default: X-Forwarded-For)",
     )
     parser.add_argument(
         "--reload",
@@ -137,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             parser.error(f"--cpu expects auto, none or CPU numbers such as 0 or 0,1, not {args.cpu!r}")
     if args.trusted_proxies:
         options["trusted_proxies"] = [p.strip() for p in args.trusted_proxies.split(",") if p.strip()]
+        options["proxy_header"] = args.proxy_header
     if args.certfile:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(args.certfile, args.keyfile)

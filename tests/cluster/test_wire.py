@@ -63,7 +63,7 @@ def test_unknown_header_fields_are_ignored() -> None:
 
 
 def test_close_code_and_reason_default_for_other_kinds() -> None:
-    op = decode(encode(Operation(wire.SEND, code=4000, reason="ignored")))
+    op = decode(encode(Operation(wire.SEND, code=4000, reason="ignored", client_ids=(1,))))
     assert (op.code, op.reason) == (1000, "")
 
 
@@ -76,6 +76,11 @@ def test_node_of() -> None:
 
 def message(header: object, payload: bytes = b"") -> bytes:
     head = json.dumps(header).encode()
+    return b"SYA1" + struct.pack(">I", len(head)) + head + payload
+
+
+def raw(head: bytes, payload: bytes = b"") -> bytes:
+    """A message with a header json.dumps cannot write."""
     return b"SYA1" + struct.pack(">I", len(head)) + head + payload
 
 
@@ -98,8 +103,52 @@ MALFORMED = {
     "ids not a list": message({"k": "send", "ids": 5}),
     "ids not numbers": message({"k": "send", "ids": ["a"]}),
     "except ids not numbers": message({"k": "broadcast", "x": [{}]}),
-    "code not a number": message({"k": "close", "c": "x"}),
+    "code not a number": message({"k": "close", "c": "x", "ids": [1]}),
+    # Values that parse but that nothing may act on: each raised something other than WireError, or was applied.
+    "origin 1e400": raw(b'{"k":"broadcast","o":1e400}'),
+    "origin NaN": raw(b'{"k":"broadcast","o":NaN}'),
+    "origin a float": message({"k": "broadcast", "o": 1.0}),
+    "origin true": message({"k": "broadcast", "o": True}),
+    "origin past MAX_NODES": message({"k": "broadcast", "o": wire.MAX_NODES}),
+    "origin negative": message({"k": "broadcast", "o": -1}),
+    "nested 100,000 deep": raw(b'{"k":"broadcast","a":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "an integer of 5,000 digits": raw(b'{"k":"broadcast","o":' + b"9" * 5000 + b"}"),
+    "binary flag 2": message({"k": "broadcast", "b": 2}),
+    "binary flag a string": message({"k": "broadcast", "b": "1"}),
+    "id zero": message({"k": "send", "ids": [0]}),
+    "id of 2**52": message({"k": "send", "ids": [2**52]}),
+    "id a float": message({"k": "send", "ids": [1.0]}),
+    "ids a string": message({"k": "multicast", "ids": "12"}),
+    "room a number": message({"k": "join", "ids": [1], "r": 5}),
+    "room a lone surrogate": raw(b'{"k":"join","ids":[1],"r":"\\ud800"}'),
+    "close code 70000": message({"k": "close", "ids": [1], "c": 70000}),
+    "close code 1006": message({"k": "close", "ids": [1], "c": 1006}),
+    "close code 1005": message({"k": "close", "ids": [1], "c": 1005}),
+    "close code 2999": message({"k": "close", "ids": [1], "c": 2999}),
+    "close reason of 124 bytes": message({"k": "close", "ids": [1], "c": 4000, "why": "r" * 124}),
+    "close reason not a string": message({"k": "close", "ids": [1], "why": 5}),
+    "text broadcast not UTF-8": message({"k": "broadcast"}, b"\xff"),
+    "text send not UTF-8": message({"k": "send", "ids": [1]}, b"caf\xe9"),
+    "text multicast cut inside a character": message({"k": "multicast", "ids": [1]}, "é".encode()[:1]),
+    "send to no client": message({"k": "send"}),
+    "send to two clients": message({"k": "send", "ids": [1, 2]}),
+    "multicast to no client": message({"k": "multicast", "ids": []}),
+    "close of no client": message({"k": "close"}),
+    "join without a room": message({"k": "join", "ids": [1]}),
+    "leave of no client": message({"k": "leave", "r": "r"}),
+    "info without request id": message({"k": "info", "o": 1, "ids": [1]}),
+    "info without origin": message({"k": "info", "ids": [1], "q": "a"}),
+    "info reply without reply": message({"k": "info_reply", "q": "a"}),
+    "info reply a list": message({"k": "info_reply", "q": "a", "a": [1]}),
+    "info reply info a list": message({"k": "info_reply", "q": "a", "a": {"info": [1]}}),
+    "request id of 65 bytes": message({"k": "info_reply", "q": "q" * 65, "a": {"info": None}}),
 }
+
+
+def test_a_binary_payload_need_not_be_utf8_nor_a_control_payload() -> None:
+    assert decode(message({"k": "broadcast", "b": 1}, b"\xff")).payload == b"\xff"
+    # Only sends carry a payload to clients; anything after the header of a close is not looked at.
+    assert decode(message({"k": "close", "ids": [1]}, b"\xff")).code == 1000
 
 
 @pytest.mark.parametrize("data", MALFORMED.values(), ids=MALFORMED.keys())

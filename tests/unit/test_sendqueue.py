@@ -8,12 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
+from syncaerys.client.sendqueue import ENTRY_COST
+from syncaerys.client.sendqueue import SEND_QUEUE_GRACE
+from syncaerys.client.sendqueue import TRANSITIONS
 from syncaerys.client.sendqueue import Flusher
+from syncaerys.client.sendqueue import QueueState
 from syncaerys.client.sendqueue import SendQueue
 from syncaerys.client.transport import PlainTransport
 from syncaerys.exceptions import ClientException
 from syncaerys.protocol.frames import OP_BINARY
 from syncaerys.protocol.frames import OP_PING
+from syncaerys.protocol.frames import OP_PONG
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
 from tests.utils import PROMPTLY
@@ -150,3 +155,59 @@ def test_shutdown_returns_what_was_never_written_and_the_flusher_lets_go(pair: P
     assert not queue.wait_drained(0.05)  # nobody reads: it does not drain
     assert queue.shutdown() == [outcome]
     assert queue.queued_bytes == 0 and outcome.calls == 0
+
+
+def test_at_most_one_pong_waits_the_answer_to_the_latest_ping(pair: Pair, flusher: Flusher) -> None:
+    """RFC 6455 5.5.3: a pong for the most recent ping only. Before, each ping of a flood queued its own."""
+    ours, theirs = pair
+    queue = SendQueue(PlainTransport(ours), 7, flusher)
+    outcome = Outcome()
+    big = encode_frame(OP_BINARY, b"b" * 200_000)
+    assert queue.put([big], outcome) is not None
+    before = queue.queued_bytes
+    pongs = [encode_frame(OP_PONG, str(i).encode()) for i in range(10_000)]
+    for pong in pongs:
+        queue.put_pong(pong)
+    assert queue.queued_bytes <= before + len(pongs[-1])
+    assert queue.charge <= before + len(pongs[-1]) + 2 * ENTRY_COST
+    received = read_exactly(theirs, len(big) + len(pongs[-1]))
+    assert pongs[-1] in received and pongs[0] not in received
+    assert outcome.told.wait(PROMPTLY) and outcome.written == len(big)
+
+
+def test_the_state_machine_refuses_what_makes_no_sense(pair: Pair, flusher: Flusher) -> None:
+    ours, _ = pair
+    queue = SendQueue(PlainTransport(ours), 7, flusher, held=True)
+    states = [queue.state]
+    queue.put_last(encode_close(1001))
+    states.append(queue.state)
+    assert states == [QueueState.HELD, QueueState.HELD_SEALED]
+    assert queue.put([b"late"], None) is None and queue.put_pong(b"\x8a\x00") is None
+    queue.release()
+    states.append(queue.state)
+    with pytest.raises(RuntimeError, match="'release' in state"):
+        queue.release()
+    queue.shutdown()
+    states.append(queue.state)
+    assert states[2] in (QueueState.SEALED, QueueState.SEALED_FLUSHING)
+    assert states[3] is QueueState.BROKEN and queue.broken
+    # Every state has a way out to BROKEN, and BROKEN stays.
+    assert all(TRANSITIONS[state, "break"] is QueueState.BROKEN for state in QueueState)
+
+
+def test_a_queue_over_its_limit_is_reported_by_the_flusher_after_the_grace(pair: Pair, flusher: Flusher) -> None:
+    ours, _ = pair
+    told = threading.Event()
+    reports: list[tuple[int, float]] = []
+
+    def overflow(charge: int, full_for: float) -> None:
+        reports.append((charge, full_for))
+        told.set()
+
+    queue = SendQueue(PlainTransport(ours), 7, flusher, limit=100_000, overflow=overflow)
+    assert queue.put([encode_frame(OP_BINARY, b"b" * 300_000)], None) is not None
+    assert not reports  # within the grace, under the ceiling
+    assert told.wait(SEND_QUEUE_GRACE + PROMPTLY)
+    charge, full_for = reports[0]
+    assert charge > 100_000 and full_for >= SEND_QUEUE_GRACE
+    queue.shutdown()
