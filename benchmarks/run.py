@@ -39,11 +39,13 @@ import platform
 import random
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -558,6 +560,7 @@ class RunConfig:
     verbose: bool
     switch_interval: float | None = None
     pg: Any = None  # postgres.Postgres, for the Django scenarios
+    tmpdir: str | None = None  # the servers' TMPDIR (the blocking-in-C database files), removed at the end
 
 
 def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[str, Any]:
@@ -567,6 +570,8 @@ def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[s
     log_path = cfg.logs / f"{tag}-{scenario.name}-{server}.log"
     with open(log_path, "wb") as log:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if cfg.tmpdir is not None:
+            env["TMPDIR"] = cfg.tmpdir  # a server killed by SIGTERM leaves its files there, not in /tmp
         if cfg.switch_interval is not None:
             env["BENCH_SWITCH_INTERVAL"] = str(cfg.switch_interval)
         probe = None
@@ -1015,6 +1020,7 @@ def main() -> int:
         args.verbose,
         args.switch_interval,
     )
+    cfg.tmpdir = tempfile.mkdtemp(prefix="syncaerys-bench-run-")
     if any(sc.op == "db" for sc in scenarios):
         cfg.pg = start_postgres()
 
@@ -1076,6 +1082,7 @@ def main() -> int:
         if cfg.pg is not None:
             cfg.pg.stop()
         kill_all_children()
+        shutil.rmtree(cfg.tmpdir, ignore_errors=True)
     elapsed = time.monotonic() - started
 
     json_path = args.json or RESULTS / f"{stamp}.json"
