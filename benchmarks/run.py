@@ -39,11 +39,13 @@ import platform
 import random
 import resource
 import selectors
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,8 +70,14 @@ SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "syncaerys-gevent": ("syncaerys_gevent_server.py", ("syncaerys", "gevent")),
     # Not a peer: the least a thread per client can do (see its docstring); on request only.
     "threads-floor": ("threads_floor_server.py", ("socket",)),
+    # The Django scenarios' servers (benchmarks/djbench, PostgreSQL started by the runner).
+    "syncaerys-django": ("syncaerys_django_server.py", ("syncaerys.django", "django", "psycopg_pool")),
+    "channels-daphne": ("channels_daphne_server.py", ("channels", "daphne", "django", "psycopg_pool")),
+    "channels-uvicorn": ("channels_uvicorn_server.py", ("channels", "uvicorn", "django", "psycopg_pool")),
 }
 BASELINE = "syncaerys"
+# The server the ratios of each group's table are taken against.
+BASELINES = {"raw": BASELINE, "blocking": BASELINE, "django": "syncaerys-django"}
 # The servers each group of scenarios runs by default (--servers overrides).
 # ws-asyncio-1000 differs from ws-asyncio only in its executor, which only
 # the blocking scenarios use.
@@ -84,7 +92,16 @@ GROUP_SERVERS: dict[str, list[str]] = {
         "ws-sync",
         "flask-sock",
     ],
+    "django": ["syncaerys-django", "channels-daphne", "channels-uvicorn"],
 }
+# The servers of the blocking-in-C scenarios (blockc*), when --servers is not given.
+BLOCKC_SERVERS = ["syncaerys", "flask-sock-gevent", "syncaerys-gevent", "ws-asyncio", "picows"]
+# What the handler blocks in, by the request's key (loadgen.js --op): the label of its rows.
+BLOCK_OPS = {"block": "block", "blockc": "sqlite wait", "db": "Django pg_sleep"}
+# Django's connection pool per server process (djbench/settings.py) and PostgreSQL's cap above it.
+DB_POOL = 100
+PG_MAX_CONNECTIONS = 300
+PG_DATABASE = "bench"
 
 
 @dataclass
@@ -96,18 +113,25 @@ class Scenario:
     timeout: float  # seconds for the whole loadgen run
     title: str
     group: str = "raw"  # the table it goes to (GROUP_SERVERS)
+    servers: list[str] | None = None  # its default servers, if not its group's
+    op: str = ""  # block scenarios: what the handler blocks in (BLOCK_OPS)
 
 
-def block_scenario(ms: int, clients: int) -> Scenario:
-    common = ["--clients", str(clients), "--block", str(ms / 1000), "--messages", "1000000"]
+def block_scenario(
+    ms: int, clients: int, op: str = "block", group: str = "blocking", servers: list[str] | None = None
+) -> Scenario:
+    common = ["--clients", str(clients), "--block", str(ms / 1000), "--messages", "1000000", "--op", op]
+    prefix = {"block": "block", "blockc": "blockc", "db": "django"}[op]
     return Scenario(
-        f"block{ms}-{clients}",
+        f"{prefix}{ms}-{clients}",
         "block",
         [*common, "--duration", "5", "--warmup", "1"],
         [*common, "--duration", "2", "--warmup", "0.5"],
         180,
-        f"blocking handler {ms} ms, {clients} clients",
-        "blocking",
+        f"blocking handler ({BLOCK_OPS[op]}) {ms} ms, {clients} clients",
+        group,
+        servers,
+        op,
     )
 
 
@@ -174,6 +198,10 @@ SCENARIOS: dict[str, Scenario] = {
         block_scenario(5, 1000),
         block_scenario(1, 100),
         block_scenario(1, 1000),
+        block_scenario(5, 100, "blockc", servers=BLOCKC_SERVERS),
+        block_scenario(5, 1000, "blockc", servers=BLOCKC_SERVERS),
+        block_scenario(5, 100, "db", "django"),
+        block_scenario(5, 1000, "db", "django"),
     ]
 }
 GROUPS = list(GROUP_SERVERS)
@@ -207,7 +235,12 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
         ]
     if scenario.kind == "block":
         clients, delay = int(opt["clients"]), float(opt["block"])
-        head = f"block {delay * 1e3:g} ms x{clients}"
+        head = f"{BLOCK_OPS[opt['op']]} {delay * 1e3:g} ms x{clients}"
+        db = [
+            Metric(f"{n}.pg_us", f"{head}: PostgreSQL CPU µs/msg", False),
+            Metric(f"{n}.db_peak", f"{head}: DB connections, peak (1/s)", None),
+            Metric(f"{n}.db_end", f"{head}: DB connections at the window's end", None),
+        ]
         return [
             Metric(f"{n}.rate", f"{head}: msg/s (ideal {fmt(clients / delay)})", True),
             Metric(f"{n}.ideal_pct", f"{head}: % of ideal", True),
@@ -216,6 +249,7 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
             Metric(f"{n}.srv_us", f"{head}: server CPU µs/msg", False),
             Metric(f"{n}.ctx", f"{head}: ctx switches/msg", False),
             Metric(f"{n}.threads", f"{head}: server threads", None),
+            *(db if opt["op"] == "db" else []),
             Metric(f"{n}.gen_cpu", f"{head}: generator CPU %", None),
             Metric(f"{n}.other", f"{head}: other processes CPU %", None),
         ]
@@ -286,7 +320,8 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
             return None
         busy = b["busy"] - a["busy"]
         gen = b.get("gen_cpu", 0.0) - a.get("gen_cpu", 0.0)
-        return max(0.0, 100 * (busy - (b["cpu"] - a["cpu"]) - gen) / max(1e-9, b["t"] - a["t"]))
+        pg = b.get("pg_cpu", 0.0) - a.get("pg_cpu", 0.0)  # the Django scenarios' PostgreSQL, counted apart
+        return max(0.0, 100 * (busy - (b["cpu"] - a["cpu"]) - gen - pg) / max(1e-9, b["t"] - a["t"]))
 
     if scenario.kind in ("echo", "large", "block"):
         elapsed = result["elapsed"]
@@ -304,6 +339,8 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
             out[f"{n}.srv_us"] = 1e6 * cpu / count
         if scenario.kind == "block":
             out[f"{n}.ideal_pct"] = 100 * result["rate"] / result["ideal"]
+            if "pg_cpu" in marks["start"]:
+                out[f"{n}.pg_us"] = 1e6 * (marks["end"]["pg_cpu"] - marks["start"]["pg_cpu"]) / count
             out[f"{n}.threads"] = marks["end"]["tasks"]
         if scenario.kind == "large":
             out[f"{n}.mbps"] = result["mbps"]
@@ -522,6 +559,8 @@ class RunConfig:
     logs: Path
     verbose: bool
     switch_interval: float | None = None
+    pg: Any = None  # postgres.Postgres, for the Django scenarios
+    tmpdir: str | None = None  # the servers' TMPDIR (the blocking-in-C database files), removed at the end
 
 
 def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[str, Any]:
@@ -531,8 +570,24 @@ def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[s
     log_path = cfg.logs / f"{tag}-{scenario.name}-{server}.log"
     with open(log_path, "wb") as log:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if cfg.tmpdir is not None:
+            env["TMPDIR"] = cfg.tmpdir  # a server killed by SIGTERM leaves its files there, not in /tmp
         if cfg.switch_interval is not None:
             env["BENCH_SWITCH_INTERVAL"] = str(cfg.switch_interval)
+        probe = None
+        if cfg.pg is not None:
+            env.update(BENCH_PG_PORT=str(cfg.pg.port), BENCH_PG_DB=PG_DATABASE, BENCH_DB_POOL=str(DB_POOL))
+            # The previous server's sessions must be gone, or they would be counted as this one's.
+            deadline = time.monotonic() + 15
+            while (left := cfg.pg.sessions(PG_DATABASE)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if left:
+                return {"ok": False, "error": f"{left} PostgreSQL sessions of the previous server still open"}
+            if scenario.op == "db":
+
+                def probe() -> int:
+                    return int(cfg.pg.sessions(PG_DATABASE))
+
         srv = spawn(
             [cfg.python, str(script), str(port)],
             cfg.server_cpus,
@@ -574,11 +629,16 @@ def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[s
                 stderr=None if cfg.verbose else log,
                 bufsize=0,
             )
-            marks, result = drive(gen, srv, scenario.timeout + 30, peak)
+            marks, result = drive(
+                gen, srv, scenario.timeout + 30, peak, probe, cfg.pg.cpu_seconds if probe is not None else None
+            )
             gen_rc = gen.wait(15)
             if result is None:
                 raise RuntimeError(f"the load generator exited with {gen_rc} without a result:\n{tail(log_path)}")
             metrics = extract(scenario, result, marks)
+            if probe is not None:
+                metrics[f"{scenario.name}.db_peak"] = max(peak.get("db", 0), *(m["db"] for m in marks.values()))
+                metrics[f"{scenario.name}.db_end"] = marks["end"]["db"]
             return {
                 "ok": True,
                 "metrics": metrics,
@@ -602,12 +662,20 @@ def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[s
 
 
 def drive(
-    gen: subprocess.Popen[Any], srv: subprocess.Popen[Any], timeout: float, peak: dict[str, int]
+    gen: subprocess.Popen[Any],
+    srv: subprocess.Popen[Any],
+    timeout: float,
+    peak: dict[str, int],
+    probe: Any = None,
+    pg_cpu: Any = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
     """Read the generator's lines; sample the server at each mark and answer it.
 
     While waiting, the server's fd count is checked once a second; its peak
-    goes to ``peak["fds"]`` (to explain a failure by EMFILE).
+    goes to ``peak["fds"]`` (to explain a failure by EMFILE). With ``probe``
+    (the server's PostgreSQL sessions), it is called at each mark (``marks[name]["db"]``)
+    and once a second (its peak in ``peak["db"]``), and ``pg_cpu`` (PostgreSQL's CPU
+    seconds) at each mark.
     """
     assert gen.stdout is not None and gen.stdin is not None
     marks: dict[str, dict[str, Any]] = {}
@@ -625,6 +693,8 @@ def drive(
                     raise RuntimeError(f"the server died (exit {srv.returncode})")
                 with contextlib.suppress(OSError):
                     peak["fds"] = max(peak.get("fds", 0), len(os.listdir(f"/proc/{srv.pid}/fd")))
+                if probe is not None:
+                    peak["db"] = max(peak.get("db", 0), probe())
                 continue
             chunk = os.read(gen.stdout.fileno(), 65536)
             if not chunk:
@@ -635,6 +705,9 @@ def drive(
                 msg = json.loads(line)
                 if msg["type"] == "mark":
                     marks[msg["name"]] = sample(srv.pid, msg["sample"], gen.pid)
+                    if probe is not None:
+                        marks[msg["name"]]["db"] = probe()
+                        marks[msg["name"]]["pg_cpu"] = pg_cpu()
                     gen.stdin.write(b"ok\n")
                 elif msg["type"] == "result":
                     result = msg
@@ -668,9 +741,10 @@ def table(
     scenarios: list[Scenario],
     quick: bool,
     rounds: int,
+    baseline: str = BASELINE,
 ) -> str:
-    peers = [s for s in servers if s != BASELINE] if BASELINE in servers else []
-    header = ["metric", "better"] + servers + [f"{BASELINE[:2]}/{p}" for p in peers]
+    peers = [s for s in servers if s != baseline] if baseline in servers else []
+    header = ["metric", "better"] + servers + [f"{baseline[:2]}/{p}" for p in peers]
     rows = [header]
     starred = False
     for scenario in scenarios:
@@ -696,7 +770,7 @@ def table(
                     starred = True
                 row.append(cell)
             for peer in peers:
-                a, b = medians.get(BASELINE), medians.get(peer)
+                a, b = medians.get(baseline), medians.get(peer)
                 if a is None or b is None or b == 0 or metric.higher_is_better is None:
                     row.append("")
                 else:
@@ -712,7 +786,7 @@ def table(
         if i == 0:
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     note = (
-        f"Median of {rounds} round(s), (min–max) over the rounds; {BASELINE[:2]}/peer = syncaerys median / "  # noqa: RUF001
+        f"Median of {rounds} round(s), (min–max) over the rounds; {baseline[:2]}/peer = {baseline} median / "  # noqa: RUF001
         "peer median (above 1 is better for 'higher' rows, below 1 for 'lower' rows)."
     )
     if starred:
@@ -738,9 +812,12 @@ def machine_info(python: str, node: str) -> str:
         "v = lambda n: m.version(n) if n else ''\n"
         "out = ['Python ' + platform.python_version()]\n"
         "for n in ('syncaerys', 'websockets', 'flask-sock', 'simple-websocket', 'werkzeug', 'flask',\n"
-        "          'gevent', 'greenlet', 'picows', 'aiofastnet'):\n"
+        "          'gevent', 'greenlet', 'picows', 'aiofastnet', 'django', 'psycopg', 'psycopg-pool',\n"
+        "          'channels', 'daphne', 'twisted', 'uvicorn', 'uvloop', 'httptools', 'asgiref'):\n"
         "    try: out.append(n + ' ' + m.version(n))\n"
         "    except Exception: pass\n"
+        "import sqlite3\n"
+        "out.append('SQLite ' + sqlite3.sqlite_version)\n"
         "try:\n"
         "    import syncaerys, syncaerys.protocol.mask as k\n"
         "    out.append('syncaerys from ' + syncaerys.__path__[0])\n"
@@ -812,6 +889,28 @@ def raise_fd_limit(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def start_postgres() -> Any:
+    """The Django scenarios' PostgreSQL (postgres.py): started once for the run, stopped at its end."""
+    import postgres
+
+    bindir = postgres.binaries()
+    if bindir is None:
+        sys.exit("the Django scenarios need PostgreSQL's server binaries (Debian: apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        sys.exit(
+            "the Django scenarios need psycopg in the runner's environment: pip install -r benchmarks/requirements.txt"
+        )
+    pg = postgres.Postgres(bindir, PG_MAX_CONNECTIONS)
+    pg.start(lambda cmd, **kwargs: spawn(cmd, None, **kwargs))
+    pg.create_database(PG_DATABASE)
+    with pg.connect() as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    print(f"PostgreSQL {version} on 127.0.0.1:{pg.port} (max_connections {PG_MAX_CONNECTIONS})", file=sys.stderr)
+    return pg
+
+
 def parse_cpus(text: str | None) -> set[int] | None:
     if not text:
         return None
@@ -826,7 +925,7 @@ def main() -> int:
         "--group",
         choices=[*GROUPS, "all"],
         default="raw",
-        help="the scenarios and servers to run by default: raw (the default), blocking, or all (both tables)",
+        help="the scenarios and servers to run by default: raw (the default), blocking, django, or all (every table)",
     )
     parser.add_argument(
         "--servers",
@@ -878,7 +977,7 @@ def main() -> int:
                 parser.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
         runs_on = {sc.name: chosen for sc in scenarios}
     else:
-        runs_on = {sc.name: GROUP_SERVERS[sc.group] for sc in scenarios}
+        runs_on = {sc.name: sc.servers or GROUP_SERVERS[sc.group] for sc in scenarios}
     servers = [s for s in SERVERS if any(s in runs_on[sc.name] for sc in scenarios)]
     if args.servers is not None:
         servers = chosen
@@ -921,6 +1020,9 @@ def main() -> int:
         args.verbose,
         args.switch_interval,
     )
+    cfg.tmpdir = tempfile.mkdtemp(prefix="syncaerys-bench-run-")
+    if any(sc.op == "db" for sc in scenarios):
+        cfg.pg = start_postgres()
 
     def on_term(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -977,7 +1079,10 @@ def main() -> int:
         interrupted = True
         print("\ninterrupted: stopping the servers and the generator; partial table below", file=sys.stderr)
     finally:
+        if cfg.pg is not None:
+            cfg.pg.stop()
         kill_all_children()
+        shutil.rmtree(cfg.tmpdir, ignore_errors=True)
     elapsed = time.monotonic() - started
 
     json_path = args.json or RESULTS / f"{stamp}.json"
@@ -1017,7 +1122,7 @@ def main() -> int:
         print()
         if len({sc.group for sc in scenarios}) > 1:
             print(f"{group} table:")
-        print(table(results, errors, columns, in_group, args.quick, rounds))
+        print(table(results, errors, columns, in_group, args.quick, rounds, BASELINES[group]))
     others = [
         v
         for sc in results.values()

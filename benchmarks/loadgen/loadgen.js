@@ -26,7 +26,8 @@ const DEFAULTS = {
   messages: 1000000, // echo/block/large: total round trips (bound by count)
   duration: 5, // echo/block/large: seconds measured (bound by time)
   warmup: 1, // echo/block/large: seconds of round trips before measuring
-  block: 0.005, // block: seconds the server's handler sleeps per message
+  block: 0.005, // block: seconds the server's handler blocks per message
+  op: 'block', // block: the request's key: block (time.sleep), blockc (a wait inside sqlite3), db (Django: pg_sleep)
   split: 5, // large: MB/s is also given for the window's first `split` seconds and for the rest
   count: 100, // broadcast: messages per broadcast
   bsize: 64, // broadcast: message size
@@ -286,10 +287,11 @@ async function scenarioEcho(large) {
 // --- block: N clients, each message costs the server a blocking handler ----
 
 async function scenarioBlock() {
-  // Closed loop as in echo, but every message is JSON {"block":SECONDS,...}:
-  // the server sleeps that long, then answers with a JSON reply (see
-  // servers/_common.py). The ideal rate is clients / block.
-  const payload = Buffer.from(JSON.stringify({ block: opts.block, id: 1, pad: 'x'.repeat(16) }));
+  // Closed loop as in echo, but every message is JSON {"block":SECONDS,...}
+  // (or {"blockc":...}, {"db":...}: --op): the server blocks that long, then
+  // answers with a JSON reply (see servers/_common.py). The ideal rate is
+  // clients / block.
+  const payload = Buffer.from(JSON.stringify({ [opts.op]: opts.block, id: 1, pad: 'x'.repeat(16) }));
   const sockets = await openMany(opts.clients, (ws) => {
     ws.on('message', (data) => {
       if (ws.onEcho) ws.onEcho(data);

@@ -11,20 +11,30 @@ except
   a handler would do it: sleep that many seconds, then a JSON round trip. Its
   answer is the JSON reply, not an echo. Each server runs :func:`block` where
   its users would: on the client's thread (thread-per-client servers), on a
-  greenlet (gevent), or in a thread pool (asyncio servers).
+  greenlet (gevent), or in a thread pool (asyncio servers);
+* a text message starting with ``{"blockc":`` (``{"blockc":0.005,"id":1}``), which
+  gets :func:`block` too, but blocking inside C instead of in ``time.sleep``: a
+  sqlite3 query that waits that long for a lock (see :func:`sqlite_wait`).
+  sqlite3 releases the GIL for the wait, and gevent cannot patch it.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import logging
 import os
 import resource
+import sqlite3
 import sys
+import tempfile
+import threading
 import time
 
 PREFIX = "broadcast:"
 BLOCK_PREFIX = '{"block":'
+BLOCKC_PREFIX = '{"blockc":'
 
 
 def setup() -> int:
@@ -45,6 +55,63 @@ def setup() -> int:
     return int(sys.argv[1])
 
 
+class LockedDatabase:
+    """A real sqlite3 database file whose exclusive lock one connection holds for good.
+
+    Every other connection's query then waits in C for that lock, up to its
+    busy timeout (``sqlite3.connect(timeout=...)``: sqlite's busy handler sleeps
+    inside ``sqlite3_step``/``sqlite3_prepare``, which Python runs with the GIL
+    released), and gives up with "database is locked". That is the blocking
+    call: a fixed wait in C that costs no CPU, like a database driver waiting
+    for its server, and that gevent cannot turn into a cooperative one.
+    """
+
+    def __init__(self) -> None:
+        fd, self.path = tempfile.mkstemp(prefix="syncaerys-bench-", suffix=".sqlite3")
+        os.close(fd)
+        setup = sqlite3.connect(self.path)
+        setup.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT)")
+        setup.executemany("INSERT INTO item (name) VALUES (?)", [(f"item {i}",) for i in range(1000)])
+        setup.commit()
+        setup.close()
+        # Rollback-journal mode (sqlite's default): an EXCLUSIVE lock keeps readers out.
+        self.holder = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.holder.execute("BEGIN EXCLUSIVE")
+        self.local = threading.local()  # one connection per thread (per greenlet under gevent)
+
+    def wait(self, seconds: float) -> str:
+        """Run ``SELECT count(*) FROM item``, which waits ``seconds`` for the lock and fails; the error's text."""
+        connections: dict[float, sqlite3.Connection] = self.local.__dict__.setdefault("connections", {})
+        conn = connections.get(seconds)
+        if conn is None:
+            conn = connections[seconds] = sqlite3.connect(self.path, timeout=seconds)
+        try:
+            conn.execute("SELECT count(*) FROM item").fetchone()
+        except sqlite3.OperationalError as error:
+            return str(error)
+        raise RuntimeError(f"{self.path} is not locked: the benchmark's query did not wait")
+
+    def remove(self) -> None:
+        for suffix in ("", "-journal"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.path + suffix)
+
+
+_database: LockedDatabase | None = None
+_database_lock = threading.Lock()
+
+
+def sqlite_wait(seconds: float) -> str:
+    """Block ``seconds`` inside sqlite3 (C, GIL released, unpatchable by gevent). Thread-safe."""
+    global _database
+    if _database is None:
+        with _database_lock:
+            if _database is None:
+                _database = LockedDatabase()
+                atexit.register(_database.remove)
+    return _database.wait(seconds)
+
+
 def parse_broadcast(message: object) -> tuple[int, str] | None:
     """``(count, payload)`` for a ``broadcast:N:SIZE`` text message, else None."""
     if isinstance(message, str) and message.startswith(PREFIX):
@@ -54,16 +121,22 @@ def parse_broadcast(message: object) -> tuple[int, str] | None:
 
 
 def is_block(message: object) -> bool:
-    """Whether ``message`` asks for the blocking work of :func:`block`."""
-    return isinstance(message, str) and message.startswith(BLOCK_PREFIX)
+    """Whether ``message`` asks for the blocking work of :func:`block` (``{"block":`` or ``{"blockc":``)."""
+    return isinstance(message, str) and message.startswith((BLOCK_PREFIX, BLOCKC_PREFIX))
 
 
 def block(message: str) -> str:
-    """The blocking handler: ``time.sleep(request["block"])``, then json.loads/json.dumps.
+    """The blocking handler: json.loads, ``time.sleep(request["block"])``, then json.dumps.
 
-    The reply carries the request's ``id`` and the time slept, so the load
-    generator can tell it from an echo.
+    With ``{"blockc": seconds}`` the wait is :func:`sqlite_wait` instead of
+    ``time.sleep``. The reply carries the request's ``id`` and the time
+    waited, so the load generator can tell it from an echo.
     """
     request = json.loads(message)
-    time.sleep(request["block"])
-    return json.dumps({"id": request.get("id"), "slept": request["block"], "ok": True})
+    if "blockc" in request:
+        seconds = request["blockc"]
+        sqlite_wait(seconds)
+    else:
+        seconds = request["block"]
+        time.sleep(seconds)
+    return json.dumps({"id": request.get("id"), "slept": seconds, "ok": True})

@@ -23,7 +23,7 @@ from picows import ws_create_server
 
 clients: set[WSTransport] = set()
 executor = ThreadPoolExecutor(1000)
-COMMANDS = (_common.PREFIX.encode(), _common.BLOCK_PREFIX.encode())
+COMMANDS = (_common.PREFIX.encode(), _common.BLOCK_PREFIX.encode(), _common.BLOCKC_PREFIX.encode())
 
 
 class Listener(WSListener):
@@ -58,7 +58,7 @@ class Listener(WSListener):
         self.on_message(transport, msg_type, frame.get_payload_as_memoryview())
 
     def on_message(self, transport: WSTransport, msg_type: WSMsgType, payload: bytes | memoryview) -> None:
-        if msg_type != WSMsgType.TEXT or not bytes(payload[:10]).startswith(COMMANDS):
+        if msg_type != WSMsgType.TEXT or not bytes(payload[:11]).startswith(COMMANDS):
             transport.send(msg_type, payload)
             return
         text = bytes(payload).decode()

@@ -1,0 +1,5 @@
+from django.urls import path
+
+from .sockets import bench
+
+urlpatterns = [path("", bench)]
