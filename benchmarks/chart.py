@@ -1,9 +1,10 @@
-"""Draw the README's benchmark table as an SVG bar chart for the docs: ``python benchmarks/chart.py``.
+"""Draw the benchmark tables as SVG bar charts for the docs: ``python benchmarks/chart.py``.
 
-Reads the throughput rows of the "Performance" table in README.md (the first
-figure of each cell), and writes ``docs/_static/benchmarks.svg``: one group
-of bars per metric, each bar the server's figure relative to the best one.
-No plotting library: the SVG is written by hand.
+Reads the throughput rows of the "Performance" table in README.md and of the
+blocking-handlers table of docs/benchmarks.md (the first figure of each cell),
+and writes ``docs/_static/benchmarks.svg`` and ``docs/_static/blocking.svg``:
+one group of bars per row, each bar the server's figure relative to the best
+one. No plotting library: the SVG is written by hand.
 """
 
 from __future__ import annotations
@@ -14,27 +15,40 @@ from html import escape
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "docs" / "_static" / "benchmarks.svg"
+#: (the Markdown file, the heading its table follows, the rows charted, the SVG written)
+CHARTS = (
+    (
+        ROOT / "README.md",
+        "## Performance",
+        ("echo, 1 client", "echo, 10 clients", "echo, 100 clients", "echo 1 MiB", "broadcast"),
+        ROOT / "docs" / "_static" / "benchmarks.svg",
+    ),
+    (
+        ROOT / "docs" / "benchmarks.md",
+        "## Blocking handlers",
+        ("in time.sleep", "inside C"),
+        ROOT / "docs" / "_static" / "blocking.svg",
+    ),
+)
 COLOURS = ["#2b6cb0", "#c05621", "#2f855a", "#805ad5", "#b7791f"]
-ROWS = ("echo, 1 client", "echo, 10 clients", "echo, 100 clients", "echo 1 MiB", "broadcast")
 
 
 def number(cell: str) -> float | None:
-    match = re.match(r"\s*([\d.,]+)\s*(k?)", cell)
+    match = re.match(r"\s*\**([\d.,]+)\s*(k?)", cell)
     if match is None:
         return None
     value = float(match.group(1).replace(",", ""))
     return value * 1000 if match.group(2) else value
 
 
-def table(readme: str) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
-    section = readme.split("## Performance", 1)[1]
+def table(text: str, heading: str, prefixes: tuple[str, ...]) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
+    section = text.split(heading, 1)[1]
     lines = [line for line in section.splitlines() if line.startswith("|")]
     servers = [cell.strip() for cell in lines[0].strip("|").split("|")[1:]]
     rows = []
     for line in lines[2:]:
         cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if cells[0].startswith(ROWS):
+        if cells[0].startswith(prefixes):
             rows.append((cells[0].split(":")[0], [number(cell) for cell in cells[1:]]))
     return servers, rows
 
@@ -75,11 +89,12 @@ def svg(servers: list[str], rows: list[tuple[str, list[float | None]]]) -> str:
 
 
 def main() -> None:
-    servers, rows = table((ROOT / "README.md").read_text())
-    if not rows:
-        sys.exit("no benchmark rows found in README.md")
-    OUT.write_text(svg(servers, rows))
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(rows)} metrics, {len(servers)} servers")
+    for source, heading, prefixes, out in CHARTS:
+        servers, rows = table(source.read_text(), heading, prefixes)
+        if not rows:
+            sys.exit(f"no benchmark rows found under {heading!r} in {source.relative_to(ROOT)}")
+        out.write_text(svg(servers, rows))
+        print(f"wrote {out.relative_to(ROOT)}: {len(rows)} rows, {len(servers)} servers")
 
 
 if __name__ == "__main__":
