@@ -4,7 +4,10 @@
 as ``echo: ...``, except ``together``: its handler waits on a barrier of ``N`` parties
 (30 s at most) and answers ``together``, or ``alone`` when the barrier broke, which
 only happens if the handlers of different clients cannot block at the same time;
-and ``big N``, answered with ``N`` bytes.
+``big N``, answered with ``N`` bytes; ``cblock S``, answered ``cblocked`` after
+waiting ``S`` seconds inside C, where gevent cannot switch (the unpatched
+``time.sleep``); and ``gsleep S``, answered ``gslept`` after gevent's
+cooperative ``time.sleep``; ``mixed S``, a cooperative wait then ``cblock S``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ if "--no-patch" not in sys.argv:
 import argparse
 import logging
 import threading
+import time
 
 from gevent.pywsgi import WSGIServer
 
@@ -26,6 +30,16 @@ import syncaerys
 from syncaerys import Endpoint
 from syncaerys import Message
 from syncaerys import Websocket
+
+
+def wait_in_c(seconds: float) -> None:
+    """Wait inside C without yielding to gevent's hub: what an unpatched driver's call does."""
+    if "gevent.monkey" in sys.modules:
+        from gevent import monkey as patched
+
+        patched.get_original("time", "sleep")(seconds)
+    else:
+        time.sleep(seconds)
 
 
 class Together(Websocket):
@@ -43,6 +57,16 @@ class Together(Websocket):
                 answer = "together"
             except threading.BrokenBarrierError:
                 answer = "alone"
+        elif isinstance(text, str) and text.startswith("cblock "):
+            wait_in_c(float(text[7:]))
+            answer = "cblocked"
+        elif isinstance(text, str) and text.startswith("mixed "):
+            time.sleep(0.05)  # the hub runs once, then is blocked
+            wait_in_c(float(text[6:]))
+            answer = "mixed"
+        elif isinstance(text, str) and text.startswith("gsleep "):
+            time.sleep(float(text[7:]))
+            answer = "gslept"
         elif isinstance(text, str) and text.startswith("big "):
             # More than the socket takes at once: the rest goes through the flusher's loop.
             answer = "x" * int(text[4:])

@@ -8,6 +8,8 @@ example does not show.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -48,13 +50,19 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(tmp_path: Path, *command: str) -> Iterator[Served]:
-    """Start ``command`` with a free port appended as ``PORT``; kill it on the way out."""
+def serving(tmp_path: Path, *command: str, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """Start ``command`` with a free port appended as ``PORT`` (and ``env`` added); kill it on the way out."""
     port = free_port()
     log_path = tmp_path / "server.log"
     arguments = [str(port) if part == "PORT" else part for part in command]
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, *arguments], cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, *arguments],
+            cwd=PROJECT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     served = Served(process, port, log_path)
     try:
         wait_until(lambda: process.poll() is not None or accepts(port), timeout=STARTUP)
@@ -139,6 +147,66 @@ def test_handlers_of_different_clients_block_at_the_same_time(tmp_path: Path) ->
             connections[0].send("after")
             assert connections[0].recv(timeout=PROMPTLY) == "echo: after"
     assert "Traceback" not in served.log(), served.log()
+
+
+HUB_BLOCKED = re.compile(r"WARNING .*on_data blocked gevent's event loop for (at least )?(?P<seconds>[0-9.]+) s")
+
+
+def test_a_handler_blocking_inside_c_is_named_with_how_long_the_hub_was_blocked(tmp_path: Path) -> None:
+    with serving(tmp_path, str(HOST), "PORT") as served:
+        url = f"ws://127.0.0.1:{served.port}/"
+        with connect(url, open_timeout=STARTUP) as client:
+            client.send("cblock 0.6")
+            assert client.recv(timeout=4 * PROMPTLY) == "cblocked"
+            # Answered after the first callback returned (and logged) on the client's greenlet.
+            client.send("after")
+            assert client.recv(timeout=PROMPTLY) == "echo: after"
+    warnings = HUB_BLOCKED.findall(served.log())
+    assert len(warnings) == 1, served.log()  # one line per blocked call, not one per monitor check
+    seconds = float(HUB_BLOCKED.search(served.log())["seconds"])  # type: ignore[index]
+    assert 0.5 <= seconds < 5, served.log()
+    assert "threaded host" in served.log()
+    # gevent's own report (every greenlet's stack) is replaced by the line above.
+    assert "appears to be blocked" not in served.log()
+
+
+def test_a_call_that_also_let_the_hub_run_is_reported_with_a_lower_bound(tmp_path: Path) -> None:
+    with serving(tmp_path, str(HOST), "PORT") as served:
+        url = f"ws://127.0.0.1:{served.port}/"
+        with connect(url, open_timeout=STARTUP) as client:
+            client.send("mixed 0.6")
+            assert client.recv(timeout=4 * PROMPTLY) == "mixed"
+            client.send("after")
+            assert client.recv(timeout=PROMPTLY) == "echo: after"
+    match = HUB_BLOCKED.search(served.log())
+    assert match is not None and match[1] == "at least ", served.log()
+    # gevent's monitor checks every 0.1 s: it saw at least 0.3 s of the 0.6 s.
+    assert 0.3 <= float(match["seconds"]) <= 0.7, served.log()
+    assert "Together.on_data" in served.log()
+
+
+def test_a_cooperative_wait_is_not_reported(tmp_path: Path) -> None:
+    with serving(tmp_path, str(HOST), "PORT") as served:
+        url = f"ws://127.0.0.1:{served.port}/"
+        with connect(url, open_timeout=STARTUP) as client:
+            client.send("gsleep 0.6")
+            assert client.recv(timeout=4 * PROMPTLY) == "gslept"
+            client.send("cblock 0.05")  # under gevent's 0.1 s threshold
+            assert client.recv(timeout=PROMPTLY) == "cblocked"
+            client.send("after")
+            assert client.recv(timeout=PROMPTLY) == "echo: after"
+    assert "blocked gevent's event loop" not in served.log(), served.log()
+
+
+def test_gevents_monitor_configured_off_in_the_environment_is_left_off(tmp_path: Path) -> None:
+    with serving(tmp_path, str(HOST), "PORT", env={"GEVENT_MONITOR_THREAD_ENABLE": "false"}) as served:
+        url = f"ws://127.0.0.1:{served.port}/"
+        with connect(url, open_timeout=STARTUP) as client:
+            client.send("cblock 0.6")
+            assert client.recv(timeout=4 * PROMPTLY) == "cblocked"
+            client.send("after")
+            assert client.recv(timeout=PROMPTLY) == "echo: after"
+    assert "blocked gevent's event loop" not in served.log(), served.log()
 
 
 def test_a_message_larger_than_the_socket_takes_arrives_whole(tmp_path: Path) -> None:

@@ -34,6 +34,8 @@ from ..protocol.session import ProtocolViolation
 from ..protocol.session import Session
 from ..protocol.session import State
 from .handler import Handler
+from .hub_watch import HubWatch
+from .hub_watch import hub_watch
 from .info import ClientInfo
 from .log import client_logger
 from .sendqueue import ENTRY_COST
@@ -108,6 +110,9 @@ class Connection:
         "_frame_budget",
         "_frames_since_yield",
         "_heartbeat_handle",
+        "_hub_blocked_call",
+        "_hub_blocked_events",
+        "_hub_watch",
         "_inflated_charged",
         "_inflates",
         "_last_read_mono",
@@ -204,8 +209,13 @@ class Connection:
         # When the frame or message being received began arriving (monotonic), 0.0 between messages.
         self._message_since = 0.0
         # Under gevent, frames between two yields to its hub (0: real threads, which the OS preempts).
-        self._yield_every = GEVENT_YIELD_EVERY if _on_gevent() else 0
+        on_gevent = _on_gevent()
+        self._yield_every = GEVENT_YIELD_EVERY if on_gevent else 0
         self._frames_since_yield = 0
+        # Under gevent: which callback call gevent's monitor saw blocking the hub, and how many times.
+        self._hub_watch: HubWatch | None = hub_watch() if on_gevent else None
+        self._hub_blocked_call = 0
+        self._hub_blocked_events = 0
         self._heartbeat_handle: TimerHandle | None = None
         self._close_handle: TimerHandle | None = None
         self._buffer = memoryview(bytearray(BUFFER_SIZE))
@@ -249,6 +259,8 @@ class Connection:
         if self._options.heartbeat_period is not None:
             self._heartbeat_handle = shared_timer().call_later(self._options.heartbeat_period, self._heartbeat)
         self._log.info("opened from %s on %s", printable(self.remote_address), printable(self.path))
+        if self._hub_watch is not None:
+            self._hub_watch.serving(self)
         try:
             try:
                 self._call_handler(callbacks.on_open, self.id, handshake_data)
@@ -281,6 +293,8 @@ class Connection:
         return True
 
     def _call_handler(self, method: Callable[..., Any], *args: Any) -> None:
+        watch = self._hub_watch
+        iteration = watch.loop_iteration() if watch is not None else -1
         self._callback = method
         self._callback_since = time.monotonic()
         self._callback_calls += 1
@@ -295,6 +309,41 @@ class Connection:
             self.close(1011, "Internal server error, aborting")
         finally:
             self._callback = None
+            if self._hub_blocked_call == self._callback_calls:
+                self._warn_hub_blocked(method, iteration)
+
+    def hub_blocked(self, threshold: float) -> None:
+        """gevent's monitor saw the hub not run for ``threshold`` s while this client's greenlet ran.
+
+        Called on gevent's monitor thread (see :mod:`.hub_watch`): it only sets
+        two attributes, and only while a callback runs; the callback's own
+        greenlet logs once it returns. Never blocks.
+        """
+        if self._callback is None:
+            return
+        calls = self._callback_calls
+        if self._hub_blocked_call != calls:
+            self._hub_blocked_events = 0
+            self._hub_blocked_call = calls
+        self._hub_blocked_events += 1
+
+    def _warn_hub_blocked(self, method: Callable[..., Any], iteration: int) -> None:
+        watch = self._hub_watch
+        assert watch is not None
+        took = time.monotonic() - self._callback_since
+        if iteration != -1 and watch.loop_iteration() == iteration:
+            # The hub's loop did not run once during the call: it was blocked for all of it.
+            blocked = f"{took:.2f} s"
+        else:
+            blocked = f"at least {self._hub_blocked_events * watch.threshold:.2f} s (of a {took:.2f} s call)"
+        self._log.warning(
+            "%s blocked gevent's event loop for %s: no other client was served meanwhile. gevent cannot make "
+            "that call cooperative (C code that waits: a database driver or library gevent does not patch, "
+            "a lock, hashing); serve this handler on the threaded host (syncaerys.run(), gunicorn -k gthread), "
+            "where each client has a thread of its own",
+            getattr(method, "__qualname__", _name_of(method)),
+            blocked,
+        )
 
     def info(self) -> ClientInfo:
         """A snapshot of this client's statistics. Thread-safe; never blocks."""
@@ -542,6 +591,8 @@ class Connection:
         )
         self._context.stats.closed(session.close_code, self.traffic())
         on_close = self._context.callbacks.on_close
+        watch = self._hub_watch
+        iteration = watch.loop_iteration() if watch is not None else -1
         self._callback = on_close  # for busy_in(): a stop waiting for this client names on_close
         self._callback_since = time.monotonic()
         self._callback_calls += 1
@@ -551,6 +602,10 @@ class Connection:
             self._log.exception("exception in on_close")
         finally:
             self._callback = None
+            if watch is not None:
+                if self._hub_blocked_call == self._callback_calls:
+                    self._warn_hub_blocked(on_close, iteration)
+                watch.done()
             self._context.finished(self)
 
     # -- any thread
