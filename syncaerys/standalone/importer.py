@@ -1,4 +1,4 @@
-"""Which program, if any, is importing the module that called us (``flask run``, gunicorn...).
+"""Which program, if any, is importing the module that called us (``flask run``, gunicorn, Django...).
 
 A module that ends with an unguarded ``syncaerys.run(app)`` is run when such a
 program imports it to find ``app``: :func:`~syncaerys.run` asks here, and
@@ -19,6 +19,8 @@ _IMPORTERS = (
     ("syncaerys.standalone.cli", "python -m syncaerys"),
     ("syncaerys.cli", "python -m syncaerys"),
     ("uvicorn", "uvicorn"),
+    # manage.py runserver and runsyncaerys, gunicorn's import of wsgi.py: Django imports the URLconf, the apps...
+    ("django", "Django"),
     ("waitress", "waitress-serve"),
 )
 

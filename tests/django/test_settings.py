@@ -18,6 +18,9 @@ from tests.django.postgres import Postgres
 from tests.django.server import PROJECT
 from tests.django.server import manage
 from tests.django.server import project_env
+from tests.utils import PROMPTLY
+from tests.utils import accepts
+from tests.utils import free_port
 from tests.utils import http_request
 from tests.utils import wait_until
 
@@ -123,6 +126,18 @@ def test_routes_on_handshake_cannot_take_are_refused_at_start(postgres: Postgres
     assert "syncaerys.E002" in result.stderr and "captures 1 unnamed group(s)" in result.stderr
     result = manage(env, "runsyncaerys", "127.0.0.1:1")
     assert result.returncode != 0 and "syncaerys.E001" in result.stderr
+
+
+def test_an_unguarded_run_in_a_module_django_imports_leaves_the_serving_to_django(
+    django_server: ServerFactory,
+) -> None:
+    own_port = free_port()
+    server = django_server("runserver", urlconf="djproject.unguarded_urls", own_port=own_port)
+    with connect(server.url("/ws/echo/")) as client:
+        client.send("hello")
+        assert client.receive_text(timeout=PROMPTLY).startswith("hello (")
+    assert "syncaerys.run() was called while Django imports the module djproject.unguarded_urls" in server.log()
+    assert not accepts(own_port), "run() took the process over"
 
 
 def test_gunicorn_reports_bad_routes_at_the_first_request(django_server: ServerFactory) -> None:
