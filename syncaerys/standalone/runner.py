@@ -137,7 +137,7 @@ def run(
     Call it from the main thread, once per process; it blocks until a signal came and the graceful stop is
     over. (From another thread no signal handler is installed and it serves until the process exits.)
 
-    Called while ``flask run``, gunicorn or ``python -m syncaerys`` imports the module (an
+    Called while ``flask run``, gunicorn, Django or ``python -m syncaerys`` imports the module (an
     unguarded ``syncaerys.run(app)`` at the end of the file), it logs a warning and returns at once:
     that program serves the application. Put the call under ``if __name__ == "__main__":``.
     """
