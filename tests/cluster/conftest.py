@@ -10,7 +10,6 @@ which CI sets: then they fail. The wire format tests need neither.
 from __future__ import annotations
 
 import itertools
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,18 +20,14 @@ from tests.cluster.helpers import Node
 from tests.cluster.helpers import NodeFactory
 from tests.cluster.helpers import RedisServer
 from tests.cluster.helpers import launch_node
-from tests.cluster.helpers import redis_server_path
+from tests.cluster.helpers import private_redis
 
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A private redis-server for this test, always killed at teardown."""
-    server = RedisServer(redis_server_path(), tmp_path)
-    server.start()
-    try:
+    with private_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.fixture

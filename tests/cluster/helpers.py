@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,17 @@ class RedisServer:
         """Stop it, then start an empty one on the same port (it had no persistence)."""
         self.stop()
         self.start()
+
+
+@contextlib.contextmanager
+def private_redis(directory: Path) -> Iterator[RedisServer]:
+    """A redis-server of its own in ``directory`` for one test, always killed at the end."""
+    server = RedisServer(redis_server_path(), directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(signal.SIGKILL)
 
 
 # -- server processes

@@ -8,7 +8,6 @@ the room with ``syncaerys.Publisher`` on the same Redis.
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 from syncaerys.testing import Client
 from syncaerys.testing import connect
 from tests.cluster.helpers import RedisServer
-from tests.cluster.helpers import redis_server_path
+from tests.cluster.helpers import private_redis
 from tests.django.conftest import ServerFactory
 from tests.django.server import manage
 
@@ -27,12 +26,8 @@ MAX_CLIENTS = 24
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(redis_server_path(), tmp_path)
-    server.start()
-    try:
+    with private_redis(tmp_path) as server:
         yield server
-    finally:
-        server.stop(signal.SIGKILL)
 
 
 @pytest.mark.timeout(90)
