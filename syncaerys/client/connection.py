@@ -425,12 +425,17 @@ class Connection:
         # of the frame's size (the session's), never past the frame's end.
         large = session.receive_buffer() if session.missing > BUFFER_SIZE else None
         buffer = self._buffer if large is None else large
+        # Between messages with no reader's deadline, the read is all there is to wait
+        # for: _wait_readable's answer without its calls (one message, one read).
+        idle = deadline is None and (self._options.message_timeout is None or not session.receiving)
+        if idle:
+            self._message_since = 0.0  # as _message_due does
         # Listening for the peer from here (the heartbeat counts unanswered pings only then).
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
             # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
-            if not self._wait_readable(deadline):
+            if not idle and not self._wait_readable(deadline):
                 return
             try:
                 count = transport.recv_into(buffer)
@@ -486,10 +491,15 @@ class Connection:
         The client's thread, or before :meth:`run`: they are parsed before anything read later.
         Not thread-safe (the reading side of the session); never blocks.
         """
-        self._note_read(len(data))
+        # _note_read's work, inline: every read of small messages comes here.
+        self._last_read_mono = now = time.monotonic()
+        self.last_read_at = time.time()
+        if self._byte_budget is not None:
+            self._byte_budget.spend(len(data), now)
         self.session.receive_data(data)
 
     def _note_read(self, count: int) -> None:
+        """What a read of ``count`` bytes into a large frame's own buffer changes (``received`` does it inline)."""
         self._last_read_mono = time.monotonic()
         self.last_read_at = time.time()
         if self._byte_budget is not None:
