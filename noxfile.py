@@ -6,7 +6,7 @@
     nox -s lint types docs    # CI's other checks, for a contributor without root
 
 ``tests`` runs the whole suite with the extension built for that interpreter;
-``core`` runs the protocol, endpoint, message and hostile-input tests with the
+``core`` runs the protocol, endpoint, message, large-frame and hostile-input tests with the
 pure-Python code (``SYNCAERYS_NO_EXTENSIONS=1``, the install of a machine
 without a compiler). Interpreters that are not installed are skipped
 (``nox --no-error-on-missing-interpreters``, as .ci/run does); one that is and
@@ -26,6 +26,7 @@ CORE = [
     "tests/test_endpoint.py",
     "tests/test_compression.py",
     "tests/test_fuzz_live.py",
+    "tests/test_large_frames.py",
 ]
 
 nox.options.sessions = ["tests", "core"]

@@ -267,10 +267,10 @@ def _report_speedups() -> None:
         return
     _speedups_reported = True
     if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
-        logger.info("SYNCAERYS_NO_EXTENSIONS is set: client frames are unmasked in pure Python")
+        logger.info("SYNCAERYS_NO_EXTENSIONS is set: client frames are parsed and unmasked in pure Python")
     else:
         logger.warning(
-            "the C extension syncaerys._speedups is not built: client frames are unmasked in pure Python, "
+            "the C extension syncaerys._speedups is not built: client frames are parsed and unmasked in pure Python, "
             "about 45 times slower; reinstall where a C compiler and the Python headers are present"
         )
 

@@ -8,7 +8,8 @@ replaced it, from inside the client's thread (a recording transport), so
 nothing here depends on timing:
 
 * reads go into one reusable buffer per client, except the rest of a frame
-  known to be larger, which is read with requests never past the frame's end;
+  known to be larger, which is read straight into one buffer of the frame's
+  size, with requests never past the frame's end;
 * while the thread waits for the next message, nothing of the last one (the
   data handed to ``on_data``, the frame's bytes) is still referenced by it.
 """
@@ -26,7 +27,6 @@ from websockets.sync.client import connect
 import syncaerys.gateway
 from syncaerys import Message
 from syncaerys.client.connection import BUFFER_SIZE
-from syncaerys.client.connection import READ_SIZE
 from syncaerys.client.connection import Connection
 from syncaerys.client.transport import PlainTransport
 from syncaerys.client.transport import Transport
@@ -95,7 +95,7 @@ def test_small_messages_are_read_into_one_reusable_buffer(transports: list[Recor
     assert len(transport.buffers) == 1
 
 
-def test_a_large_frame_is_read_in_requests_that_stop_at_its_end(transports: list[RecordingTransport]) -> None:
+def test_a_large_frame_is_read_into_one_buffer_up_to_its_end(transports: list[RecordingTransport]) -> None:
     payload = bytes(range(256)) * (LARGE // 256)
     frame = client_frame(OP_BINARY, payload)
     recorder = Recorder(on_data=lambda recorder, client_id, message: recorder.record("data", len(message.result())))
@@ -109,12 +109,18 @@ def test_a_large_frame_is_read_in_requests_that_stop_at_its_end(transports: list
         client.sock.close()
         recorder.wait_event("close")
     (transport,) = transports
+    assert {method for method, _, _ in transport.reads} == {"recv_into"}
     read = 0
-    for method, asked, got in transport.reads:
-        if method == "recv":
-            assert BUFFER_SIZE < asked <= min(READ_SIZE, len(frame) - read)
+    direct = []
+    for _, asked, got in transport.reads:
+        if asked != BUFFER_SIZE:
+            # Into the frame's own buffer: exactly the rest of the frame.
+            assert asked == len(frame) - read
+            direct.append(got)
         read += got
-    assert sum(got for method, _, got in transport.reads if method == "recv") > LARGE // 2
+    assert sum(direct) > LARGE // 2
+    # The reusable buffer and one buffer of the large frame's size, nothing else.
+    assert len(transport.buffers) == 2
 
 
 def _values_held_by(frame: FrameType | None) -> list[Any]:

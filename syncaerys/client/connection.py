@@ -56,8 +56,6 @@ logger = logging.getLogger("syncaerys.connection")
 #: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
 GEVENT_YIELD_EVERY = 64
 
-#: The most one read asks for (a large frame is read in pieces of this size).
-READ_SIZE = 1 << 16
 #: The size of each connection's reusable read buffer, used unless a frame
 #: larger than it is known to be on its way (see ``Connection._receive``).
 BUFFER_SIZE = 1 << 10
@@ -465,37 +463,44 @@ class Connection:
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
+        session = self.session
         # Reads go into this connection's small reusable buffer and only what
         # came is copied out, in an object of its exact size. The alternative,
-        # recv(READ_SIZE), allocates 64 KiB that the thread holds while it
-        # waits and that is then shrunk in place: with a thread per client,
-        # glibc's heap fills with 64 KiB holes pinned by the small survivors,
-        # and RSS grew by over 1 GiB in a soak of 1,000 clients. Only the rest
-        # of a frame known to be larger than the buffer is read with recv(), in
-        # pieces no larger than what the frame still needs.
-        missing = self.session.missing
-        buffer = self._buffer
+        # recv(64 KiB), allocates 64 KiB that the thread holds while it waits
+        # and that is then shrunk in place: with a thread per client, glibc's
+        # heap fills with 64 KiB holes pinned by the small survivors, and RSS
+        # grew by over 1 GiB in a soak of 1,000 clients. The rest of a frame
+        # known to be larger than the buffer is read straight into one buffer
+        # of the frame's size (the session's), never past the frame's end.
+        large = session.receive_buffer() if session.missing > BUFFER_SIZE else None
+        buffer = self._buffer if large is None else large
+        # Between messages with no reader's deadline, the read is all there is to wait
+        # for: _wait_readable's answer without its calls (one message, one read).
+        idle = deadline is None and (self._options.message_timeout is None or not session.receiving)
+        if idle:
+            self._message_since = 0.0  # as _message_due does
         # Listening for the peer from here (the heartbeat counts unanswered pings only then).
         self._waiting_since = time.monotonic()
         self._waiting = True
         try:
             # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
-            if not self._wait_readable(deadline):
+            if not idle and not self._wait_readable(deadline):
                 return
             try:
-                if missing > BUFFER_SIZE:
-                    data = transport.recv(min(missing, READ_SIZE))
-                else:
-                    data = bytes(buffer[: transport.recv_into(buffer)])
+                count = transport.recv_into(buffer)
             except OSError:
-                data = b""
+                count = 0
         finally:
             self._waiting = False
-        if not data:
+        if not count:
             with self._lock:
-                self.session.connection_lost()
+                session.connection_lost()
             return
-        self.received(data)
+        if large is None:
+            self.received(bytes(buffer[:count]))
+        else:
+            self._note_read(count)
+            session.received_into(count)
 
     def _wait_readable(self, deadline: float | None) -> bool:
         """Wait for data up to the reader's ``deadline`` or the message's; False when the message ran out of time.
@@ -535,11 +540,19 @@ class Connection:
         The client's thread, or before :meth:`run`: they are parsed before anything read later.
         Not thread-safe (the reading side of the session); never blocks.
         """
+        # _note_read's work, inline: every read of small messages comes here.
+        self._last_read_mono = now = time.monotonic()
+        self.last_read_at = time.time()
+        if self._byte_budget is not None:
+            self._byte_budget.spend(len(data), now)
+        self.session.receive_data(data)
+
+    def _note_read(self, count: int) -> None:
+        """What a read of ``count`` bytes into a large frame's own buffer changes (``received`` does it inline)."""
         self._last_read_mono = time.monotonic()
         self.last_read_at = time.time()
         if self._byte_budget is not None:
-            self._byte_budget.spend(len(data), self._last_read_mono)
-        self.session.receive_data(data)
+            self._byte_budget.spend(count, self._last_read_mono)
 
     def _throttle(self, deadline: float | None) -> None:
         """Stop reading (TCP backpressure) while an inbound budget is spent.

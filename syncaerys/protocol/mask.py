@@ -10,9 +10,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 from typing import TypeAlias
 
-__all__ = ["Buffer", "SPEEDUPS", "TRANSLATE_THRESHOLD", "apply_mask", "apply_mask_python"]
+__all__ = [
+    "Buffer",
+    "SPEEDUPS",
+    "TRANSLATE_THRESHOLD",
+    "apply_mask",
+    "apply_mask_python",
+    "load_speedup",
+    "unmask_in_place",
+    "unmask_in_place_python",
+]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -70,21 +80,42 @@ def apply_mask_python(data: Buffer, mask: Buffer, /) -> bytes:
     return _mask_translate(data, mask)
 
 
-def _load_speedups() -> Callable[[Buffer, Buffer], bytes] | None:
+def unmask_in_place_python(buffer: bytearray | memoryview, mask: Buffer, /) -> None:
+    """XOR the writable ``buffer`` with the 4-byte ``mask`` repeated, in place (RFC 6455 5.3).
+
+    Pure Python. Raises :class:`TypeError` for a read-only buffer and
+    :class:`ValueError` when ``mask`` is not 4 bytes long. Not thread-safe on
+    the same buffer; never blocks.
+    """
+    view = memoryview(buffer)
+    if view.readonly:
+        raise TypeError("unmask_in_place() needs a writable buffer")
+    view[:] = apply_mask_python(view, mask)
+
+
+def load_speedup(name: str) -> Any:
+    """The function ``name`` of the C extension, or ``None`` when it is not built or
+    ``SYNCAERYS_NO_EXTENSIONS`` is set. Thread-safe; never blocks."""
     if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
         return None
     try:
-        from .._speedups import apply_mask as c_apply_mask
+        from .. import _speedups
     except ImportError:
         return None
-    return c_apply_mask
+    return getattr(_speedups, name)
 
 
-_c_apply_mask = _load_speedups()
+_c_apply_mask: Callable[[Buffer, Buffer], bytes] | None = load_speedup("apply_mask")
 
-#: Whether :func:`apply_mask` is the C version.
+#: Whether :func:`apply_mask` (and :func:`unmask_in_place`) is the C version.
 SPEEDUPS = _c_apply_mask is not None
 
 apply_mask: Callable[[Buffer, Buffer], bytes] = _c_apply_mask or apply_mask_python
 """Return ``data`` XORed with the 4-byte ``mask`` repeated (RFC 6455 5.3): the C
 version when available, else :func:`apply_mask_python`. Pure; thread-safe; never blocks."""
+
+unmask_in_place: Callable[[bytearray | memoryview, Buffer], None] = (
+    load_speedup("unmask_in_place") or unmask_in_place_python
+)
+"""XOR the writable ``buffer`` with the 4-byte ``mask`` repeated, in place: the C version
+when available, else :func:`unmask_in_place_python`. Not thread-safe on the same buffer; never blocks."""

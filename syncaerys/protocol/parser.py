@@ -9,12 +9,18 @@ reason to answer with; the parser is unusable afterwards.
 
 Text payloads are validated as UTF-8 incrementally and handed out as ``str``
 chunks that never split a character; binary payloads as ``bytes``.
+
+Each frame's header and payload go through
+:func:`~syncaerys.protocol.framing.parse_frame` (C when the extension is
+built). A frame larger than the caller's read buffer can be read straight
+into a buffer of its own size: :meth:`FrameParser.receive_buffer`.
 """
 
 from __future__ import annotations
 
 import codecs
 from typing import NamedTuple
+from typing import cast
 
 from ..exceptions import ProtocolError
 from .deflate import Inflater
@@ -23,14 +29,21 @@ from .frames import OP_CLOSE
 from .frames import OP_CONT
 from .frames import OP_TEXT
 from .frames import is_valid_peer_close_code
+from .framing import RSV1_ALLOWED
+from .framing import TEXT_ONLY
+from .framing import parse_frame
+from .mask import Buffer
 from .mask import apply_mask
+from .mask import unmask_in_place
 
-__all__ = ["Frame", "FrameParser"]
+__all__ = ["DIRECT_MAX", "Frame", "FrameParser"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
-# Payload size from which masking reads a memoryview of the buffer.
-_VIEW_AT = 65536
+#: The largest payload :meth:`FrameParser.receive_buffer` gives a buffer of its own:
+#: that buffer is allocated whole when the frame begins, so a larger frame (which
+#: only a configuration without size limits lets in) is collected as it arrives.
+DIRECT_MAX = 16 << 20
 
 
 class Frame(NamedTuple):
@@ -47,6 +60,9 @@ class Frame(NamedTuple):
     code: int = 0
 
 
+_new_frame = tuple.__new__
+
+
 class FrameParser:
     """Parses masked client frames and enforces sequencing, size and type rules.
 
@@ -60,12 +76,16 @@ class FrameParser:
     """
 
     __slots__ = (
+        "_base_flags",
         "_buf",
         "_compressed",
         "_decoder",
         "_error",
+        "_flags",
         "_inflated_size",
         "_inflater",
+        "_large",
+        "_limit",
         "_max_frame",
         "_max_message",
         "_message_opcode",
@@ -74,7 +94,6 @@ class FrameParser:
         "_more_len",
         "_partial",
         "_pos",
-        "_text_only",
         "_want",
         "inflated_bytes",
     )
@@ -88,7 +107,6 @@ class FrameParser:
     ) -> None:
         self._max_frame = max_frame_size if max_frame_size is not None else 1 << 63
         self._max_message = max_message_size if max_message_size is not None else 1 << 63
-        self._text_only = text_only
         # Bytes not yet parsed are self._buf[self._pos:] followed by self._more;
         # self._more collects reads until the frame being waited for is whole,
         # so a large frame costs one join instead of a copy per read.
@@ -111,6 +129,13 @@ class FrameParser:
         # A text frame that is arriving in pieces: its payload is checked as UTF-8
         # as the bytes come (Autobahn 6.4.3/6.4.4: fail fast, not once it is whole).
         self._partial: _PartialText | None = None
+        # The frame being read straight into a buffer of its size (receive_buffer).
+        self._large: _LargeFrame | None = None
+        # parse_frame's flags and limit (syncaerys.protocol.framing), kept up to
+        # date with the message in progress rather than worked out for each frame.
+        self._base_flags = (RSV1_ALLOWED if inflater is not None else 0) | (TEXT_ONLY if text_only else 0)
+        self._flags = self._base_flags
+        self._limit = min(self._max_frame, self._max_message)
         self._error: ProtocolError | None = None
 
     @property
@@ -121,21 +146,25 @@ class FrameParser:
     @property
     def receiving(self) -> bool:
         """Whether a frame or a fragmented message has started and not yet finished."""
-        return self._message_opcode != 0 or self._pos < len(self._buf) or self._more_len > 0
+        return self._message_opcode != 0 or self._pos < len(self._buf) or self._more_len > 0 or self._large is not None
 
     @property
     def missing(self) -> int:
         """How many more bytes the frame (or frame header) being waited for needs; 0 when one may be ready."""
+        if self._large is not None:
+            return self._large.missing
         missing = self._want - (len(self._buf) - self._pos) - self._more_len
         return missing if missing > 0 else 0
 
     def feed(self, data: bytes) -> None:
         """Add bytes read from the network; then call :meth:`next_frame`."""
         if self._partial is not None and self._error is None:
-            try:
-                self._partial.check(data)
-            except ProtocolError as error:
-                self._error = error
+            self._check_partial(data)
+        if self._large is not None:
+            taken = self._large.take(data)
+            if taken == len(data):
+                return
+            data = data[taken:]
         if self._pos >= len(self._buf) and not self._more:
             self._buf = data
             self._pos = 0
@@ -143,9 +172,68 @@ class FrameParser:
             self._more.append(data)
             self._more_len += len(data)
 
-    # Above the size limits on purpose: every frame runs it, and a call per step costs
-    # each frame (benchmarks/hotpath_bench.py measures it).
-    def next_frame(self) -> Frame | None:  # noqa: C901, PLR0912, PLR0915
+    def receive_buffer(self) -> memoryview | None:
+        """A writable view of the rest of the frame being received, to read into; then call :meth:`received_into`.
+
+        ``None`` unless a frame's header (mask key included) is whole and
+        its payload is not (and not larger than :data:`DIRECT_MAX`): read
+        and :meth:`feed` as usual then. The first
+        call for a frame moves it into one buffer of its payload's size,
+        which the rest of it is read into directly (no pieces to join); the
+        view never reaches past the frame's end. Never blocks.
+        """
+        if self._error is not None:
+            return None
+        large = self._large
+        if large is None:
+            large = self._start_large()
+            if large is None:
+                return None
+        return large.rest() if large.missing else None
+
+    def received_into(self, count: int) -> None:
+        """Take ``count`` bytes just written at the start of the last :meth:`receive_buffer` view."""
+        large = self._large
+        if large is None or not 0 <= count <= large.missing:
+            raise ValueError("received_into() without a receive_buffer() that many bytes long")
+        if self._partial is not None and self._error is None:
+            self._check_partial(large.rest()[:count])
+        large.filled += count
+
+    def _check_partial(self, data: Buffer) -> None:
+        assert self._partial is not None
+        try:
+            self._partial.check(data)
+        except ProtocolError as error:
+            self._error = error
+
+    def _start_large(self) -> _LargeFrame | None:
+        """Move the frame that has begun into a buffer of its payload's size, once its header is whole."""
+        if self._more:
+            self._buf = self._buf[self._pos :] + b"".join(self._more)
+            self._pos = 0
+            self._more = []
+            self._more_len = 0
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < 2:
+            return None
+        header = _header_size(buf[pos + 1])
+        if avail < header or self._want <= avail or self._want - header > DIRECT_MAX:
+            # Its header is not whole, it is whole already (next_frame has not looked
+            # yet), or it is too large to allocate at once.
+            return None
+        start = pos + header
+        large = _LargeFrame(buf[pos], buf[start - 4 : start], self._want - header)
+        large.take(memoryview(buf)[start:])
+        self._large = large
+        self._buf = b""
+        self._pos = 0
+        self._want = 2
+        return large
+
+    def next_frame(self) -> Frame | None:
         """Return the next whole frame, or ``None`` when more bytes are needed.
 
         Raises :class:`ProtocolError` on any violation; the caller must then
@@ -153,6 +241,8 @@ class FrameParser:
         """
         if self._error is not None:
             raise self._error
+        if self._large is not None:
+            return self._large_frame()
         buf = self._buf
         pos = self._pos
         avail = len(buf) - pos
@@ -164,66 +254,81 @@ class FrameParser:
             avail = len(buf)
             self._more = []
             self._more_len = 0
-        if avail < 2:
-            self._want = 2
+        parsed = parse_frame(buf, pos, self._flags, self._limit)
+        if isinstance(parsed, int):
+            self._want = parsed
+            if parsed > avail >= 6 and self._partial is None:
+                self._start_partial(buf, pos, avail)
             return None
-        first = buf[pos]
-        second = buf[pos + 1]
-        length = second & 0x7F
-        header = 6
-        if length == 126:
-            header = 8
-            if avail < 4:
-                self._want = 4
-                return None
-            length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-        elif length == 127:
-            header = 14
-            if avail < 10:
-                self._want = 10
-                return None
-            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-        opcode = first & 0x0F
-        fin = first & 0x80 != 0
-        self._check_header(first, second, opcode, fin, length)
-        total = header + length
-        if avail < total:
-            if avail < header:
-                # Look again once the mask key is here: a text frame is checked as it arrives.
-                self._want = header
-                return None
-            self._want = total
-            if self._partial is None and not self._compressed_frame(first, opcode) and self._is_text(opcode):
-                start = pos + header
-                self._partial = _PartialText(buf[start - 4 : start], length, self._decoder_state(opcode))
-                self._partial.check(buf[start : pos + avail])
-            return None
+        if len(parsed) == 2:
+            raise ProtocolError(*parsed)
+        first, payload, end = parsed
         self._partial = None
-        if pos + total == len(buf):
+        self._want = 2
+        if end == len(buf):
             # All parsed: let go of the buffer now (it may hold a large frame)
             # rather than keep it until the next read, however long that takes.
             self._buf = b""
             self._pos = 0
         else:
-            self._pos = pos + total
-        self._want = 2
-        start = pos + header
-        # A large payload is masked straight out of the buffer (no copy first);
-        # for a small one, slicing bytes is cheaper than making a memoryview.
-        data = memoryview(buf)[start : pos + total] if length >= _VIEW_AT else buf[start : pos + total]
-        payload = apply_mask(data, buf[start - 4 : start])
+            self._pos = end
+        # tuple.__new__ makes the Frame at half the cost of calling it (its __new__ is Python).
+        if type(payload) is str:
+            # A whole uncompressed text message in one frame, decoded already.
+            return _new_frame(Frame, (OP_TEXT, payload, True, 0))
+        if first == 0x80 | OP_BINARY:
+            return _new_frame(Frame, (OP_BINARY, payload, True, 0))
+        return self._frame(first, cast("bytes", payload))
+
+    def _start_partial(self, buf: bytes, pos: int, avail: int) -> None:
+        """Start checking a text frame whose header is whole as UTF-8 as its payload arrives."""
+        first = buf[pos]
+        opcode = first & 0x0F
+        if self._compressed_frame(first, opcode) or not self._is_text(opcode):
+            return
+        start = pos + _header_size(buf[pos + 1])
+        if start > pos + avail:
+            return
+        self._partial = _PartialText(buf[start - 4 : start], self._want - (start - pos), self._decoder_state(opcode))
+        self._partial.check(buf[start : pos + avail])
+
+    def _large_frame(self) -> Frame | None:
+        """The frame read into its own buffer, once it is whole."""
+        large = self._large
+        assert large is not None
+        if large.missing:
+            return None
+        self._large = None
+        self._partial = None
+        first = large.first
+        opcode = first & 0x0F
+        payload: bytes | bytearray
+        if self._is_text(opcode) and not self._compressed_frame(first, opcode):
+            # Unmasked where it is: decoding makes the one copy.
+            unmask_in_place(large.payload, large.key)
+            payload = large.payload
+        else:
+            # Unmasking into a new bytes object is the one copy.
+            payload = apply_mask(large.payload, large.key)
+        if type(payload) is bytes and first == 0x80 | OP_BINARY:
+            return Frame(OP_BINARY, payload, True)
+        return self._frame(first, payload)
+
+    def _frame(self, first: int, payload: bytes | bytearray) -> Frame:
+        """Every frame but the common ones: control frames, fragments, compressed messages."""
+        opcode = first & 0x0F
         if opcode == OP_TEXT or opcode == OP_BINARY:
             self._compressed = first & 0x40 != 0
         if opcode < OP_CLOSE and self._compressed:
             assert self._inflater is not None
-            payload = self._inflater.inflate(payload, fin, self._max_message - self._inflated_size)
-            self._inflated_size = 0 if fin else self._inflated_size + len(payload)
+            payload = self._inflater.inflate(bytes(payload), first & 0x80 != 0, self._max_message - self._inflated_size)
+            self._inflated_size = 0 if first & 0x80 else self._inflated_size + len(payload)
             self.inflated_bytes += len(payload)
         if opcode >= OP_CLOSE:
             if opcode == OP_CLOSE:
-                return self._close_frame(payload)
-            return Frame(opcode, payload, True)
-        return self._data_frame(opcode, payload, fin)
+                return self._close_frame(bytes(payload))
+            return Frame(opcode, bytes(payload), True)
+        return self._data_frame(opcode, payload, first & 0x80 != 0)
 
     def _compressed_frame(self, first: int, opcode: int) -> bool:
         if opcode == OP_TEXT or opcode == OP_BINARY:
@@ -240,46 +345,7 @@ class FrameParser:
             return state
         return None
 
-    # Every frame's header: one function for the reason next_frame is.
-    def _check_header(self, first: int, second: int, opcode: int, fin: bool, length: int) -> None:  # noqa: C901, PLR0912
-        # RFC 6455 5.2: "MUST be 0 unless an extension is negotiated"; RFC 7692
-        # 6: RSV1 on the first frame of a data message marks it compressed.
-        if first & 0x70 and (first & 0x30 or self._inflater is None or opcode not in (OP_TEXT, OP_BINARY)):
-            raise ProtocolError(1002, "RSV must be 0 if no extensions are negotiated")
-        if opcode > OP_BINARY and opcode < OP_CLOSE:
-            raise ProtocolError(1002, "Use of reserved non-control frame opcode")
-        if opcode > 0xA:
-            raise ProtocolError(1002, "Use of reserved control frame opcode")
-        if length >> 63:
-            raise ProtocolError(1002, "Most significant bit of 64-bit length field set")
-        # RFC 6455 5.1: "The server MUST close the connection upon receiving a
-        # frame that is not masked."
-        if not second & 0x80:
-            raise ProtocolError(1002, "Payload mask required")
-        if opcode >= OP_CLOSE:
-            # RFC 6455 5.5: "All control frames MUST have a payload length of
-            # 125 bytes or less and MUST NOT be fragmented."
-            if not fin:
-                raise ProtocolError(1002, "Illegal control frame fragmentation")
-            if length > 125:
-                raise ProtocolError(1002, "Control frame payload must be of maximum 125 bytes or less")
-            return
-        if opcode == OP_CONT:
-            if not self._message_opcode:
-                raise ProtocolError(
-                    1002, "Illegal CONTINUATION opcode; initial message payload frame must be TEXT or BINARY"
-                )
-        elif self._message_opcode:
-            raise ProtocolError(
-                1002,
-                "Illegal data type opcode after unfinished previous data type frame; opcode MUST be CONTINUATION",
-            )
-        if length > self._max_frame or self._message_size + length > self._max_message:
-            raise ProtocolError(1009, "Received payload exceeds maximum allowable size")
-        if self._text_only and opcode == OP_BINARY:
-            raise ProtocolError(1003, "BINARY opcodes (0x02) not accepted")
-
-    def _data_frame(self, opcode: int, payload: bytes, fin: bool) -> Frame:
+    def _data_frame(self, opcode: int, payload: bytes | bytearray, fin: bool) -> Frame:
         message_opcode = self._message_opcode or opcode
         try:
             if message_opcode == OP_TEXT:
@@ -292,16 +358,20 @@ class FrameParser:
                     assert self._decoder is not None
                     data = self._decoder.decode(payload, fin)
             else:
-                data = payload
+                data = bytes(payload)  # (a bytes payload is not copied)
         except UnicodeDecodeError:
             raise ProtocolError(1007, "Invalid TEXT data; UTF-8 required") from None
         if fin:
             self._message_opcode = 0
             self._message_size = 0
             self._decoder = None
+            self._flags = self._base_flags
+            self._limit = min(self._max_frame, self._max_message)
         else:
             self._message_opcode = message_opcode
             self._message_size += len(payload)
+            self._flags = self._base_flags | message_opcode
+            self._limit = min(self._max_frame, self._max_message - self._message_size)
         return Frame(opcode, data, fin)
 
     @staticmethod
@@ -338,7 +408,7 @@ class _PartialText:
         if state is not None:
             self._decoder.setstate(state)
 
-    def check(self, data: bytes) -> None:
+    def check(self, data: Buffer) -> None:
         """Validate the next bytes of the payload (bytes past the frame's end are ignored)."""
         if self._left <= 0 or not data:
             return
@@ -351,3 +421,35 @@ class _PartialText:
             self._decoder.decode(apply_mask(piece, key), False)
         except UnicodeDecodeError:
             raise ProtocolError(1007, "Invalid TEXT data; UTF-8 required") from None
+
+
+def _header_size(second: int) -> int:
+    """A client frame header's size, mask key included, from its second byte."""
+    length = second & 0x7F
+    return 6 if length < 126 else 8 if length == 126 else 14
+
+
+class _LargeFrame:
+    """A frame read straight into one buffer of its payload's size (still masked)."""
+
+    __slots__ = ("filled", "first", "key", "payload")
+
+    def __init__(self, first: int, key: bytes, length: int) -> None:
+        self.first = first
+        self.key = key
+        self.payload = bytearray(length)
+        self.filled = 0
+
+    @property
+    def missing(self) -> int:
+        return len(self.payload) - self.filled
+
+    def rest(self) -> memoryview:
+        return memoryview(self.payload)[self.filled :]
+
+    def take(self, data: Buffer) -> int:
+        """Copy what of ``data`` belongs to the payload; return how many bytes that was."""
+        count = min(len(data), self.missing)
+        self.payload[self.filled : self.filled + count] = data[:count]
+        self.filled += count
+        return count

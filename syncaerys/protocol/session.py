@@ -222,6 +222,18 @@ class Session:
         self.bytes_read += len(data)
         self._parser.feed(data)
 
+    def receive_buffer(self) -> memoryview | None:
+        """Where to read the rest of a large frame straight into (:meth:`FrameParser.receive_buffer`), or ``None``.
+
+        Then call :meth:`received_into`. The reader only; never blocks.
+        """
+        return self._parser.receive_buffer()
+
+    def received_into(self, count: int) -> None:
+        """Take ``count`` bytes read into the last :meth:`receive_buffer`. The reader only; never blocks."""
+        self._parser.received_into(count)
+        self.bytes_read += count
+
     def next_event(self) -> Event | None:
         """The next frame or event; ``None`` when more bytes are needed (or reading is done).
 

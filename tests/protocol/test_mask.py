@@ -270,13 +270,14 @@ def test_apply_mask_is_the_c_version_when_built() -> None:
 
 def test_the_environment_variable_forces_pure_python() -> None:
     code = (
-        "import syncaerys.protocol.mask as m, syncaerys.protocol.parser as p; "
-        "print(m.SPEEDUPS, m.apply_mask is m.apply_mask_python, p.apply_mask is m.apply_mask_python)"
+        "import syncaerys.protocol.mask as m, syncaerys.protocol.parser as p, syncaerys.protocol.framing as f; "
+        "print(m.SPEEDUPS, m.apply_mask is m.apply_mask_python, p.apply_mask is m.apply_mask_python, "
+        "m.unmask_in_place is m.unmask_in_place_python, f.SPEEDUPS, p.parse_frame is f.parse_frame_python)"
     )
     env = {**os.environ, "SYNCAERYS_NO_EXTENSIONS": "1"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True", "True"]
+    assert result.stdout.split() == ["False", "True", "True", "True", "False", "True"]
 
 
 # -- the parser, which masks large payloads from a view of its buffer
@@ -306,3 +307,23 @@ def test_the_parser_unmasks_payloads_of_every_size(size: int) -> None:
     assert parser.next_frame() is None
     assert [frame.data if frame else None for frame in frames] == payloads
     assert all(type(frame.data) is bytes for frame in frames if frame)
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 31, 1000, (1 << 20) + 1])
+def test_unmask_in_place_c_and_python_agree_with_the_reference(size: int) -> None:
+    key = b"\x9a\x00\x31\xc4"
+    data = random_bytes(size, 7)
+    versions = [masking.unmask_in_place_python]
+    if masking.SPEEDUPS:
+        versions.append(masking.unmask_in_place)
+    for unmask in versions:
+        buffer = bytearray(data)
+        unmask(buffer, key)
+        assert bytes(buffer) == reference(data, key)
+        view = memoryview(bytearray(b"--" + data))[2:]
+        unmask(view, key)
+        assert bytes(view) == reference(data, key)
+        with pytest.raises(TypeError):
+            unmask(data, key)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="4 bytes"):
+            unmask(bytearray(data), b"abc")

@@ -1,6 +1,7 @@
 """FrameParser: round trips, every error with its code and reason, fragmentation,
 UTF-8 across fragments, arbitrary read boundaries, and a differential test
-against wsproto, the independent reference.
+against wsproto, the independent reference. Every test runs twice: with the C
+frame parser and with the pure-Python one (tests/parse_paths.py).
 
 Client frames are built here with the test's own encoder (:func:`client_frame`),
 not with syncaerys's, so the parser is never checked against itself.
@@ -27,8 +28,12 @@ from syncaerys.protocol.frames import OP_CONT
 from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import OP_PONG
 from syncaerys.protocol.frames import OP_TEXT
+from syncaerys.protocol.parser import DIRECT_MAX
 from syncaerys.protocol.parser import Frame
 from syncaerys.protocol.parser import FrameParser
+from tests.parse_paths import parse_path  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("parse_path")
 
 # The exact reasons of aerys.md 4.4 and 4.6.
 RSV = "RSV must be 0 if no extensions are negotiated"
@@ -1100,3 +1105,102 @@ def test_garbage_raises_only_protocol_error(data: bytes, cuts: list[int]) -> Non
     except ProtocolError as error:
         assert error.code in (1002, 1003, 1007, 1009)
         assert error.reason
+
+
+# -- a large frame read straight into its own buffer (receive_buffer / received_into)
+
+
+def read_into(parser: FrameParser, data: bytes, piece: int) -> None:
+    """Feed ``data`` as a connection does: into receive_buffer() once there is one, else feed()."""
+    pos = 0
+    while pos < len(data):
+        view = parser.receive_buffer()
+        if view is None:
+            parser.feed(data[pos : pos + piece])
+            pos += piece
+            continue
+        count = min(piece, len(view), len(data) - pos)
+        view[:count] = data[pos : pos + count]
+        pos += count
+        parser.received_into(count)
+
+
+@pytest.mark.parametrize("piece", [1000, 4096, 65536])
+@pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
+def test_a_large_frame_read_into_its_own_buffer(opcode: int, piece: int) -> None:
+    payload = ascii_text(200_000).encode() if opcode == OP_TEXT else binary_data(200_000)
+    parser = FrameParser()
+    stream = client_frame(opcode, payload) + client_frame(OP_BINARY, b"next")
+    read_into(parser, stream[:1000], 1000)
+    assert parser.next_frame() is None
+    view = parser.receive_buffer()
+    assert view is not None and len(view) == len(payload) - (1000 - 14)
+    assert parser.missing == len(view)
+    assert parser.receiving
+    read_into(parser, stream[1000:], piece)
+    expected = payload.decode() if opcode == OP_TEXT else payload
+    assert drain(parser) == [Frame(opcode, expected, True), Frame(OP_BINARY, b"next", True)]
+    assert parser.receive_buffer() is None
+    assert not parser.receiving
+
+
+def test_receive_buffer_is_none_until_the_header_is_whole() -> None:
+    parser = FrameParser()
+    frame = client_frame(OP_BINARY, binary_data(100_000))
+    parser.feed(frame[:5])  # the 64-bit length is not there yet
+    assert parser.next_frame() is None
+    assert parser.receive_buffer() is None
+    parser.feed(frame[5:12])  # the length but not the whole mask key
+    assert parser.next_frame() is None
+    assert parser.receive_buffer() is None
+    parser.feed(frame[12:20])
+    assert parser.next_frame() is None
+    view = parser.receive_buffer()
+    assert view is not None and len(view) == len(frame) - 20
+    view[:] = frame[20:]
+    parser.received_into(len(view))
+    assert drain(parser) == [Frame(OP_BINARY, binary_data(100_000), True)]
+
+
+def test_feed_while_a_frame_has_its_own_buffer_fills_it_first() -> None:
+    parser = FrameParser()
+    payload = binary_data(70_000)
+    stream = client_frame(OP_BINARY, payload) + client_frame(OP_TEXT, b"after")
+    parser.feed(stream[:3000])
+    assert parser.next_frame() is None
+    assert parser.receive_buffer() is not None
+    parser.feed(stream[3000:])  # the rest and the next frame, as one read
+    assert drain(parser) == [Frame(OP_BINARY, payload, True), Frame(OP_TEXT, "after", True)]
+
+
+def test_invalid_utf8_read_into_a_frames_own_buffer_fails_at_once() -> None:
+    encoded = bytearray(b"a" * 100_000)
+    encoded[50_000] = 0xC0
+    frame = client_frame(OP_TEXT, bytes(encoded))
+    parser = FrameParser()
+    parser.feed(frame[:2000])
+    assert parser.next_frame() is None
+    read_into(parser, frame[2000:60_000], 4096)
+    with pytest.raises(ProtocolError) as info:
+        parser.next_frame()
+    assert (info.value.code, info.value.reason) == (1007, BAD_UTF8)
+
+
+def test_received_into_more_than_the_buffer_is_refused() -> None:
+    parser = FrameParser()
+    with pytest.raises(ValueError, match="receive_buffer"):
+        parser.received_into(1)
+    parser.feed(client_frame(OP_BINARY, binary_data(5000))[:100])
+    assert parser.next_frame() is None
+    view = parser.receive_buffer()
+    assert view is not None
+    with pytest.raises(ValueError, match="receive_buffer"):
+        parser.received_into(len(view) + 1)
+
+
+def test_a_frame_above_direct_max_is_collected_as_it_arrives() -> None:
+    parser = FrameParser()
+    parser.feed(header_only(OP_BINARY, DIRECT_MAX + 1) + b"\x00" * 100)
+    assert parser.next_frame() is None
+    assert parser.receive_buffer() is None
+    assert parser.missing == DIRECT_MAX + 1 - 100
