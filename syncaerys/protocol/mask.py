@@ -94,7 +94,8 @@ def unmask_in_place_python(buffer: bytearray | memoryview, mask: Buffer, /) -> N
 
 
 def load_speedup(name: str) -> Any:
-    """The function ``name`` of the C extension, or ``None`` when it is not built or
+    """The function ``name`` of the C extension, or ``None`` when it is not built, was
+    built from an older source that lacks it (an editable install not rebuilt since), or
     ``SYNCAERYS_NO_EXTENSIONS`` is set. Thread-safe; never blocks."""
     if os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
         return None
@@ -102,7 +103,7 @@ def load_speedup(name: str) -> Any:
         from .. import _speedups
     except ImportError:
         return None
-    return getattr(_speedups, name)
+    return getattr(_speedups, name, None)
 
 
 _c_apply_mask: Callable[[Buffer, Buffer], bytes] | None = load_speedup("apply_mask")
