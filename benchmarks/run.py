@@ -9,13 +9,16 @@ rotates from round to round. At the end ONE table is printed: per metric the
 median over the rounds, the spread (min-max), and the ratio of syncaerys's
 median to each peer's median from the same run.
 
-Two groups of scenarios, each with its own default servers and its own table:
-``raw`` (the default: echo, large messages, broadcast, burst, scale) and
+Groups of scenarios, each with its own default servers and its own table:
+``raw`` (the default: echo, large messages, broadcast, burst, scale),
 ``blocking`` (every message costs the handler a 5 ms or 1 ms sleep plus a JSON
-round trip, at 100 and 1,000 clients).
+round trip, at 100 and 1,000 clients), ``django``, and ``scale`` (10,000
+clients in one process: the time to connect them, a 64-byte broadcast to all,
+RSS per idle client, threads and fds before, with them, and after they left).
 
     python benchmarks/run.py                  # the raw table, 3 rounds (about 20 min on 2 cores)
     python benchmarks/run.py --group blocking # the blocking table, 3 rounds (about 15 min)
+    python benchmarks/run.py --group scale    # 10,000 clients, 3 rounds (about 5 min)
     python benchmarks/run.py --quick          # smoke run: fewer clients/messages, 1 round
     python benchmarks/run.py --scenarios echo100,burst --servers syncaerys,ws-sync --rounds 5
 
@@ -77,7 +80,7 @@ SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 BASELINE = "syncaerys"
 # The server the ratios of each group's table are taken against.
-BASELINES = {"raw": BASELINE, "blocking": BASELINE, "django": "syncaerys-django"}
+BASELINES = {"raw": BASELINE, "blocking": BASELINE, "django": "syncaerys-django", "scale": BASELINE}
 # The servers each group of scenarios runs by default (--servers overrides).
 # ws-asyncio-1000 differs from ws-asyncio only in its executor, which only
 # the blocking scenarios use.
@@ -93,6 +96,9 @@ GROUP_SERVERS: dict[str, list[str]] = {
         "flask-sock",
     ],
     "django": ["syncaerys-django", "channels-daphne", "channels-uvicorn"],
+    # websockets' sync server needs two threads and up to four fds per client: 40,000 fds
+    # at 10,000 clients, past this machine's hard limit of 20,000.
+    "scale": ["syncaerys", "picows"],
 }
 # The servers of the blocking-in-C scenarios (blockc*), when --servers is not given.
 BLOCKC_SERVERS = ["syncaerys", "flask-sock-gevent", "syncaerys-gevent", "ws-asyncio", "picows"]
@@ -134,6 +140,10 @@ def block_scenario(
         op,
     )
 
+
+# The many-clients scenario: a 64-byte broadcast, 3 times; 100 handshakes in flight while connecting;
+# up to 120 s for the server's threads and fds to come back once the clients left.
+MANY = ["--bsize", "64", "--reps", "3", "--connect-concurrency", "100", "--settle", "120", "--wait-timeout", "30"]
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -192,6 +202,15 @@ SCENARIOS: dict[str, Scenario] = {
             ["--steps", "100,1000,5000"],
             ["--steps", "100,1000"],
             300,
+            "scale",
+        ),
+        Scenario(
+            "scale10k",
+            "many",
+            [*MANY, "--clients", "10000"],
+            [*MANY, "--clients", "1000"],
+            600,
+            "10,000 clients in one process",
             "scale",
         ),
         block_scenario(5, 100),
@@ -295,6 +314,25 @@ def metric_list(scenario: Scenario, quick: bool) -> list[Metric]:
             Metric(f"{n}.threads_per_conn", f"scale: threads per conn ({steps[0]}->{top})", False),
             Metric(f"{n}.fds", f"scale: fds at {top} conns", False),
         ]
+    if scenario.kind == "many":
+        head = f"{int(opt['clients']):,} clients"
+        return [
+            Metric(f"{n}.connect", f"{head}: s to connect them all", False),
+            Metric(f"{n}.bcast", f"{head}: s from a {opt['bsize']} B broadcast to the last receipt (median)", False),
+            Metric(f"{n}.bcast_max", f"{head}: that broadcast, slowest of 3, s", False),
+            Metric(f"{n}.kib_per_conn", f"{head}: RSS KiB per idle client (RSS with them - before, / clients)", False),
+            Metric(f"{n}.rss_mib", f"{head}: RSS MiB with them", False),
+            Metric(f"{n}.rss0_mib", f"{head}: RSS MiB before", None),
+            Metric(f"{n}.rss_left_mib", f"{head}: RSS MiB after they left", None),
+            Metric(f"{n}.threads0", f"{head}: threads before", None),
+            Metric(f"{n}.threads", f"{head}: threads with them", None),
+            Metric(f"{n}.threads_left", f"{head}: threads after they left", None),
+            Metric(f"{n}.fds0", f"{head}: fds before", None),
+            Metric(f"{n}.fds", f"{head}: fds with them", None),
+            Metric(f"{n}.fds_left", f"{head}: fds after they left", None),
+            Metric(f"{n}.settle", f"{head}: s until threads and fds were back (max {opt['settle']})", False),
+            Metric(f"{n}.srv_cpu", f"{head}: server CPU s, connect to leave", False),
+        ]
     raise ValueError(scenario.kind)
 
 
@@ -393,6 +431,27 @@ def extract(scenario: Scenario, result: dict[str, Any], marks: dict[str, dict[st
         out[f"{n}.threads"] = top["threads"]
         out[f"{n}.threads_per_conn"] = (top["threads"] - low["threads"]) / span
         out[f"{n}.fds"] = top["fds"]
+    elif scenario.kind == "many":
+        clients = result["clients"]
+        if result["alive"] != clients:
+            raise RuntimeError(f"many: {result['alive']} of {clients} connections still open before they left")
+        reps = result["reps"]
+        if not reps:
+            raise RuntimeError("many: no broadcast ran")
+        before, top, left = marks["conns-0"], marks[f"conns-{clients}"], marks["left"]
+        out[f"{n}.incomplete"] = sum(not r["complete"] for r in reps)
+        out[f"{n}.connect"] = result["connect"]
+        out[f"{n}.bcast"] = statistics.median(r["elapsed"] for r in reps)
+        out[f"{n}.bcast_max"] = max(r["elapsed"] for r in reps)
+        out[f"{n}.kib_per_conn"] = (top["rss_kib"] - before["rss_kib"]) / clients
+        out[f"{n}.rss_mib"] = top["rss_kib"] / 1024
+        out[f"{n}.rss0_mib"] = before["rss_kib"] / 1024
+        out[f"{n}.rss_left_mib"] = left["rss_kib"] / 1024
+        for key, mark in (("0", before), ("", top), ("_left", left)):
+            out[f"{n}.threads{key}"] = mark["threads"]
+            out[f"{n}.fds{key}"] = mark["fds"]
+        out[f"{n}.settle"] = left["settle_s"]
+        out[f"{n}.srv_cpu"] = srv_cpu("conns-0", "left")
     return out
 
 
@@ -473,6 +532,17 @@ def sample(pid: int, full: bool, gen_pid: int | None = None) -> dict[str, Any]:
             last = now
         return {"t": time.monotonic(), "cpu": proc_cpu(pid), **extra, **last}
     return {"t": time.monotonic(), "cpu": proc_cpu(pid), **extra}
+
+
+def settle(pid: int, baseline: dict[str, Any], within: float) -> float:
+    """Wait until the server's threads and fds are back to ``baseline``'s, at most ``within`` s: the time waited."""
+    t0 = time.monotonic()
+    while True:
+        now = proc_status(pid)
+        waited = time.monotonic() - t0
+        if (now["threads"] <= baseline["threads"] and now["fds"] <= baseline["fds"]) or waited >= within:
+            return waited
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -704,7 +774,12 @@ def drive(
                 line, buf = buf.split(b"\n", 1)
                 msg = json.loads(line)
                 if msg["type"] == "mark":
+                    settled = None
+                    if msg.get("settle"):
+                        settled = settle(srv.pid, marks[msg["settle"]], float(msg.get("within", 60)))
                     marks[msg["name"]] = sample(srv.pid, msg["sample"], gen.pid)
+                    if settled is not None:
+                        marks[msg["name"]]["settle_s"] = settled
                     if probe is not None:
                         marks[msg["name"]]["db"] = probe()
                         marks[msg["name"]]["pg_cpu"] = pg_cpu()
@@ -861,14 +936,21 @@ def with_connections(scenario: Scenario, n: int) -> Scenario:
 
     def patch(args: list[str]) -> list[str]:
         args = list(args)
-        if scenario.kind == "burst":
+        if scenario.kind in ("burst", "many"):
             args[args.index("--clients") + 1] = str(n)
         else:
             args[args.index("--steps") + 1] = ",".join(str(x) for x in (100, n // 5, n) if x >= 100)
         return args
 
     return Scenario(
-        scenario.name, scenario.kind, patch(scenario.full), patch(scenario.quick), scenario.timeout, scenario.title
+        scenario.name,
+        scenario.kind,
+        patch(scenario.full),
+        patch(scenario.quick),
+        scenario.timeout,
+        scenario.title,
+        scenario.group,
+        scenario.servers,
     )
 
 
@@ -925,7 +1007,8 @@ def main() -> int:
         "--group",
         choices=[*GROUPS, "all"],
         default="raw",
-        help="the scenarios and servers to run by default: raw (the default), blocking, django, or all (every table)",
+        help="the scenarios and servers to run by default: raw (the default), blocking, django, scale, "
+        "or all (every table)",
     )
     parser.add_argument(
         "--servers",
@@ -945,7 +1028,8 @@ def main() -> int:
         "--connections",
         type=int,
         default=None,
-        help="connections of the burst and scale scenarios instead of 5,000 (--quick: 1,000)",
+        help="connections of the burst and scale scenarios instead of 5,000, and of scale10k instead of 10,000 "
+        "(--quick: 1,000)",
     )
     parser.add_argument(
         "--switch-interval",
@@ -984,7 +1068,9 @@ def main() -> int:
     if args.connections is not None:
         if args.connections < 200:
             parser.error("--connections must be at least 200")
-        scenarios = [with_connections(s, args.connections) if s.kind in ("burst", "scale") else s for s in scenarios]
+        scenarios = [
+            with_connections(s, args.connections) if s.kind in ("burst", "scale", "many") else s for s in scenarios
+        ]
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 3)
     if rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -1003,8 +1089,8 @@ def main() -> int:
     # 5,000 connections need 5,000+ fds in the generator and up to 4 per
     # connection in a server (websockets' sync server: socket, socketpair,
     # epoll); both inherit this limit (the servers also raise their soft one).
-    big = args.connections or (1000 if args.quick else 5000)
-    need = big * 4 + 1000 if any(s.kind in ("burst", "scale") for s in scenarios) else 5000
+    big = args.connections or (1000 if args.quick else 10000 if any(s.kind == "many" for s in scenarios) else 5000)
+    need = big * 4 + 1000 if any(s.kind in ("burst", "scale", "many") for s in scenarios) else 5000
     raise_fd_limit(need)
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

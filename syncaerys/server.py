@@ -207,6 +207,7 @@ class Server:
         with self._lock:
             self.state = STARTED
         logger.info("listening on %s", self.url.replace("ws", "http", 1))
+        self._admission.report()
         _report_speedups()
 
     def serve_forever(self) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from websockets.sync.client import connect
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 import syncaerys.gateway
 from syncaerys import Message
@@ -30,6 +31,7 @@ from syncaerys.client.connection import BUFFER_SIZE
 from syncaerys.client.connection import Connection
 from syncaerys.client.transport import PlainTransport
 from syncaerys.client.transport import Transport
+from syncaerys.protocol.handshake import Accept
 from syncaerys.protocol.parser import Frame
 from tests.utils import PROMPTLY
 from tests.utils import RawClient
@@ -189,3 +191,34 @@ def test_nothing_of_the_last_message_is_held_while_waiting_for_the_next(
         recorder.wait_event("close")
     assert checks >= 1
     assert findings == []
+
+
+def test_an_idle_clients_thread_holds_nothing_of_its_handshake_but_the_environ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The request's frames stay on the client's thread for its whole life (docs/benchmarks.md,
+    # "Many clients"): the accept step's answer (the 101's bytes) and werkzeug's Request
+    # (which werkzeug would store in the environ) must not be kept there.
+    findings: list[str] = []
+    checks = 0
+
+    def before_read() -> None:
+        nonlocal checks
+        checks += 1
+        for value in _values_held_by(sys._getframe(1)):
+            if isinstance(value, Accept):
+                findings.append("the accept step's answer")
+            if isinstance(value, WerkzeugRequest):
+                findings.append("a werkzeug Request")
+            if isinstance(value, dict) and "werkzeug.request" in value:
+                findings.append("a werkzeug Request in the environ")
+
+    monkeypatch.setattr(syncaerys.gateway, "transport_for", lambda sock: RecordingTransport(sock, before_read))
+    recorder = Recorder()
+    with serve(recorder, heartbeat_period=None) as server, connect(url(server), open_timeout=PROMPTLY) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=PROMPTLY) == "hello"
+        ws.close()
+        recorder.wait_event("close")
+    assert checks >= 1
+    assert sorted(set(findings)) == []

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 import syncaerys
 from syncaerys.standalone.process import DEFAULT_SWITCH_INTERVAL
+from syncaerys.standalone.process import DEFAULT_THREAD_STACK_SIZE
 from syncaerys.standalone.process import pin_to_cpus
 from syncaerys.standalone.process import set_switch_interval
 from tests.test_run import echo_server
@@ -22,14 +24,28 @@ from tests.utils import serve
 
 #: A WSGI app under run() that reports the process's settings as JSON.
 REPORTER = """
-import json, os, sys
+import json, os, sys, threading
 
 import syncaerys
+
+class Nested:
+    # Each level is a call through C (type.__call__ -> __init__): the deepest stack per Python frame.
+    def __init__(self, depth):
+        self.child = Nested(depth - 1) if depth else None
+
+def recursion():
+    try:
+        Nested(sys.getrecursionlimit() * 2)
+    except RecursionError:
+        return "RecursionError"
+    return "no error"
 
 def app(environ, start_response):
     # The policy of the thread serving this request: a client thread of the server.
     policy = os.sched_getscheduler(0) if hasattr(os, "sched_getscheduler") else None
     figures = {{"interval": sys.getswitchinterval(), "cpus": sorted(os.sched_getaffinity(0)), "policy": policy}}
+    figures["stack_size"] = threading.stack_size()
+    figures["recursion"] = recursion()  # a stack overflow would kill the process instead
     body = json.dumps(figures).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
     return [body]
@@ -131,6 +147,27 @@ def test_run_pins_the_process_to_the_cpu_it_is_given(tmp_path: Path) -> None:
     assert figures["interval"] == pytest.approx(0.02)
 
 
+def test_run_sets_a_1_mib_thread_stack_that_holds_recursion_to_the_limit(tmp_path: Path) -> None:
+    figures = report(tmp_path)
+    assert figures["stack_size"] == DEFAULT_THREAD_STACK_SIZE == 1 << 20
+    assert figures["recursion"] == "RecursionError"
+
+
+def test_run_with_thread_stack_size_none_keeps_the_platforms(tmp_path: Path) -> None:
+    assert report(tmp_path, ", thread_stack_size=None")["stack_size"] == 0
+
+
+def test_run_with_a_given_thread_stack_size(tmp_path: Path) -> None:
+    assert report(tmp_path, ", thread_stack_size=4 << 20")["stack_size"] == 4 << 20
+
+
+@pytest.mark.parametrize(("bad", "error"), [(1000, ValueError), ("1M", TypeError), (True, TypeError), (1.5, TypeError)])
+def test_bad_thread_stack_sizes_are_refused_before_anything_changes(bad: object, error: type[Exception]) -> None:
+    with pytest.raises(error, match="thread_stack_size"):
+        syncaerys.run(lambda environ, start_response: [], port=0, thread_stack_size=bad)  # type: ignore[arg-type]
+    assert threading.stack_size() == 0
+
+
 def test_run_with_switch_interval_none_keeps_pythons_setting(tmp_path: Path) -> None:
     assert report(tmp_path, ", switch_interval=None")["interval"] == pytest.approx(0.005)
 
@@ -143,13 +180,14 @@ def test_cli_cpu_and_switch_interval_flags(tmp_path: Path) -> None:
     launcher.write_text(
         f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nfrom syncaerys.standalone.cli import main\n"
         f"main(['reporter_app:app', '--port', sys.argv[sys.argv.index('--port') + 1], '--cpu', '{cpu}', "
-        "'--switch-interval', '0.03', '--no-batch-scheduling'])\n"
+        "'--switch-interval', '0.03', '--no-batch-scheduling', '--thread-stack-size', '512'])\n"
     )
     with private_cpu_claims(tmp_path), echo_server(tmp_path, "cli", launcher) as (_, port):
         status, _, body = http_request(port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert status == 200, body
     figures = json.loads(body)
     assert figures["interval"] == pytest.approx(0.03)
+    assert figures["stack_size"] == 512 * 1024
     assert figures["cpus"] == [cpu]
     if hasattr(os, "SCHED_OTHER"):
         assert figures["policy"] == os.SCHED_OTHER

@@ -4,7 +4,7 @@
 //
 //   node loadgen.js SCENARIO --url ws://127.0.0.1:PORT [options]
 //
-// Scenarios: echo, block, large, broadcast, burst, scale (options below, in DEFAULTS).
+// Scenarios: echo, block, large, broadcast, burst, scale, many (options below, in DEFAULTS).
 // Every loop is bounded by a count and by a deadline; the process exits by
 // itself (--timeout is the hard limit for the whole run).
 //
@@ -12,7 +12,9 @@
 //   {"type":"mark","name":...,"sample":bool}  the runner samples the server
 //       process (/proc/PID/stat, and with sample=true also RSS, threads and
 //       fds), then writes one line on our stdin; we wait for that line.
-//       Without --marks we do not wait (standalone use).
+//       Without --marks we do not wait (standalone use). With "settle":NAME
+//       (and a number of seconds, "within") the runner first waits, bounded,
+//       until the server's threads and fds are back to mark NAME's.
 //   {"type":"result",...}                     the figures, once, at the end.
 // Progress and errors go to stderr.
 
@@ -33,6 +35,7 @@ const DEFAULTS = {
   bsize: 64, // broadcast: message size
   reps: 3, // broadcast/burst: repetitions on the same connections
   steps: '100,1000,5000', // scale: connection counts where the server is sampled
+  settle: 60, // many: seconds the runner waits for the server's threads and fds to come back after the clients left
   connectConcurrency: 64, // handshakes in flight while opening connections
   waitTimeout: 60, // broadcast/burst: seconds one repetition may take
   timeout: 300, // hard limit for the whole process, seconds
@@ -96,8 +99,8 @@ if (opts.marks) {
   });
 }
 
-async function mark(name, sample = false) {
-  emit({ type: 'mark', name, sample });
+async function mark(name, sample = false, extra = {}) {
+  emit({ type: 'mark', name, sample, ...extra });
   if (!opts.marks) return;
   if (answers.length) {
     answers.shift();
@@ -106,7 +109,8 @@ async function mark(name, sample = false) {
   let timer;
   await new Promise((resolve, reject) => {
     answerWaiter = resolve;
-    timer = setTimeout(() => reject(new Error(`no answer from the runner at mark ${name}`)), 60000);
+    const patience = 60000 + 1000 * (extra.within || 0);
+    timer = setTimeout(() => reject(new Error(`no answer from the runner at mark ${name}`)), patience);
   });
   clearTimeout(timer);
 }
@@ -453,6 +457,60 @@ async function scenarioScale() {
   return { steps, alive };
 }
 
+// --- many: N idle clients at once, one broadcast to all, then they all leave ---
+
+async function scenarioMany() {
+  // The runner samples the server before (conns-0), with every client
+  // connected (conns-N), and after they all left (left: once its threads and
+  // fds are back to conns-0's, or --settle seconds passed). Measured here:
+  // the time to connect them all (--connect-concurrency handshakes in flight)
+  // and, per repetition, from the broadcast's trigger to the last client's
+  // receipt of its --bsize bytes.
+  const n = opts.clients;
+  let received = 0;
+  let target = Infinity;
+  let onDone = null;
+  await sleep(0.5);
+  await mark('conns-0', true);
+  const t0 = now();
+  const sockets = await openMany(n, (ws) => {
+    ws.on('message', () => {
+      received++;
+      if (received >= target && onDone) {
+        const f = onDone;
+        onDone = null;
+        f();
+      }
+    });
+  });
+  const connect = now() - t0;
+  log(`${n} connections open in ${connect.toFixed(2)} s`);
+  await sleep(1); // let every server thread reach its idle wait
+  await mark(`conns-${n}`, true);
+  const reps = [];
+  for (let rep = 0; rep < opts.reps; rep++) {
+    received = 0;
+    target = n;
+    const t1 = now();
+    const complete = new Promise((resolve) => {
+      onDone = resolve;
+    });
+    sockets[0].send(`broadcast:1:${opts.bsize}`);
+    const ok = await Promise.race([complete.then(() => true), sleep(opts.waitTimeout).then(() => false)]);
+    reps.push({ elapsed: now() - t1, received, complete: ok });
+    if (!ok) {
+      log(`many rep ${rep}: only ${received}/${n} deliveries after ${opts.waitTimeout}s`);
+      break;
+    }
+    await sleep(0.5);
+  }
+  const alive = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  const t2 = now();
+  closeAll(sockets);
+  await mark('left', true, { settle: 'conns-0', within: opts.settle });
+  return { clients: n, connect, alive, reps, left_after: now() - t2, size: opts.bsize };
+}
+
 async function main() {
   const cpu0 = cpuSeconds();
   const t0 = now();
@@ -476,8 +534,11 @@ async function main() {
     case 'scale':
       result = await scenarioScale();
       break;
+    case 'many':
+      result = await scenarioMany();
+      break;
     default:
-      throw new Error(`unknown scenario ${opts.scenario} (echo, block, large, broadcast, burst, scale)`);
+      throw new Error(`unknown scenario ${opts.scenario} (echo, block, large, broadcast, burst, scale, many)`);
   }
   result.type = 'result';
   result.scenario = opts.scenario;

@@ -37,6 +37,7 @@ SERVER_KEYS = (
     "cpu",
     "switch_interval",
     "batch_scheduling",
+    "thread_stack_size",
 )
 
 

@@ -12,12 +12,25 @@ import threading
 import time
 from typing import Literal
 
-__all__ = ["Admission", "default_max_connections"]
+__all__ = ["Admission", "default_max_connections", "open_file_limit"]
 
 http_logger = logging.getLogger("syncaerys.http")
 
 #: Descriptors kept for everything that is not a connection (logs, Redis, the flusher, the app's own).
 _MIN_FD_RESERVE = 32
+
+
+def open_file_limit() -> int | None:
+    """The process's open-file soft limit (``ulimit -n``), or ``None`` where there is none or it cannot be read.
+
+    Thread-safe; never blocks.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def default_max_connections() -> int:
@@ -54,6 +67,8 @@ class Admission:
             raise ValueError(f"max_connections must be a positive int, 'auto' or None, not {max_connections!r}")
         #: The limit (``"auto"`` resolved), or ``None``.
         self.limit: int | None = limit
+        #: Whether the limit came from the open-file limit (``"auto"``).
+        self.auto = max_connections == "auto"
         # Guards _count, and the refusal log's three fields.
         self._lock = threading.Lock()
         self._count = 0
@@ -65,6 +80,24 @@ class Admission:
     def count(self) -> int:
         """The connections admitted and not released yet."""
         return self._count
+
+    def describe(self) -> str:
+        """The limit as the log says it: ``max_connections=N``, and for ``"auto"`` where N came from."""
+        if not self.auto:
+            return f"max_connections={self.limit}"
+        return (
+            f"max_connections='auto' ({self.limit} connections: the open-file soft limit {open_file_limit()} "
+            "less a reserve)"
+        )
+
+    def report(self) -> None:
+        """Log the limit once, as the server starts: at INFO, naming what to raise when it came from "auto"."""
+        if self.auto:
+            http_logger.info(
+                "%s; to serve more clients at once, raise the open-file limit (ulimit -n, systemd's LimitNOFILE=) "
+                "or pass max_connections=",
+                self.describe(),
+            )
 
     def admit(self) -> bool:
         """Count one more connection, unless the limit is reached (then ``False``, nothing counted)."""
@@ -91,12 +124,17 @@ class Admission:
                 return
             count, self._refused, self._last_warning = self._refused, 0, now
         if cause == "max_connections":
+            hint = (
+                "raise the open-file limit (ulimit -n, systemd's LimitNOFILE=) or pass max_connections="
+                if self.auto
+                else "raise max_connections= (and the open-file limit, ulimit -n)"
+            )
             http_logger.warning(
-                "max_connections=%s reached: %d connection(s) refused with 503 (the last from %s); if the load is "
-                "legitimate, raise max_connections= (and the open-file limit, ulimit -n)",
-                self.limit,
+                "%s reached: %d connection(s) refused with 503 (the last from %s); if the load is legitimate, %s",
+                self.describe(),
                 count,
                 detail,
+                hint,
             )
         else:
             http_logger.warning(

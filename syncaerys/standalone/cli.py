@@ -15,6 +15,7 @@ from ..gateway import websocket
 from ..host import Host
 from ..websocket import Websocket
 from .process import DEFAULT_SWITCH_INTERVAL
+from .process import DEFAULT_THREAD_STACK_SIZE
 from .reloader import report_modules
 from .reloader import supervise
 from .runner import run
@@ -94,6 +95,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="sys.setswitchinterval for the process (default %(default)s s; Python's is 0.005)",
     )
     parser.add_argument(
+        "--thread-stack-size",
+        default=str(DEFAULT_THREAD_STACK_SIZE // 1024),
+        help="KiB of stack for each thread (default %(default)s KiB; 'none': the platform's, usually 8 MiB); "
+        "a handler that recurses deep in C code needs more",
+    )
+    parser.add_argument(
         "--batch-scheduling",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -134,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "switch_interval": args.switch_interval,
         "batch_scheduling": args.batch_scheduling,
     }
+    options["thread_stack_size"] = _stack_size(parser, args.thread_stack_size)
     if args.cpu == "none":
         options["cpu"] = None
     elif args.cpu != "auto":
@@ -152,3 +160,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         address, port = target.addresses[0]
         target = Host().expose(args.host or address, args.port if args.port is not None else port).use(target)
     run(target, host=args.host or "127.0.0.1", port=args.port if args.port is not None else 1337, **options)
+
+
+def _stack_size(parser: argparse.ArgumentParser, text: str) -> int | None:
+    """``--thread-stack-size``: KiB, or ``none`` (the platform's default)."""
+    if text == "none":
+        return None
+    try:
+        return int(text) * 1024
+    except ValueError:
+        parser.error(f"--thread-stack-size expects KiB (such as 1024) or none, not {text!r}")

@@ -12,6 +12,7 @@ import os
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -19,6 +20,7 @@ from typing import IO
 __all__ = [
     "AUTO",
     "DEFAULT_SWITCH_INTERVAL",
+    "DEFAULT_THREAD_STACK_SIZE",
     "INHERITED_PIN",
     "INHERITED_BATCH",
     "claim_cpu",
@@ -26,6 +28,8 @@ __all__ = [
     "restore_inherited_affinity",
     "restore_inherited_scheduling",
     "set_switch_interval",
+    "check_thread_stack_size",
+    "set_thread_stack_size",
     "use_batch_scheduling",
 ]
 
@@ -54,6 +58,50 @@ def set_switch_interval(seconds: float | None) -> None:
     if not seconds > 0:
         raise ValueError(f"switch_interval must be greater than 0, not {seconds!r}")
     sys.setswitchinterval(seconds)
+
+
+#: The standalone server's thread stack size, in bytes (glibc's default is the
+#: stack rlimit, usually 8 MiB). A stack costs the pages its thread touched
+#: (12 KiB for an idle client), whatever its size; the size bounds the
+#: address space (10,000 clients: 10 GiB instead of 80 GiB, which matters
+#: under ``vm.overcommit_memory=2`` or ``ulimit -v``) and, below the 2 MiB of
+#: a huge page, keeps transparent huge pages (``enabled=always``) from
+#: backing a stack with 2 MiB. Recursing through C (``__init__`` calling a
+#: class, ``repr`` of a nested object) to Python's default recursion limit of
+#: 1,000 needs about 440 KiB; 1 MiB leaves twice that.
+DEFAULT_THREAD_STACK_SIZE = 1 << 20
+
+
+#: The least ``threading.stack_size`` takes.
+MIN_THREAD_STACK_SIZE = 32 * 1024
+
+
+def check_thread_stack_size(size: object) -> None:
+    """Raise :class:`TypeError` or :class:`ValueError`, naming the option, for a size that cannot be set.
+
+    Thread-safe; never blocks.
+    """
+    if size is None:
+        return
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"thread_stack_size must be a number of bytes (an int) or None, not {size!r}")
+    if size < MIN_THREAD_STACK_SIZE:
+        raise ValueError(f"thread_stack_size must be at least {MIN_THREAD_STACK_SIZE} bytes (32 KiB), not {size}")
+
+
+def set_thread_stack_size(size: int | None) -> None:
+    """``threading.stack_size(size)`` for the threads started from now on; ``None`` leaves it alone.
+
+    Process-wide: call once at start-up, from one thread (not thread-safe); never blocks.
+    Raises as :func:`check_thread_stack_size` does, or :class:`ValueError` for a size the platform refuses.
+    """
+    check_thread_stack_size(size)
+    if size is None:
+        return
+    try:
+        threading.stack_size(size)
+    except ValueError as error:  # e.g. not a multiple of the page size where the platform requires one
+        raise ValueError(f"thread_stack_size={size} refused by the platform: {error}") from error
 
 
 #: Set in the environment of a process that switched to batch scheduling, for its exec'd children.

@@ -19,7 +19,9 @@ import syncaerys
 from syncaerys.server import default_max_connections
 from tests.test_http import get
 from tests.utils import PROMPTLY
+from tests.utils import RawClient
 from tests.utils import Recorder
+from tests.utils import client_frame
 from tests.utils import wait_until
 
 
@@ -134,3 +136,94 @@ def _try_connect(port: int) -> ClientConnection | None:
         return connect(f"ws://127.0.0.1:{port}/", open_timeout=PROMPTLY)
     except (OSError, InvalidHandshake, TimeoutError):
         return None
+
+
+AUTO_SERVER = """
+import logging, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (128, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+import syncaerys
+
+class Echo(syncaerys.Websocket):
+    def on_start(self, endpoint):
+        self.endpoint = endpoint
+    def on_data(self, client_id, message):
+        self.endpoint.send(message.result(), client_id)
+
+with syncaerys.Server(syncaerys.websocket(Echo(), heartbeat_period=None), port=0) as server:
+    print(server.port, server.max_connections, flush=True)
+    sys.stdin.readline()
+    print(server.connection_count(), flush=True)
+    sys.stdin.readline()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_auto_under_a_low_open_file_limit_serves_what_fits_and_503s_the_rest_with_one_log_line() -> None:
+    # 128 descriptors: "auto" is 96 connections. 110 clients come; the 14 past the cap get a
+    # 503 from the accept loop, the log says once where the cap came from, nothing else breaks.
+    process = subprocess.Popen(
+        [sys.executable, "-c", AUTO_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stdin is not None and process.stderr is not None
+    clients: list[RawClient] = []
+    try:
+        port_text, cap_text = process.stdout.readline().split()
+        port, cap = int(port_text), int(cap_text)
+        assert cap == 96
+        statuses = []
+        for _ in range(cap + 14):
+            client = RawClient(port)
+            statuses.append(client.status)
+            if client.status == 101:
+                clients.append(client)
+            else:
+                assert "Retry-After: 1" in client.head
+                client.sock.close()
+        assert statuses == [101] * cap + [503] * 14
+        # The clients admitted are served, all of them.
+        for number, client in enumerate(clients):
+            client.send(client_frame(0x1, f"hi {number}".encode()))
+        for number, client in enumerate(clients):
+            assert client.recv_frame()[2] == f"hi {number}".encode()
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert int(process.stdout.readline()) == cap
+        for client in clients:
+            client.sock.close()
+        clients.clear()
+        # Once they left, a new client gets in again.
+        again = wait_until(lambda: _try_connect(port), timeout=4 * PROMPTLY, interval=0.05)
+        with again:
+            again.send("back")
+            assert again.recv(timeout=PROMPTLY) == "back"
+        process.stdin.write("\n")
+        process.stdin.flush()
+        assert process.wait(4 * PROMPTLY) == 0
+    finally:
+        for client in clients:
+            client.sock.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = process.stderr.read()
+    started = [line for line in log.splitlines() if "to serve more clients at once" in line]
+    assert started == [
+        "INFO syncaerys.http: max_connections='auto' (96 connections: the open-file soft limit 128 less a reserve); "
+        "to serve more clients at once, raise the open-file limit (ulimit -n, systemd's LimitNOFILE=) or pass "
+        "max_connections="
+    ]
+    refusals = [line for line in log.splitlines() if "refused with 503" in line]
+    assert len(refusals) == 1, log  # one line for the 14, not one per connection
+    assert refusals[0].startswith(
+        "WARNING syncaerys.http: max_connections='auto' (96 connections: the open-file soft limit 128 less a reserve) "
+        "reached"
+    )
+    # The first refusal is logged at once; the next line would come 10 s later with the count since.
+    assert ": 1 connection(s) refused with 503" in refusals[0], refusals[0]
+    assert "raise the open-file limit (ulimit -n" in refusals[0]
+    assert "Traceback" not in log and "cannot accept connections" not in log, log
