@@ -44,9 +44,11 @@ OutFrame: TypeAlias = bytes | tuple[bytes, bytes | memoryview]
 
 #: Payloads from this size on are kept apart from their header (an
 #: :data:`OutFrame` pair); smaller frames are joined, which costs less than
-#: ``sendmsg``'s iovec below it (``benchmarks/sendmsg_bench.py``: the two cost
-#: the same near 2 KiB here, and at 64 KiB the join costs a third more).
-SENDMSG_FROM = 2048
+#: ``sendmsg``'s iovec below it (``benchmarks/sendmsg_bench.py``, per frame on
+#: loopback: sendmsg 1.16x the join at 1 KiB, 1.16x at 8 KiB, even at 16 KiB
+#: and 64 KiB, 0.85x at 256 KiB, 0.81x at 1 MiB). A fragment of a large
+#: message saves two copies, its slice and the join.
+SENDMSG_FROM = 16384
 
 
 class CloseCode(enum.IntEnum):

@@ -254,7 +254,7 @@ def test_a_large_frame_goes_out_in_one_sendmsg_without_a_joined_copy(pair: Pair,
     theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     transport = CappedTransport(ours, [])
     queue = SendQueue(transport, 7, flusher)
-    payload = bytes(range(256)) * 40
+    payload = bytes(range(256)) * 160
     frames = encode_frames(OP_BINARY, payload, None)
     assert isinstance(frames[0], tuple)
     outcome = Outcome()
@@ -280,7 +280,7 @@ def test_a_two_part_frame_written_in_pieces_arrives_whole_and_is_counted_once(
     ours, theirs = pair
     transport = CappedTransport(ours, list(caps))
     queue = SendQueue(transport, 7, flusher)
-    payload = bytes(index % 253 for index in range(10_000))
+    payload = bytes(index % 253 for index in range(20_000))
     frames = encode_frames(OP_BINARY, payload, None)
     wire = b"\x82\x7e" + len(payload).to_bytes(2, "big") + payload
     outcome = Outcome()
