@@ -215,6 +215,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         block_scenario(5, 100),
         block_scenario(5, 1000),
+        block_scenario(5, 2000),
         block_scenario(1, 100),
         block_scenario(1, 1000),
         block_scenario(5, 100, "blockc", servers=BLOCKC_SERVERS),

@@ -25,6 +25,7 @@ from .futures import BroadcastTracker
 from .futures import SendFuture
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
+from .protocol.frames import OutFrame
 from .protocol.frames import validate_close_arguments
 from .types import Data
 from .websocket import Callbacks
@@ -216,7 +217,7 @@ class Endpoint:
         for op, client_id in publishes:
             self._backplane.publish(op, client_id).add_done_callback(tracker.published)
         # Encoded once per kind of client (frame size, compression parameters).
-        encoded: dict[Hashable, list[bytes]] = {}
+        encoded: dict[Hashable, list[OutFrame]] = {}
         size = len(payload)
         for target in targets:
             if not isinstance(target, Connection):
@@ -224,7 +225,7 @@ class Endpoint:
                 continue
             # A target that closed since it was chosen is refused by its sealed queue (send() is False).
             key = target.session.shared_key(size)
-            frames: list[bytes] | Callable[[], list[bytes]]
+            frames: list[OutFrame] | Callable[[], list[OutFrame]]
             if key is None:
                 frames = target.encode(opcode, payload)
             else:

@@ -24,6 +24,7 @@ from ..message import Message
 from ..options import Options
 from ..protocol.deflate import DeflateParams
 from ..protocol.frames import OP_CONT
+from ..protocol.frames import OutFrame
 from ..protocol.logsafe import printable
 from ..protocol.parser import Frame
 from ..protocol.ratelimit import TokenBucket
@@ -623,7 +624,7 @@ class Connection:
 
     # -- any thread
 
-    def encode(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
+    def encode(self, opcode: int, payload: bytes) -> list[OutFrame] | Callable[[], list[OutFrame]]:
         """This client's frames of a message (see :meth:`Session.encode`).
 
         Thread-safe; never blocks. A function returned (compression with this
@@ -636,7 +637,7 @@ class Connection:
         """Encode and queue one message for this client; False when it is closing or gone."""
         return self.send(self.session.encode(opcode, payload), waiter)
 
-    def send(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> bool:
+    def send(self, frames: list[OutFrame] | Callable[[], list[OutFrame]], waiter: Waiter | None) -> bool:
         """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.
 
         ``waiter`` is told when the frames are written, or fail; not when False is returned.

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..exceptions import ClientClosed
+from ..protocol.frames import OutFrame
+from ..protocol.frames import frame_length
 from .transport import Transport
 
 __all__ = ["SendQueue", "QueueState", "Flusher", "Waiter", "shared_flusher", "SEND_QUEUE_GRACE", "ENTRY_COST"]
@@ -98,8 +100,9 @@ class Waiter(Protocol):
         """The message will never be written (closed first, socket broken)."""
 
 
-# A frame, and on the last frame of a message the waiter and the message's size.
-Entry = tuple[bytes, "Waiter | None", int]
+# A frame (bytes, or a header and a payload written with one sendmsg), and on
+# the last frame of a message the waiter and the message's size.
+Entry = tuple[OutFrame, "Waiter | None", int]
 
 
 class SendQueue:
@@ -137,6 +140,7 @@ class SendQueue:
         "_partial",
         "_pong",
         "_send",
+        "_send_parts",
         "backlog_since",
         "bytes_sent",
         "client_id",
@@ -163,6 +167,7 @@ class SendQueue:
         self.transport = transport
         self.fileno = transport.fileno
         self._send = transport.send_nowait
+        self._send_parts = transport.send_parts_nowait
         self.client_id = client_id
         self._flusher = flusher
         self._lock = threading.Lock()
@@ -199,7 +204,7 @@ class SendQueue:
 
     # -- enqueueing (any thread)
 
-    def put(self, frames: list[bytes] | Callable[[], list[bytes]], waiter: Waiter | None) -> int | None:
+    def put(self, frames: list[OutFrame] | Callable[[], list[OutFrame]], waiter: Waiter | None) -> int | None:
         """Queue a data message's frames and write what the socket takes now.
 
         ``frames`` may be a function that builds them: it is called under the
@@ -217,10 +222,16 @@ class SendQueue:
             if len(frames) == 1 and self.state is QueueState.OPEN:
                 # The common case, written without queueing: one frame, nothing ahead of it (OPEN is empty).
                 frame = frames[0]
-                size = len(frame)
                 try:
-                    sent = self._send(frame)
+                    if isinstance(frame, bytes):
+                        size = len(frame)
+                        sent = self._send(frame)
+                    else:
+                        head, body = frame
+                        size = len(head) + len(body)
+                        sent = self._send_parts(head, body)
                 except OSError:
+                    size = frame_length(frame)
                     sent = 0  # queued below: _write_some meets the error again and breaks the queue
                 if sent == size:
                     now = time.time()
@@ -249,7 +260,7 @@ class SendQueue:
                 last = len(frames) - 1
                 size = 0
                 for index, frame in enumerate(frames):
-                    size += len(frame)
+                    size += frame_length(frame)
                     if index == last:
                         append((frame, waiter, size))
                     else:
@@ -442,7 +453,18 @@ class SendQueue:
                 break
             frame = entry[0]
             try:
-                sent = send(memoryview(frame)[offset:] if offset else frame)
+                if isinstance(frame, bytes):
+                    length = len(frame)
+                    sent = send(memoryview(frame)[offset:] if offset else frame)
+                    opcode = frame[0] & 0x0F
+                else:
+                    head, body = frame
+                    length = len(head) + len(body)
+                    if offset < len(head):
+                        sent = self._send_parts(memoryview(head)[offset:] if offset else head, body)
+                    else:
+                        sent = send(memoryview(body)[offset - len(head) :])
+                    opcode = head[0] & 0x0F
             except OSError:
                 # The peer is gone: the reading thread sees it too and closes with 1006.
                 self._partial = (entry, offset)
@@ -452,12 +474,12 @@ class SendQueue:
                 break
             written += sent
             offset += sent
-            if offset < len(frame):
+            if offset < length:
                 self._partial = (entry, offset)
                 result = False
                 break
             frames += 1
-            if frame[0] & 0x0F < 0x8:
+            if opcode < 0x8:
                 data_written = True
             waiter = entry[1]
             if waiter is not None:
@@ -492,7 +514,7 @@ class SendQueue:
         data = self._data or ()
         dropped = [entry[1] for entry in data if entry[1] is not None]
         partial = self._partial
-        self.queued_bytes = len(partial[0][0]) - partial[1] if partial is not None else 0
+        self.queued_bytes = frame_length(partial[0][0]) - partial[1] if partial is not None else 0
         self._entries = 0 if partial is None else 1
         if self._data is not None:
             self._data.clear()

@@ -1,11 +1,15 @@
 """Transports: how a connection reads and writes its socket, plain or TLS.
 
 The reading thread blocks in :meth:`recv`; any thread may call
-:meth:`send_nowait`, which never blocks and returns how many bytes the socket
+:meth:`send_nowait` (one buffer) or :meth:`send_parts_nowait` (a frame's
+header and payload), which never block and return how many bytes the socket
 took. A plain TCP socket stays in blocking mode and writes with
-``MSG_DONTWAIT``; a TLS socket is switched to non-blocking mode and every call
-into its ``SSL`` object is serialized by a lock, because OpenSSL does not allow
-one ``SSL`` object to be used by two threads at once.
+``MSG_DONTWAIT``, the two parts with one ``sendmsg`` (no copy of the payload);
+a TLS socket is switched to non-blocking mode and every call into its ``SSL``
+object is serialized by a lock, because OpenSSL does not allow one ``SSL``
+object to be used by two threads at once. ``SSLSocket`` has no ``sendmsg``,
+so a TLS frame in two parts is joined and written as one record, the path
+TLS always had.
 """
 
 from __future__ import annotations
@@ -61,6 +65,15 @@ class Transport:
         """
         raise NotImplementedError
 
+    def send_parts_nowait(self, head: bytes | memoryview, body: bytes | memoryview) -> int:
+        """Write ``head`` then ``body`` as one stream of bytes, what the socket takes now (0 when full).
+
+        Returns the bytes written of the two together: a partial write may end
+        inside either. Raises :class:`OSError` when broken. Any thread; never
+        blocks; serialized by the send queue's lock as :meth:`send_nowait`.
+        """
+        raise NotImplementedError
+
     def wait_readable(self, timeout: float) -> bool:
         """Whether :meth:`recv` would return within ``timeout`` seconds. Blocks up to that; the reading thread only."""
         raise NotImplementedError
@@ -110,6 +123,13 @@ class PlainTransport(Transport):
         """:meth:`Transport.send_nowait`: one ``send`` with ``MSG_DONTWAIT``. Any thread; never blocks."""
         try:
             return self.sock.send(data, _DONTWAIT)
+        except BlockingIOError:
+            return 0
+
+    def send_parts_nowait(self, head: bytes | memoryview, body: bytes | memoryview) -> int:
+        """:meth:`Transport.send_parts_nowait`: one ``sendmsg`` with ``MSG_DONTWAIT``. Any thread; never blocks."""
+        try:
+            return self.sock.sendmsg((head, body), (), _DONTWAIT)
         except BlockingIOError:
             return 0
 
@@ -170,6 +190,14 @@ class TLSTransport(Transport):
                 return 0
             except ssl.SSLError as error:
                 raise BrokenPipeError(str(error)) from error
+
+    def send_parts_nowait(self, head: bytes | memoryview, body: bytes | memoryview) -> int:
+        """:meth:`Transport.send_parts_nowait`: the parts joined, then :meth:`send_nowait`. Any thread; never blocks.
+
+        ``SSLSocket`` has no ``sendmsg``: the copy buys one record (and one
+        encryption call) per frame rather than two.
+        """
+        return self.send_nowait(b"".join((head, body)))
 
     def wait_readable(self, timeout: float) -> bool:
         """:meth:`Transport.wait_readable`: True at once if TLS data is pending, else a ``poll`` of up to ``timeout``.

@@ -32,8 +32,11 @@ from .deflate import compress_once
 from .frames import OP_CLOSE
 from .frames import OP_PING
 from .frames import OP_PONG
+from .frames import SENDMSG_FROM
+from .frames import OutFrame
 from .frames import encode_close
 from .frames import encode_frame
+from .frames import encode_frames
 from .frames import encode_message
 from .parser import Frame
 from .parser import FrameParser
@@ -362,8 +365,8 @@ class Session:
             return (self._frame_size, params.server_window_bits, self._memory_level)
         return None
 
-    def encode(self, opcode: int, payload: bytes) -> list[bytes] | Callable[[], list[bytes]]:
-        """The frames of a message for this client.
+    def encode(self, opcode: int, payload: bytes) -> list[OutFrame] | Callable[[], list[OutFrame]]:
+        """The frames of a message for this client (:data:`~syncaerys.protocol.frames.OutFrame`).
 
         A list, or, when the message is compressed with this client's context, a
         function that builds the list: call it in the order the frames are
@@ -371,12 +374,16 @@ class Session:
         Any thread (it only reads settings); the functions it returns must be
         called one at a time (the send queue calls them under its lock). Never blocks.
         """
-        plan = self._plan(len(payload))
+        size = len(payload)
+        if self._deflater is None and size < SENDMSG_FROM:
+            # The common small message: frames of joined bytes, the fewest calls (a per-message cost).
+            return encode_message(opcode, payload, self._frame_size)  # type: ignore[return-value]
+        plan = self._plan(size)
         if plan == _PLAIN:
-            return encode_message(opcode, payload, self._frame_size)
+            return encode_frames(opcode, payload, self._frame_size)
         deflater = self._deflater
         assert deflater is not None
         if plan == _SHARED:
             compressed = compress_once(payload, deflater.params.server_window_bits, self._memory_level)
-            return encode_message(opcode, compressed, self._frame_size, True)
-        return lambda: encode_message(opcode, deflater.compress(payload), self._frame_size, True)
+            return encode_frames(opcode, compressed, self._frame_size, True)
+        return lambda: encode_frames(opcode, deflater.compress(payload), self._frame_size, True)

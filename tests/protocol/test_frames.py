@@ -21,10 +21,14 @@ from syncaerys.protocol.frames import OP_CONT
 from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import OP_PONG
 from syncaerys.protocol.frames import OP_TEXT
+from syncaerys.protocol.frames import SENDMSG_FROM
 from syncaerys.protocol.frames import CloseCode
+from syncaerys.protocol.frames import OutFrame
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
+from syncaerys.protocol.frames import encode_frames
 from syncaerys.protocol.frames import encode_message
+from syncaerys.protocol.frames import frame_length
 from syncaerys.protocol.frames import is_valid_peer_close_code
 from syncaerys.protocol.frames import validate_close_arguments
 
@@ -301,3 +305,41 @@ def test_wsproto_refuses_close_code_1014() -> None:
     # accept 1014, which wsproto's CloseReason does not know.
     with pytest.raises(ParseFailed):
         wsproto_client_read(encode_close(1014))
+
+
+# -- encode_frames: header and payload apart for sendmsg
+
+
+def _joined(frames: list[OutFrame]) -> bytes:
+    return b"".join(frame if isinstance(frame, bytes) else bytes(frame[0]) + bytes(frame[1]) for frame in frames)
+
+
+@pytest.mark.parametrize("size", [0, 125, SENDMSG_FROM - 1, SENDMSG_FROM, 65535, 65536, 131046, 200_000])
+@pytest.mark.parametrize("auto_frame_size", [AUTO_FRAME_SIZE, None, 4096])
+def test_encode_frames_writes_what_encode_message_does(size: int, auto_frame_size: int | None) -> None:
+    payload = bytes(index % 251 for index in range(size))
+    frames = encode_frames(OP_BINARY, payload, auto_frame_size)
+    expected = encode_message(OP_BINARY, payload, auto_frame_size)
+    assert len(frames) == len(expected)
+    assert [frame_length(frame) for frame in frames] == [len(frame) for frame in expected]
+    assert _joined(frames) == b"".join(expected)
+
+
+def test_encode_frames_keeps_large_payloads_apart_without_copying_them() -> None:
+    payload = b"z" * 131046
+    frames = encode_frames(OP_BINARY, payload, AUTO_FRAME_SIZE)
+    assert all(isinstance(frame, tuple) for frame in frames)
+    heads = [frame[0] for frame in frames if isinstance(frame, tuple)]
+    bodies = [frame[1] for frame in frames if isinstance(frame, tuple)]
+    assert heads == [b"\x02\x7e" + (65523).to_bytes(2, "big"), b"\x80\x7e" + (65523).to_bytes(2, "big")]
+    # Views of the message itself, not copies of it.
+    assert all(isinstance(body, memoryview) and body.obj is payload for body in bodies)
+    # A payload under SENDMSG_FROM stays one bytes with its header.
+    assert encode_frames(OP_TEXT, b"small", AUTO_FRAME_SIZE) == [b"\x81\x05small"]
+
+
+def test_encode_frames_marks_only_the_first_fragment_compressed() -> None:
+    frames = encode_frames(OP_BINARY, b"c" * 10000, 4000, compressed=True)
+    firsts = [(frame if isinstance(frame, bytes) else frame[0])[0] for frame in frames]
+    assert firsts == [0x42, 0x00, 0x80]
+    assert _joined(frames) == b"".join(encode_message(OP_BINARY, b"c" * 10000, 4000, compressed=True))

@@ -21,6 +21,8 @@ from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import OP_PONG
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
+from syncaerys.protocol.frames import encode_frames
+from syncaerys.protocol.frames import frame_length
 from tests.utils import PROMPTLY
 
 
@@ -211,3 +213,140 @@ def test_a_queue_over_its_limit_is_reported_by_the_flusher_after_the_grace(pair:
     charge, full_for = reports[0]
     assert charge > 100_000 and full_for >= SEND_QUEUE_GRACE
     queue.shutdown()
+
+
+# -- frames in two parts (header and payload), written with sendmsg
+
+
+class CappedTransport(PlainTransport):
+    """A real socket whose writes take at most the next of ``caps`` bytes each (then any amount).
+
+    So that a write ends exactly where a test wants it: inside a header, at
+    its end, inside a payload. What is written still goes through the socket.
+    """
+
+    def __init__(self, sock: socket.socket, caps: list[int]) -> None:
+        super().__init__(sock)
+        self.caps = caps
+        self.calls: list[str] = []
+
+    def _cap(self) -> int | None:
+        return self.caps.pop(0) if self.caps else None
+
+    def send_nowait(self, data: bytes | memoryview) -> int:
+        self.calls.append("send")
+        cap = self._cap()
+        return super().send_nowait(memoryview(data)[:cap] if cap is not None else data)
+
+    def send_parts_nowait(self, head: bytes | memoryview, body: bytes | memoryview) -> int:
+        self.calls.append("sendmsg")
+        cap = self._cap()
+        if cap is None:
+            return super().send_parts_nowait(head, body)
+        if cap <= len(head):
+            return super().send_nowait(memoryview(head)[:cap])
+        return super().send_parts_nowait(head, memoryview(body)[: cap - len(head)])
+
+
+def test_a_large_frame_goes_out_in_one_sendmsg_without_a_joined_copy(pair: Pair, flusher: Flusher) -> None:
+    ours, theirs = pair
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    transport = CappedTransport(ours, [])
+    queue = SendQueue(transport, 7, flusher)
+    payload = bytes(range(256)) * 160
+    frames = encode_frames(OP_BINARY, payload, None)
+    assert isinstance(frames[0], tuple)
+    outcome = Outcome()
+    assert queue.put(frames, outcome) == 0
+    assert transport.calls == ["sendmsg"]
+    assert outcome.written == frame_length(frames[0]) == 4 + len(payload)
+    assert read_exactly(theirs, 4 + len(payload)) == b"\x82\x7e" + len(payload).to_bytes(2, "big") + payload
+
+
+@pytest.mark.parametrize(
+    "caps",
+    [
+        # put() writes, and writes again what is left (a 0: the socket is full, the flusher takes over).
+        [1, 0],  # the first write ends inside the header
+        [4, 0],  # ... at its end, the payload not started
+        [3, 0, 2, 0],  # inside the header, then across its end into the payload
+        [0, 0, 4000, 0, 9],  # the socket full at once, then inside the payload, full again
+    ],
+)
+def test_a_two_part_frame_written_in_pieces_arrives_whole_and_is_counted_once(
+    pair: Pair, flusher: Flusher, caps: list[int]
+) -> None:
+    ours, theirs = pair
+    transport = CappedTransport(ours, list(caps))
+    queue = SendQueue(transport, 7, flusher)
+    payload = bytes(index % 253 for index in range(20_000))
+    frames = encode_frames(OP_BINARY, payload, None)
+    wire = b"\x82\x7e" + len(payload).to_bytes(2, "big") + payload
+    outcome = Outcome()
+    queued = queue.put(frames, outcome)
+    assert queued == len(wire) - caps[0]
+    assert queue.charge == queued + ENTRY_COST  # one frame queued, whatever part of it is left
+    after = Outcome()
+    assert queue.put([encode_frame(OP_BINARY, b"next")], after) == queued + 6
+    assert read_exactly(theirs, len(wire) + 6) == wire + encode_frame(OP_BINARY, b"next")
+    assert outcome.told.wait(PROMPTLY) and after.told.wait(PROMPTLY)
+    assert (outcome.calls, outcome.written, after.written) == (1, len(wire), 6)
+    assert queue.wait_drained(PROMPTLY)
+    assert (queue.queued_bytes, queue.charge) == (0, 0)
+    assert (queue.bytes_sent, queue.frames_sent) == (len(wire) + 6, 2)
+
+
+def test_a_slow_reader_of_large_fragmented_messages_gets_every_byte_in_order(pair: Pair, flusher: Flusher) -> None:
+    # A real socket with 4 KiB buffers takes part of each sendmsg: the rest waits for the flusher.
+    ours, theirs = pair
+    queue = SendQueue(PlainTransport(ours), 7, flusher)
+    messages = [bytes([65 + n]) * (150_000 + n) for n in range(3)]
+    encoded = [encode_frames(OP_BINARY, message, 65_527) for message in messages]
+    assert all(len(frames) == 3 and all(isinstance(f, tuple) for f in frames) for frames in encoded)
+    outcomes = [Outcome() for _ in messages]
+    sizes = [sum(frame_length(frame) for frame in frames) for frames in encoded]
+    queued = [queue.put(frames, outcome) for frames, outcome in zip(encoded, outcomes, strict=True)]
+    assert queued[0] is not None and 0 < queued[0] < sizes[0]
+    assert queued[2] is not None and queued[2] > sum(sizes[1:])
+    assert queue.put_control(encode_frame(OP_PING, b"p")) is not None
+    # Read in small pieces, slower than the flusher writes.
+    data = bytearray()
+    total = sum(sizes) + 3
+    while len(data) < total:
+        chunk = theirs.recv(1500)
+        assert chunk, f"EOF after {len(data)} of {total} bytes"
+        data += chunk
+    for outcome, size in zip(outcomes, sizes, strict=True):
+        assert outcome.told.wait(PROMPTLY) and (outcome.calls, outcome.written) == (1, size)
+    parsed = []
+    at = 0
+    while at < len(data):
+        first, second = data[at], data[at + 1]
+        length = second & 0x7F
+        at += 2
+        if length == 126:
+            length = int.from_bytes(data[at : at + 2], "big")
+            at += 2
+        elif length == 127:
+            length = int.from_bytes(data[at : at + 8], "big")
+            at += 8
+        parsed.append((first, bytes(data[at : at + length])))
+        at += length
+    # The ping goes between frames, never inside one.
+    assert (0x89, b"p") in parsed
+    data_frames = [piece for first, piece in parsed if first & 0x0F != OP_PING]
+    assert b"".join(data_frames) == b"".join(messages)
+    assert queue.wait_drained(PROMPTLY) and (queue.queued_bytes, queue.charge) == (0, 0)
+    assert queue.frames_sent == 10 and queue.bytes_sent == total
+
+
+def test_a_broken_socket_mid_sendmsg_fails_the_waiter_once(pair: Pair, flusher: Flusher) -> None:
+    ours, theirs = pair
+    queue = SendQueue(PlainTransport(ours), 7, flusher)
+    outcome = Outcome()
+    assert queue.put(encode_frames(OP_BINARY, b"q" * 300_000, None), outcome)
+    theirs.close()
+    assert outcome.told.wait(PROMPTLY)
+    assert outcome.calls == 1 and isinstance(outcome.error, ClientException)
+    assert queue.broken and queue.charge == 0
