@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import syncaerys
-from syncaerys.standalone.process import DEFAULT_SWITCH_INTERVAL
+from syncaerys.standalone.process import AUTO_SWITCH_FLOOR
 from syncaerys.standalone.process import DEFAULT_THREAD_STACK_SIZE
 from syncaerys.standalone.process import pin_to_cpus
 from syncaerys.standalone.process import set_switch_interval
@@ -87,7 +87,7 @@ def private_cpu_claims(tmp_path: Path) -> Iterator[None]:
 @needs_affinity
 def test_run_sets_the_switch_interval_and_pins_to_one_claimed_cpu_by_default(tmp_path: Path) -> None:
     figures = report(tmp_path)
-    assert figures["interval"] == pytest.approx(DEFAULT_SWITCH_INTERVAL)
+    assert figures["interval"] == pytest.approx(AUTO_SWITCH_FLOOR)
     allowed = sorted(os.sched_getaffinity(0))
     # Nobody else claims CPUs in this private directory: the first allowed one is free.
     assert figures["cpus"] == (allowed[:1] if len(allowed) > 1 else allowed)
@@ -220,7 +220,65 @@ def test_bad_cpu_values_are_refused(bad: object) -> None:
         pin_to_cpus(bad)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [0, -0.1])
+@pytest.mark.parametrize("bad", [0, -0.1, True, "fast", "0.05"])
 def test_bad_switch_intervals_are_refused(bad: float) -> None:
     with pytest.raises(ValueError, match="switch_interval"):
         set_switch_interval(bad)
+
+
+def test_run_refuses_a_bad_switch_interval_before_changing_anything() -> None:
+    before = sys.getswitchinterval()
+    with pytest.raises(ValueError, match="switch_interval must be 'auto', None or a number"):
+        syncaerys.run(lambda environ, start_response: [], switch_interval="fast")  # type: ignore[arg-type]
+    assert sys.getswitchinterval() == before
+
+
+#: A gateway under run() whose clients ask for the process's switch interval; "auto" scaled so
+#: that 11 clients reach what 2,200 would (50 µs each), to keep the test small.
+FOLLOWER = """
+import sys
+
+import syncaerys
+from syncaerys.standalone import process
+
+process.AUTO_SWITCH_PER_CLIENT = 0.01
+
+
+class Interval(syncaerys.Websocket):
+    def on_start(self, endpoint):
+        self.endpoint = endpoint
+
+    def on_data(self, client_id, message):
+        message.result()
+        self.endpoint.send(repr(sys.getswitchinterval()), client_id)
+
+
+port = int(sys.argv[sys.argv.index("--port") + 1])
+syncaerys.run(syncaerys.websocket(Interval()), host="127.0.0.1", port=port, cpu=None)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_auto_switch_interval_follows_the_number_of_clients(tmp_path: Path) -> None:
+    from websockets.sync.client import connect
+
+    from tests.utils import wait_until
+
+    script = tmp_path / "follower.py"
+    script.write_text(FOLLOWER)
+
+    with echo_server(tmp_path, "follower", script) as (_, port):
+        url = f"ws://127.0.0.1:{port}/"
+        with connect(url) as probe:
+
+            def interval() -> float:
+                probe.send("?")
+                return float(probe.recv(timeout=5))
+
+            assert interval() == pytest.approx(AUTO_SWITCH_FLOOR)
+            with contextlib.ExitStack() as others:
+                for _ in range(10):
+                    others.enter_context(connect(url))
+                # Checked once a second: 11 clients at 0.01 s each.
+                wait_until(lambda: interval() == pytest.approx(0.11), timeout=10, interval=0.2)
+            wait_until(lambda: interval() == pytest.approx(AUTO_SWITCH_FLOOR), timeout=10, interval=0.2)

@@ -56,7 +56,9 @@ def main() -> None:
     # max_connections=None: the default cap ("auto", the fd soft limit less a margin)
     # would answer the burst and scale scenarios' 5,000 connections with 503 where
     # that limit is low.
-    syncaerys.run(gateway, host="127.0.0.1", port=port, max_connections=None)
+    # --switch-interval (set by _common.setup()) must not be undone by run()'s own default.
+    interval = {"switch_interval": None} if os.environ.get("BENCH_SWITCH_INTERVAL") else {}
+    syncaerys.run(gateway, host="127.0.0.1", port=port, max_connections=None, **interval)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--switch-interval",
-        type=float,
+        type=_switch_interval,
         default=DEFAULT_SWITCH_INTERVAL,
-        help="sys.setswitchinterval for the process (default %(default)s s; Python's is 0.005)",
+        help="sys.setswitchinterval for the process: 'auto' (default: 0.05 s, raised with the clients "
+        "above 1,000, up to 0.5 s), 'none' (Python's 0.005), or seconds",
     )
     parser.add_argument(
         "--thread-stack-size",
@@ -170,3 +171,13 @@ def _stack_size(parser: argparse.ArgumentParser, text: str) -> int | None:
         return int(text) * 1024
     except ValueError:
         parser.error(f"--thread-stack-size expects KiB (such as 1024) or none, not {text!r}")
+
+
+def _switch_interval(value: str) -> float | str | None:
+    """``--switch-interval``: ``auto``, ``none`` or seconds."""
+    if value in ("auto", "none"):
+        return None if value == "none" else value
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto', 'none' or seconds, not {value!r}") from None
