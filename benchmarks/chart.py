@@ -42,8 +42,14 @@ def number(cell: str) -> float | None:
 
 
 def table(text: str, heading: str, prefixes: tuple[str, ...]) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
-    section = text.split(heading, 1)[1]
-    lines = [line for line in section.splitlines() if line.startswith("|")]
+    section = text.split(heading, 1)[1].splitlines()
+    # The first table after the heading only: the section has others, with other columns.
+    start = next(index for index, line in enumerate(section) if line.startswith("|"))
+    lines = []
+    for line in section[start:]:
+        if not line.startswith("|"):
+            break
+        lines.append(line)
     servers = [cell.strip() for cell in lines[0].strip("|").split("|")[1:]]
     rows = []
     for line in lines[2:]:
