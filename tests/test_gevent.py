@@ -180,8 +180,9 @@ def test_a_call_that_also_let_the_hub_run_is_reported_with_a_lower_bound(tmp_pat
             assert client.recv(timeout=PROMPTLY) == "echo: after"
     match = HUB_BLOCKED.search(served.log())
     assert match is not None and match[1] == "at least ", served.log()
-    # gevent's monitor checks every 0.1 s: it saw at least 0.3 s of the 0.6 s.
-    assert 0.3 <= float(match["seconds"]) <= 0.7, served.log()
+    # gevent's monitor checks every 0.1 s (its thread may miss some on a loaded machine): never more
+    # than the 0.6 s spent inside C.
+    assert 0.1 <= float(match["seconds"]) <= 0.7, served.log()
     assert "Together.on_data" in served.log()
 
 
