@@ -28,6 +28,7 @@ from .backplane.base import LocalBackplane
 from .client.connection import ClientContext
 from .client.connection import Connection
 from .client.registry import ClientRegistry
+from .client.sendqueue import shared_flusher
 from .client.stats import GatewayStats
 from .client.stats import Totals
 from .client.timer import shared_timer
@@ -217,8 +218,10 @@ class Gateway:
             if self.state != STOPPED or self._stopped:
                 return
             self.state = STARTING
-            # The clients' deadlines thread, now: a stop at the interpreter's exit must not start one.
+            # The clients' deadlines and leftover-writing threads, now: a stop at the interpreter's
+            # exit must not start one.
             shared_timer().start()
+            shared_flusher().start()
             backplane = self.endpoint.backplane
             backplane.start()
             self._started.set()

@@ -630,12 +630,25 @@ class Flusher:
         if threading.current_thread() is not self._thread:
             done.wait(timeout)
 
-    def _wake_locked(self) -> None:
+    def start(self) -> None:
+        """Start the flusher's thread now if it is not running (else the first :meth:`watch` does).
+
+        For a gateway's start: a stop at the interpreter's exit, when a client's socket is
+        full, must not be the first to start a thread, which Python 3.12 refuses during
+        shutdown. Thread-safe; never blocks.
+        """
+        with self._lock:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
         if self._thread is None:
             self._selector.register(self._wake_r, selectors.EVENT_READ, None)
             # A daemon: what it holds belongs to clients that end with the process.
             self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
             self._thread.start()
+
+    def _wake_locked(self) -> None:
+        self._start_locked()
         if not self._signalled:
             self._signalled = True
             try:

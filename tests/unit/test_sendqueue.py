@@ -19,6 +19,7 @@ from syncaerys.exceptions import ClientException
 from syncaerys.protocol.frames import OP_BINARY
 from syncaerys.protocol.frames import OP_PING
 from syncaerys.protocol.frames import OP_PONG
+from syncaerys.protocol.frames import OutFrame
 from syncaerys.protocol.frames import encode_close
 from syncaerys.protocol.frames import encode_frame
 from syncaerys.protocol.frames import encode_frames
@@ -80,7 +81,7 @@ def test_a_message_that_fits_is_written_at_once_and_its_waiter_told(pair: Pair, 
     queue = SendQueue(PlainTransport(ours), 7, flusher)
     frames = [encode_frame(OP_BINARY, b"abc", fin=False), encode_frame(0, b"def")]
     outcome = Outcome()
-    assert queue.put(frames, outcome) == 0
+    assert queue.put(list[OutFrame](frames), outcome) == 0
     # Told in the sender's thread, before put() returned.
     assert outcome.told.is_set() and outcome.written == sum(map(len, frames)) == 10
     assert read_exactly(theirs, 10) == b"".join(frames)
