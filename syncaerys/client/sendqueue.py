@@ -185,7 +185,7 @@ class SendQueue:
         self._entries = 0
         self._limit = limit
         self._overflow = overflow
-        #: Since when (``time.monotonic()``) the socket has been full with bytes
+        #: Since when (``time.monotonic()``) the socket has taken nothing with bytes
         #: still queued; 0.0 while the queue drains as fast as it is filled.
         self.backlog_since = 0.0
         #: Written under the lock, through :meth:`_move` only; read anywhere.
@@ -486,7 +486,8 @@ class SendQueue:
                 done.append((waiter, entry[2]))
         if result:
             self.backlog_since = 0.0
-        elif not self.backlog_since:
+        elif written or not self.backlog_since:
+            # Full again now: a client that takes bytes is keeping up, however much is queued.
             self.backlog_since = time.monotonic()
         if written:
             now = time.time()

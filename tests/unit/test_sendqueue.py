@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -216,6 +217,31 @@ def test_a_queue_over_its_limit_is_reported_by_the_flusher_after_the_grace(pair:
     queue.shutdown()
 
 
+def test_a_reader_that_keeps_taking_bytes_is_not_reported_however_long_it_is_over_the_limit(
+    pair: Pair, flusher: Flusher
+) -> None:
+    # A slow reader keeps the queue over its limit for longer than the grace, but its
+    # socket never stays full for the grace: it is keeping up, and is not cut off.
+    ours, theirs = pair
+    reports: list[tuple[int, float]] = []
+    queue = SendQueue(PlainTransport(ours), 7, flusher, limit=62_000, overflow=lambda *report: reports.append(report))
+    payload = b"r" * 240_000  # under the ceiling (4 x the limit)
+    assert queue.put([encode_frame(OP_BINARY, payload)], None) is not None
+    started = over_until = time.monotonic()
+    received = 0
+    while received < len(payload):
+        chunk = theirs.recv(4096)
+        assert chunk
+        received += len(chunk)
+        if queue.queued_bytes > 62_000:
+            over_until = time.monotonic()
+        time.sleep(0.04)  # the pace of a slow reader, not a synchronisation
+    assert over_until - started > SEND_QUEUE_GRACE + 0.2
+    assert queue.wait_drained(PROMPTLY)
+    assert not reports
+    queue.shutdown()
+
+
 # -- frames in two parts (header and payload), written with sendmsg
 
 
@@ -224,14 +250,20 @@ class CappedTransport(PlainTransport):
 
     So that a write ends exactly where a test wants it: inside a header, at
     its end, inside a payload. What is written still goes through the socket.
+    Writes from another thread (the flusher) wait until ``flusher_may_write``
+    is set, so that what the test's own thread queues is seen before them.
     """
 
     def __init__(self, sock: socket.socket, caps: list[int]) -> None:
         super().__init__(sock)
         self.caps = caps
         self.calls: list[str] = []
+        self.flusher_may_write = threading.Event()
+        self._test_thread = threading.get_ident()
 
     def _cap(self) -> int | None:
+        if threading.get_ident() != self._test_thread:
+            assert self.flusher_may_write.wait(PROMPTLY)
         return self.caps.pop(0) if self.caps else None
 
     def send_nowait(self, data: bytes | memoryview) -> int:
@@ -254,6 +286,7 @@ def test_a_large_frame_goes_out_in_one_sendmsg_without_a_joined_copy(pair: Pair,
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     transport = CappedTransport(ours, [])
+    transport.flusher_may_write.set()
     queue = SendQueue(transport, 7, flusher)
     payload = bytes(range(256)) * 160
     frames = encode_frames(OP_BINARY, payload, None)
@@ -290,6 +323,7 @@ def test_a_two_part_frame_written_in_pieces_arrives_whole_and_is_counted_once(
     assert queue.charge == queued + ENTRY_COST  # one frame queued, whatever part of it is left
     after = Outcome()
     assert queue.put([encode_frame(OP_BINARY, b"next")], after) == queued + 6
+    transport.flusher_may_write.set()
     assert read_exactly(theirs, len(wire) + 6) == wire + encode_frame(OP_BINARY, b"next")
     assert outcome.told.wait(PROMPTLY) and after.told.wait(PROMPTLY)
     assert (outcome.calls, outcome.written, after.written) == (1, len(wire), 6)
