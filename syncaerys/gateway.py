@@ -52,6 +52,8 @@ from .protocol.handshake import host_name
 from .protocol.handshake import is_loopback_name
 from .response import Response
 from .serving.early_data import take_buffered
+from .serving.handoff import HANDOFF
+from .serving.handoff import Handoff
 from .serving.host_socket import find_socket
 from .websocket import Callbacks
 from .websocket import check_route_arguments
@@ -463,7 +465,11 @@ class Gateway:
         return _reject(Rejection(500, "on_handshake returned a response that does not deny"), start_response, environ)
 
     def _serve(self, upgrade: _Upgrade) -> Iterable[bytes]:
-        """Register the client, write the 101, and run the client on this thread until it is gone."""
+        """Register the client, write the 101, and run the client until it is gone.
+
+        On this thread, or, under syncaerys's own server, on a thread of its own
+        while this request returns (:mod:`syncaerys.serving.handoff`).
+        """
         environ, sock, accepted = upgrade.environ, upgrade.sock, upgrade.accepted
         assert sock is not None and accepted is not None  # found and accepted by _handshake
         upgrade.accepted = None
@@ -504,8 +510,27 @@ class Gateway:
         del accepted, early, remote, path
         connection.release()
         self.endpoint.backplane.wait_announced(connection.id)
+        handoff = environ.get(HANDOFF)
+        if isinstance(handoff, Handoff):
+            count, handshake_data = upgrade.count, upgrade.handshake_data
+            if handoff.start(lambda: self._run_client(connection, handshake_data, count, sock)):
+                upgrade.handed_over()
+                upgrade.start_response("101 Switching Protocols", [])
+                return []
         connection.run(upgrade.handshake_data, upgrade.handshake_over)
         return self._finish_wsgi(sock, upgrade.start_response)
+
+    @staticmethod
+    def _run_client(connection: Connection, handshake_data: Any, count: _HandshakeCount, sock: socket.socket) -> None:
+        """A handed-off client's life, on its own thread; the host closes the socket after it."""
+        try:
+            connection.run(handshake_data, count.end)
+        finally:
+            count.end()
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     @staticmethod
     def _finish_wsgi(sock: socket.socket, start_response: StartResponse) -> Iterable[bytes]:
@@ -530,7 +555,7 @@ class _Upgrade:
     once: when the client is open (``on_open`` is next) or the request answered.
     """
 
-    __slots__ = ("_clients", "_over", "accepted", "environ", "handshake_data", "sock", "start_response")
+    __slots__ = ("_count", "accepted", "environ", "handshake_data", "sock", "start_response")
 
     def __init__(self, environ: WSGIEnvironment, start_response: StartResponse, clients: ClientRegistry) -> None:
         self.environ = environ
@@ -540,18 +565,42 @@ class _Upgrade:
         self.handshake_data: Any = None
         #: The accept step's answer (the 101's bytes...), from the handshake to the 101's write.
         self.accepted: Accept | None = None
-        self._clients = clients
-        self._over = False
+        self._count: _HandshakeCount | None = _HandshakeCount(clients)
+
+    @property
+    def count(self) -> _HandshakeCount:
+        """The handshake's place in the registry's count (until :meth:`handed_over`)."""
+        assert self._count is not None
+        return self._count
+
+    def handed_over(self) -> None:
+        """The client's own thread ends the handshake's count now, not this request."""
+        self._count = None
 
     def handshake_over(self) -> None:
         """The handshake is over: the registry stops counting it (the first call only)."""
-        if not self._over:
-            self._over = True
-            self._clients.handshake_finished()
+        if self._count is not None:
+            self._count.end()
 
     def reject(self, rejection: Rejection) -> Iterable[bytes]:
         """Answer the request with ``rejection`` instead of upgrading it."""
         return _reject(rejection, self.start_response, self.environ)
+
+
+class _HandshakeCount:
+    """One admitted handshake in the registry's count, ended once (from one thread at a time)."""
+
+    __slots__ = ("_clients", "_over")
+
+    def __init__(self, clients: ClientRegistry) -> None:
+        self._clients = clients
+        self._over = False
+
+    def end(self) -> None:
+        """The handshake is over: refused, failed, or through ``on_open`` (the first call only)."""
+        if not self._over:
+            self._over = True
+            self._clients.handshake_finished()
 
 
 class _EnvironHeaders:

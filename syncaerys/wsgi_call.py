@@ -11,6 +11,8 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
 
+from .serving.handoff import HANDOFF
+
 __all__ = ["call_wsgi"]
 
 
@@ -19,6 +21,8 @@ def call_wsgi(app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> t
 
     Thread-safe; blocks as long as the application does (a gateway: the client's whole life).
     """
+    # The view's framework answers after the call: the client is served inside it, not handed off.
+    environ.pop(HANDOFF, None)
     started: list[tuple[str, list[tuple[str, str]]]] = []
     written: list[bytes] = []
 

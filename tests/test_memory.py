@@ -16,8 +16,11 @@ nothing here depends on timing:
 
 from __future__ import annotations
 
+import gc
 import socket
 import sys
+import threading
+import weakref
 from types import FrameType
 from typing import Any
 
@@ -39,6 +42,7 @@ from tests.utils import Recorder
 from tests.utils import client_frame
 from tests.utils import serve
 from tests.utils import url
+from tests.utils import wait_until
 
 OP_BINARY = 0x2
 LARGE = 1 << 20
@@ -222,3 +226,34 @@ def test_an_idle_clients_thread_holds_nothing_of_its_handshake_but_the_environ(
         recorder.wait_event("close")
     assert checks >= 1
     assert sorted(set(findings)) == []
+
+
+def test_nothing_of_the_upgrade_request_outlives_the_handshake_under_syncaerys_server() -> None:
+    # The client is handed to a thread of its own once its 101 is written (serving/handoff.py):
+    # werkzeug's handler, the environ and the request's streams go then, not when the client
+    # leaves, and the client's thread never had them on its stack.
+    streams: list[weakref.ref[Any]] = []
+    threads: list[str] = []
+
+    def keep_track(request: Any, response: Any) -> None:
+        streams.append(weakref.ref(request.environ["wsgi.input"]))
+        threads.append(threading.current_thread().name)
+
+    def on_data(recorder: Recorder, client_id: int, message: Message) -> None:
+        threads.append(threading.current_thread().name)
+        recorder.endpoint.send(message.result(), client_id)
+
+    recorder = Recorder(on_data=on_data, handshake=keep_track)
+    with serve(recorder, heartbeat_period=None) as server, connect(url(server), open_timeout=PROMPTLY) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=PROMPTLY) == "hello"
+
+        def request_gone() -> bool:
+            gc.collect()  # werkzeug's handler and its streams refer to each other
+            return streams[0]() is None
+
+        wait_until(request_gone)
+        ws.send("still served")
+        assert ws.recv(timeout=PROMPTLY) == "still served"
+    handshake_thread, *client_threads = threads
+    assert client_threads == ["syncaerys-client"] * 2 and handshake_thread != "syncaerys-client"

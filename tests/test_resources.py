@@ -70,6 +70,12 @@ def test_one_thread_per_client_and_nothing_left_after_close() -> None:
             for _ in range(CLIENTS):
                 clients.append(stack.enter_context(connect(url(server), ping_interval=None, open_timeout=PROMPTLY)))
             recorder.wait_for(lambda events: count(recorder, "open") == CLIENTS)
+            # Each client has a thread of its own; the upgrade request's thread that handed it
+            # over ends once werkzeug is done with the request (its drain waits up to 10 ms).
+            try:
+                wait_until(lambda: len(per_client_threads()) == CLIENTS)
+            except AssertionError:
+                raise AssertionError(f"threads: {names(per_client_threads())}") from None
 
             extra = new_threads(baseline_threads, clients)
             client_thread_count = sum(t.is_alive() for t in {ws.recv_events_thread for ws in clients})

@@ -33,6 +33,8 @@ from ..protocol.logsafe import printable
 from .admission import Admission
 from .early_data import EARLY_DATA
 from .early_data import take_from_reader
+from .handoff import HANDOFF
+from .handoff import Handoff
 from .proxies import TrustedProxies
 
 if TYPE_CHECKING:
@@ -116,6 +118,8 @@ class _DrainLimit:
         return self._handler.response_done
 
     def read(self, size: int | None = -1) -> bytes:
+        if self._handler.handoff.started:
+            return b""  # the client's frames, for its own thread
         if not self._draining():
             return self.raw.read(size)  # type: ignore[no-any-return]
         left = DRAIN_LIMIT - self._drained
@@ -148,6 +152,11 @@ class _RequestHandler(WSGIRequestHandler):
     _early_data = b""
     _forwarded_for: str | None = None
 
+    def __init__(self, request: Any, client_address: Any, server: HardenedServer, handoff: Handoff) -> None:
+        #: This request's offer to hand its client to a thread of its own (made to upgrade requests).
+        self.handoff = handoff
+        super().__init__(request, client_address, server)
+
     def setup(self) -> None:
         owner = self.server.owner
         if owner.header_timeout is not None:
@@ -170,7 +179,7 @@ class _RequestHandler(WSGIRequestHandler):
         finally:
             if self._deadline is not None:
                 self._deadline.cancel()
-            if isinstance(self.request, ssl.SSLSocket):
+            if isinstance(self.request, ssl.SSLSocket) and not self.handoff.started:
                 # wrap_socket() detached the accepted socket, so the server's own
                 # shutdown_request() no longer reaches it: close the TLS one here.
                 try:
@@ -191,6 +200,11 @@ class _RequestHandler(WSGIRequestHandler):
     def handle(self) -> None:
         if not self._failed:
             super().handle()
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        if self.handoff.started:
+            self.close_connection = True  # the socket is the client's now
 
     def parse_request(self) -> bool:
         ok = super().parse_request()
@@ -241,10 +255,17 @@ class _RequestHandler(WSGIRequestHandler):
                 environ["REMOTE_PORT"] = ""  # the proxy's port says nothing about the client
                 self._forwarded_for = client
         if str(environ.get("HTTP_UPGRADE", "")).lower() == "websocket":
+            environ[HANDOFF] = self.handoff
             # werkzeug reads the parsed headers only until here, and this handler lives as
             # long as the websocket: about 2 KiB per client not kept for nothing.
             self.headers = _NO_HEADERS
         return environ
+
+    def flush_headers(self) -> None:
+        if not self.handoff.started:
+            super().flush_headers()
+        # Else werkzeug is writing the 101 the gateway answered with, after the gateway
+        # wrote its own and handed the socket to the client's thread: nothing goes out.
 
     def end_headers(self) -> None:
         super().end_headers()
@@ -339,13 +360,61 @@ class HardenedServer(ThreadedWSGIServer):
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
+        handoff = Handoff()
+        served = request
         try:
-            super().process_request_thread(request, client_address)
+            handler = _RequestHandler(request, client_address, self, handoff)
+            served = handler.request  # the TLS socket, once wrapped
+            del handler  # what the request held goes now, also when a thread took its client
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            if handoff.started:
+                handoff.request_over(lambda: self._close_client(request, served))
+            else:
+                self.shutdown_request(request)
+                self.admission.release()
+
+    def _close_client(self, request: Any, served: Any) -> None:
+        """Close a client's socket once both its request and its client are over."""
+        try:
+            _discard_unread(served)
+            if served is not request:
+                # wrap_socket() detached the accepted socket: the TLS one is closed here.
+                try:
+                    socket.socket.shutdown(served, socket.SHUT_WR)
+                except OSError:
+                    pass
+                served.close()
+            self.shutdown_request(request)
         finally:
             self.admission.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         http_logger.exception("error while serving %s", client_address[0] if client_address else "?")
+
+
+def _discard_unread(sock: socket.socket) -> None:
+    """Read and drop what the peer sent that nobody read (at most ``DRAIN_LIMIT`` bytes).
+
+    A socket closed with unread bytes sends a reset, which can destroy the close
+    frame still on its way to the client; werkzeug's drain after a request did
+    this for a client served inside it. The socket is shut down by now, so a
+    read returns at once when nothing is left. Never blocks longer than
+    ``DRAIN_TIMEOUT``.
+    """
+    buffer = bytearray(4096)
+    left = DRAIN_LIMIT
+    try:
+        sock.settimeout(DRAIN_TIMEOUT)
+        while left > 0:
+            # The base class's method: on a TLS socket the bytes are records, dropped as they are.
+            read = socket.socket.recv_into(sock, buffer, min(left, len(buffer)))
+            if not read:
+                break
+            left -= read
+    except OSError:
+        pass
 
 
 #: How long the accept loop pauses when the process is out of file descriptors.
