@@ -7,13 +7,15 @@ byte-a-second client loses its thread after ``header_timeout``), a cap on the
 total size of the request headers (431), a refusal of requests with
 ambiguous lengths (400), a bounded drain of an unread body, the client's
 address from trusted proxies, and the bytes read past an upgrade request
-(early data) handed to the gateway. The TLS handshake runs in the
-connection's thread.
+(early data) handed to the gateway. Requests run on threads kept for the
+next request (:mod:`.request_threads`), the TLS handshake included; an
+upgrade request hands its client to a thread of its own (:mod:`.handoff`).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import http.client
 import io
 import logging
@@ -36,6 +38,7 @@ from .early_data import take_from_reader
 from .handoff import HANDOFF
 from .handoff import Handoff
 from .proxies import TrustedProxies
+from .request_threads import RequestThreads
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -308,6 +311,7 @@ class HardenedServer(ThreadedWSGIServer):
         self.owner = owner
         self.admission = admission
         self._bind_error: OSError | None = None
+        self._request_threads = RequestThreads("syncaerys-http")
         super().__init__(host, port, app, handler=_RequestHandler)
         if self._bind_error is not None:
             error = self._bind_error
@@ -353,11 +357,15 @@ class HardenedServer(ThreadedWSGIServer):
             self.shutdown_request(request)
             return
         try:
-            super().process_request(request, client_address)
+            self._request_threads.submit(functools.partial(self.process_request_thread, request, client_address))
         except RuntimeError:  # no thread could be started
             self.admission.release()
             self.shutdown_request(request)
             raise
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._request_threads.close()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         handoff = Handoff()
