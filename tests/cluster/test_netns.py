@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,21 @@ from tests.utils import wait_until
 NODE_TTL = 2.0
 REQUEST_TIMEOUT = 0.5
 PROXY = Path(__file__).with_name("faultproxy.py")
-SUBNET_BP = "10.231.1"
-SUBNET_CL = "10.231.2"
+SUBNET_BP = "10.231.1"  # only inside the lab's namespaces
+
+
+def free_client_subnet() -> str:
+    """A ``10.231.N`` /24 that no route of this namespace uses yet.
+
+    The client bridge is reached from this namespace, so a lab left behind by a
+    killed run (its link and route outlive it for a while) or another run's lab
+    must not shadow this one's route.
+    """
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True, timeout=30).stdout
+    for n in range(2, 255):
+        if f"10.231.{n}.0/24" not in routes:
+            return f"10.231.{n}"
+    raise RuntimeError(f"no free 10.231.N.0/24 for the test's client bridge; routes:\n{routes}")
 
 
 def netns_problem() -> str | None:
@@ -60,7 +74,7 @@ def lab() -> Iterator[Lab]:
             pytest.fail(f"SYNCAERYS_REQUIRE_NETNS=1 but {problem}")
         pytest.skip(problem)
     redis_server_path()  # skips (or fails in CI) without Redis
-    network = Lab(f"sy{os.getpid() % 100000}")
+    network = Lab(f"sy{secrets.token_hex(3)}", free_client_subnet())
     try:
         network.build()
         yield network
@@ -71,12 +85,13 @@ def lab() -> Iterator[Lab]:
 class Lab:
     """The namespaces, bridges and links of one test run (all removed by :meth:`destroy`)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, client_subnet: str) -> None:
         self.prefix = prefix
+        self.client_subnet = client_subnet
         self.switch = f"{prefix}-sw"
         self.hosts = {"redis": f"{prefix}-r", "a": f"{prefix}-a", "b": f"{prefix}-b"}
         self.bp_address = {"redis": f"{SUBNET_BP}.1", "a": f"{SUBNET_BP}.2", "b": f"{SUBNET_BP}.3"}
-        self.cl_address = {"a": f"{SUBNET_CL}.2", "b": f"{SUBNET_CL}.3"}
+        self.cl_address = {"a": f"{client_subnet}.2", "b": f"{client_subnet}.3"}
         self.root_link = f"{prefix}cl"
 
     def ip(self, *args: str) -> None:
@@ -104,10 +119,12 @@ class Lab:
             self.link(namespace, "bp0", f"bp-{host}", self.bp_address[host], "bp")
         for host in ("a", "b"):
             self.link(self.hosts[host], "cl0", f"cl-{host}", self.cl_address[host], "cl")
-        self.link(None, self.root_link, "cl-test", f"{SUBNET_CL}.100", "cl")
+        self.link(None, self.root_link, "cl-test", f"{self.client_subnet}.100", "cl")
 
     def destroy(self) -> None:
-        # Deleting a namespace deletes the links in it, and with them their peers.
+        # Deleting a namespace deletes the links in it, and with them their peers, but in the
+        # background: this namespace's link (and its route) goes first, at once.
+        subprocess.run(["ip", "link", "del", self.root_link], capture_output=True, timeout=30)
         for namespace in [self.switch, *self.hosts.values()]:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True, timeout=30)
 
