@@ -36,6 +36,8 @@ class FrameSource(Protocol):
 #: Unread chunks kept as they came; past this many, small ones are merged (see _coalesce).
 _KEPT_CHUNKS = 32
 
+_get_ident = threading.get_ident
+
 
 def _coalesce(chunks: list[MessageData]) -> None:
     """Merge the tail of ``chunks`` so that a message of many tiny frames keeps few objects.
@@ -85,7 +87,7 @@ class Message:
         self._finished = first.fin
         # What result() returned, so that it returns the same value every time.
         self._rest: MessageData | None = None
-        self._thread = threading.get_ident()
+        self._thread = _get_ident()
         self._handling = True
 
     def result(self, timeout: float | None = None) -> MessageData:
@@ -95,7 +97,8 @@ class Message:
         the same value. Blocks (reading the socket); raises
         :class:`~syncaerys.ConcurrencyError` off the ``on_data`` call.
         """
-        self._check_reader()
+        if not self._handling or _get_ident() != self._thread:
+            self._check_reader()  # raises
         if self._rest is not None:
             return self._rest
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -143,7 +146,7 @@ class Message:
                 "moved on to the next message. Read it in on_data (message.result()) and hand the value to "
                 "other threads"
             )
-        if threading.get_ident() != self._thread:
+        if _get_ident() != self._thread:
             raise ConcurrencyError(
                 f"this Message was read from thread {threading.current_thread().name!r}; only the client's own "
                 "thread can read it, during on_data. Read it there (message.result()) and hand the value on"
@@ -173,8 +176,12 @@ class Message:
         """
         if not self._handling:
             return
-        self._check_reader()
+        if _get_ident() != self._thread:
+            self._check_reader()  # raises
         self._chunks = []
+        if self._finished:
+            self._handling = False
+            return
         try:
             while not self._finished:
                 self._receive(None)

@@ -54,6 +54,8 @@ __all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
 
+_OPEN = State.OPEN
+
 #: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
 GEVENT_YIELD_EVERY = 64
 
@@ -107,6 +109,7 @@ class Connection:
         "_context",
         "_debug",
         "_frame_budget",
+        "_frame_extras",
         "_frames_since_yield",
         "_heartbeat_handle",
         "_hub_blocked_call",
@@ -211,6 +214,8 @@ class Connection:
         on_gevent = _on_gevent()
         self._yield_every = GEVENT_YIELD_EVERY if on_gevent else 0
         self._frames_since_yield = 0
+        # Whether _after_frame has anything to do (fixed for the connection's life).
+        self._frame_extras = bool(self._yield_every) or (self._inflates and self._byte_budget is not None)
         # Under gevent: which callback call gevent's monitor saw blocking the hub, and how many times.
         self._hub_watch: HubWatch | None = hub_watch() if on_gevent else None
         self._hub_blocked_call = 0
@@ -283,7 +288,7 @@ class Connection:
         frame = self.next_data_frame(None)
         if frame is None:
             return False
-        if frame.opcode == OP_CONT or not self.is_open or self._context.stopping():
+        if frame.opcode == OP_CONT or self.session.state is not _OPEN or self._context.stopping():
             # Data of a message that is being dropped (closing, stopping).
             return True
         message = Message(self, frame)
@@ -401,32 +406,29 @@ class Connection:
         thread only (it is the :class:`~syncaerys.message.FrameSource` of its messages).
         """
         session = self.session
+        parser = session.parser
         frame_budget = self._frame_budget
         while not session.reading_done:
             if frame_budget is not None and frame_budget.level < 0:
                 # Before taking the next frame: a timeout raised here loses nothing.
                 self._throttle(deadline)
-            event = session.next_event()
-            if event is None:
-                self._receive(deadline)
-                continue
+            if not parser.receiving:
+                # Nothing buffered, no message begun: no frame can be ready (and no
+                # error pending), so straight to the read, which needs no more hints.
+                self._receive(deadline, True)
+                event = session.next_event()
+                if event is None:
+                    continue
+            else:
+                event = session.next_event()
+                if event is None:
+                    self._receive(deadline, False)
+                    continue
             if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
                 frame_budget.spend(1, time.monotonic())
-            if self._yield_every:
-                self._frames_since_yield += 1
-                if self._frames_since_yield >= self._yield_every:
-                    # gevent's recv and send return without switching while data flows: a client
-                    # streaming tiny frames would keep every other greenlet waiting. (time.sleep
-                    # is gevent's, patched: sleep(0) lets the hub run the others.)
-                    self._frames_since_yield = 0
-                    time.sleep(0)
-            if self._inflates and self._byte_budget is not None:
-                # Charged on what the client makes us inflate, not on its compressed bytes.
-                inflated = session.inflated_bytes
-                if inflated > self._inflated_charged:
-                    self._byte_budget.spend(inflated - self._inflated_charged, time.monotonic())
-                    self._inflated_charged = inflated
+            if self._frame_extras:
+                self._after_frame()
             if isinstance(event, Frame):
                 if self._debug:
                     self._log.debug("< %s fin=%s %d", event.opcode, event.fin, len(event.data))
@@ -436,6 +438,23 @@ class Connection:
                 return event
             self._act_on(event)
         return None
+
+    def _after_frame(self) -> None:
+        """Per-frame work that only some connections have: gevent's yields, the inflated-bytes charge."""
+        if self._yield_every:
+            self._frames_since_yield += 1
+            if self._frames_since_yield >= self._yield_every:
+                # gevent's recv and send return without switching while data flows: a client
+                # streaming tiny frames would keep every other greenlet waiting. (time.sleep
+                # is gevent's, patched: sleep(0) lets the hub run the others.)
+                self._frames_since_yield = 0
+                time.sleep(0)
+        if self._inflates and self._byte_budget is not None:
+            # Charged on what the client makes us inflate, not on its compressed bytes.
+            inflated = self.session.inflated_bytes
+            if inflated > self._inflated_charged:
+                self._byte_budget.spend(inflated - self._inflated_charged, time.monotonic())
+                self._inflated_charged = inflated
 
     def _act_on(self, event: PingReceived | PongReceived | CloseReceived | ProtocolViolation) -> None:
         if self._debug:
@@ -460,11 +479,13 @@ class Connection:
             if self.close(error.code, error.reason):
                 self.queue.wait_drained(self._options.close_period)
 
-    def _receive(self, deadline: float | None) -> None:
+    def _receive(self, deadline: float | None, empty: bool) -> None:
+        """Read once and feed the session; ``empty``: nothing is buffered (``parser.receiving`` is False)."""
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
         session = self.session
+        parser = session.parser
         # Reads go into this connection's small reusable buffer and only what
         # came is copied out, in an object of its exact size. The alternative,
         # recv(64 KiB), allocates 64 KiB that the thread holds while it waits
@@ -473,11 +494,11 @@ class Connection:
         # grew by over 1 GiB in a soak of 1,000 clients. The rest of a frame
         # known to be larger than the buffer is read straight into one buffer
         # of the frame's size (the session's), never past the frame's end.
-        large = session.receive_buffer() if session.missing > BUFFER_SIZE else None
+        large = None if empty or parser.missing <= BUFFER_SIZE else session.receive_buffer()
         buffer = self._buffer if large is None else large
         # Between messages with no reader's deadline, the read is all there is to wait
         # for: _wait_readable's answer without its calls (one message, one read).
-        idle = deadline is None and (self._options.message_timeout is None or not session.receiving)
+        idle = deadline is None and (empty or self._options.message_timeout is None or not parser.receiving)
         if idle:
             self._message_since = 0.0  # as _message_due does
         # Listening for the peer from here (the heartbeat counts unanswered pings only then).
@@ -498,7 +519,13 @@ class Connection:
                 session.connection_lost()
             return
         if large is None:
-            self.received(bytes(buffer[:count]))
+            # received()'s work, inline: every read of small messages comes here.
+            self._last_read_mono = now = time.monotonic()
+            self.last_read_at = time.time()
+            data = bytes(buffer[:count])
+            if self._byte_budget is not None:
+                self._byte_budget.spend(count, now)
+            session.receive_data(data)
         else:
             self._note_read(count)
             session.received_into(count)
@@ -541,7 +568,6 @@ class Connection:
         The client's thread, or before :meth:`run`: they are parsed before anything read later.
         Not thread-safe (the reading side of the session); never blocks.
         """
-        # _note_read's work, inline: every read of small messages comes here.
         self._last_read_mono = now = time.monotonic()
         self.last_read_at = time.time()
         if self._byte_budget is not None:
@@ -634,8 +660,11 @@ class Connection:
         return self.session.encode(opcode, payload)
 
     def send_message(self, opcode: int, payload: bytes, waiter: Waiter | None) -> bool:
-        """Encode and queue one message for this client; False when it is closing or gone."""
-        return self.send(self.session.encode(opcode, payload), waiter)
+        """Encode and queue one message for this client; False when it is closing or gone.
+
+        Thread-safe; never blocks (as :meth:`send`, whose work it does without the call).
+        """
+        return self.queue.put(self.session.encode(opcode, payload), waiter) is not None
 
     def send(self, frames: list[OutFrame] | Callable[[], list[OutFrame]], waiter: Waiter | None) -> bool:
         """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from typing import Protocol
 
@@ -100,6 +101,9 @@ class ClientRegistry:
         # Notified when a client is removed or a handshake finishes.
         self._changed = threading.Condition(self._lock)
         self._clients: dict[int, Connection] = {}
+        #: The client with this id, open or closing; ``None`` if unknown or gone. Never blocks.
+        #: (The dict's own ``get``, with no call around it: every send looks its client up.)
+        self.get: Callable[[int], Connection | None] = self._clients.get
         self._rooms = Rooms(self._lock)
         self._admitting = True
         self._handshakes = 0
@@ -144,10 +148,6 @@ class ClientRegistry:
         self._membership.client_closed(connection.id)
 
     # -- lookups
-
-    def get(self, client_id: int) -> Connection | None:
-        """The client with this id, open or closing; ``None`` if unknown or gone. Never blocks."""
-        return self._clients.get(client_id)
 
     def __contains__(self, client_id: object) -> bool:
         return client_id in self._clients

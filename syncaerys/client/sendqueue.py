@@ -64,11 +64,16 @@ class QueueState(enum.Enum):
     #: The socket failed or the queue was shut down: nothing more is written.
     BROKEN = "broken"
 
+    # Members are singletons compared by identity; Enum's own __hash__ (a Python
+    # call hashing the name) cost a call on every put() and every transition.
+    __hash__ = object.__hash__
+
 
 #: The states in which data messages are accepted.
 ACCEPTING = frozenset({QueueState.HELD, QueueState.OPEN, QueueState.FLUSHING})
 
 _S = QueueState
+_OPEN = QueueState.OPEN
 #: (state, event) -> next state; any other pair is a bug. BROKEN absorbs every event.
 TRANSITIONS: dict[tuple[QueueState, str], QueueState] = {
     (_S.HELD, "release"): _S.OPEN,
@@ -212,14 +217,15 @@ class SendQueue:
         Returns the bytes still queued afterwards, or ``None`` (nothing is
         queued, ``waiter`` is not told) once the queue is sealed or broken.
         """
-        done: list[tuple[Waiter, int]] = []
+        done: list[tuple[Waiter, int]]
         with self._lock:
             self.messages_sent += 1
-            if self.state not in ACCEPTING:
+            state = self.state
+            if state is not _OPEN and state not in ACCEPTING:
                 return None
             if callable(frames):
                 frames = frames()
-            if len(frames) == 1 and self.state is QueueState.OPEN:
+            if state is _OPEN and len(frames) == 1:
                 # The common case, written without queueing: one frame, nothing ahead of it (OPEN is empty).
                 frame = frames[0]
                 try:
@@ -251,6 +257,7 @@ class SendQueue:
                     else:
                         self._data_deque().append((frame, waiter, size))
                         self.queued_bytes += size
+                    done = []
                     watch = self._write_locked(done)
                     queued = self.queued_bytes
                     over = self._over_limit_locked(SEND_QUEUE_GRACE)
@@ -267,6 +274,7 @@ class SendQueue:
                         append((frame, None, 0))
                 self.queued_bytes += size
                 self._entries += len(frames)
+                done = []
                 watch = self._write_locked(done)
                 queued = self.queued_bytes
                 over = self._over_limit_locked(SEND_QUEUE_GRACE)

@@ -142,6 +142,7 @@ class Session:
         "frames_read",
         "latency",
         "messages_read",
+        "parser",
         "pings_sent",
         "pongs_received",
         "reading_done",
@@ -162,6 +163,10 @@ class Session:
     ) -> None:
         inflater = Inflater(deflate) if deflate is not None else None
         self._parser = FrameParser(max_frame_size, max_message_size, text_only, inflater)
+        #: The reader's parser, for its read hints (``missing``, ``receiving``) without
+        #: this class's properties in between (a per-read cost); bytes go in through
+        #: :meth:`receive_data` or :meth:`received_into`, frames come out through :meth:`next_event`.
+        self.parser = self._parser
         self._deflater = Deflater(deflate, compression_memory_level) if deflate is not None else None
         self._frame_size = auto_frame_size
         self._threshold = compression_threshold
@@ -357,11 +362,13 @@ class Session:
         A fan-out encodes once per key. ``None``: this session's compression
         context makes its bytes its own. Any thread (it only reads settings); never blocks.
         """
+        if self._deflater is None:
+            return self._frame_size  # _plan's answer without its call (once per client of a fan-out)
         plan = self._plan(size)
         if plan == _PLAIN:
             return self._frame_size
         if plan == _SHARED:
-            params = self._deflater.params  # type: ignore[union-attr]
+            params = self._deflater.params
             return (self._frame_size, params.server_window_bits, self._memory_level)
         return None
 
@@ -375,6 +382,9 @@ class Session:
         called one at a time (the send queue calls them under its lock). Never blocks.
         """
         size = len(payload)
+        if size < 126 and self._deflater is None and (self._frame_size is None or size <= self._frame_size):
+            # The commonest message, one small frame: encode_message's first case without its call.
+            return [bytes((opcode | 0x80, size)) + payload]
         if self._deflater is None and size < SENDMSG_FROM:
             # The common small message: frames of joined bytes, the fewest calls (a per-message cost).
             return encode_message(opcode, payload, self._frame_size)  # type: ignore[return-value]
