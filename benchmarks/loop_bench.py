@@ -1,0 +1,166 @@
+"""The whole per-message path of one echo, in one thread: syncaerys against the floor's loop.
+
+    python benchmarks/loop_bench.py [--messages N]
+
+``hotpath_bench.py`` times the pieces; this times all of them together, as the
+connection runs them, with no load generator and no GIL hand-off in between.
+The server's ``on_data`` echoes, then, still on the client's thread, reads the
+echo from the client's socket and writes the next frame, so the connection's
+next read finds it at once: one thread runs the server's whole path (the read,
+the parse, ``Message``, ``Endpoint.send``, the send queue, the future) and the
+client's one ``recv`` and one ``send``. The same is timed for a bare
+``send``/``recv`` round on a TCP pair (what every server pays) and for the
+``threads-floor`` server's loop (``servers/threads_floor_server.py``). It
+prints microseconds per message; the difference to the floor's loop is what
+syncaerys's own code costs per message. Pin it to one CPU on an idle machine
+(``taskset -c 0``); loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).with_name("servers")))
+
+import _common
+from threads_floor_server import header
+from threads_floor_server import unmask
+
+import syncaerys
+from syncaerys import Endpoint
+from syncaerys import Message
+from syncaerys import Websocket
+
+KEY = b"\x01\x02\x03\x04"
+PAYLOAD = b"x" * 32
+FRAME = bytes((0x81, 0x80 | len(PAYLOAD))) + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(PAYLOAD))
+WARMUP = 1000
+
+
+class Loop(Websocket):
+    """Echoes, then plays the client's part of the next round trip on this same thread."""
+
+    def __init__(self, messages: int) -> None:
+        self.messages = messages
+        self.count = 0
+        self.client: socket.socket | None = None
+        self.started = 0.0
+        self.elapsed = 0.0
+        self.done = threading.Event()
+
+    def on_start(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def on_data(self, client_id: int, message: Message) -> None:
+        self.endpoint.send(message.result(), client_id)
+        self.count += 1
+        if self.count == WARMUP:
+            self.started = time.perf_counter()
+        elif self.count == WARMUP + self.messages:
+            self.elapsed = time.perf_counter() - self.started
+            self.done.set()
+            return
+        assert self.client is not None
+        self.client.recv(100)
+        self.client.send(FRAME)
+
+
+def syncaerys_loop(messages: int) -> float:
+    handler = Loop(messages)
+    gateway = syncaerys.websocket(
+        handler,
+        max_frames_per_second=None,
+        max_bytes_per_minute=None,
+        max_message_size=None,
+        max_frame_size=None,
+        max_send_queue=None,
+        heartbeat_period=None,
+    )
+    with syncaerys.Server(gateway, host="127.0.0.1", port=0) as server:
+        client = socket.create_connection(("127.0.0.1", server.port))
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        handler.client = client
+        client.sendall(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += client.recv(4096)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise SystemExit(f"no upgrade: {head[:80]!r}")
+        client.send(FRAME)
+        if not handler.done.wait(600):
+            raise SystemExit("the loop did not finish in 600 s")
+        client.close()
+    return handler.elapsed / messages * 1e6
+
+
+def tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    for sock in (client, server):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return client, server
+
+
+def bare_loop(messages: int) -> float:
+    client, server = tcp_pair()
+    reply = b"y" * (len(PAYLOAD) + 2)
+    started = time.perf_counter()
+    for _ in range(messages):
+        server.send(reply)
+        client.recv(100)
+        client.send(FRAME)
+        server.recv(100)
+    elapsed = time.perf_counter() - started
+    client.close()
+    server.close()
+    return elapsed / messages * 1e6
+
+
+def floor_loop(messages: int) -> float:
+    """threads_floor_server's read_frames and handle for one small frame per read, inline."""
+    client, server = tcp_pair()
+    buffer = bytearray(1 << 16)
+    view = memoryview(buffer)
+    client.send(FRAME)
+    started = time.perf_counter()
+    for _ in range(messages):
+        server.recv_into(view)
+        size = buffer[1] & 0x7F
+        payload = unmask(view[6 : 6 + size], view[2:6])
+        text = payload.decode()
+        if not _common.is_block(text) and _common.parse_broadcast(text) is None:
+            server.sendall(header(1, len(payload)) + payload)
+        client.recv(100)
+        client.send(FRAME)
+    elapsed = time.perf_counter() - started
+    client.close()
+    server.close()
+    return elapsed / messages * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5, help="the median of this many runs of each")
+    args = parser.parse_args()
+    rows = {"bare send/recv round": bare_loop, "threads-floor's loop": floor_loop, "syncaerys": syncaerys_loop}
+    results = {}
+    for name, run in rows.items():
+        times = sorted(run(args.messages) for _ in range(args.rounds))
+        results[name] = times[len(times) // 2]
+        print(f"{name:24} {results[name]:7.2f} µs per message  ({times[0]:.2f}-{times[-1]:.2f})", flush=True)
+    own = results["syncaerys"] - results["threads-floor's loop"]
+    print(f"{'syncaerys less the floor':24} {own:7.2f} µs per message")
+
+
+if __name__ == "__main__":
+    main()
