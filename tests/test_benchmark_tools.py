@@ -1,0 +1,28 @@
+"""The in-process benchmark tools still run against the current code (a smoke run; no timings judged)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.mark.timeout(120)
+def test_loop_bench_runs_the_whole_echo_path_and_prints_each_row() -> None:
+    # A few thousand echoes through a real server on 127.0.0.1: the tool hangs (and the
+    # run times out) if an echo is lost, and fails if the upgrade is refused.
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "loop_bench.py"), "--messages", "3000", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = dict(re.findall(r"^(.+?)\s+(-?[0-9.]+) µs per message", done.stdout, re.MULTILINE))
+    assert set(rows) == {"bare send/recv round", "threads-floor's loop", "syncaerys", "syncaerys less the floor"}
+    assert float(rows["syncaerys"]) > 0
