@@ -29,6 +29,7 @@ from ..protocol.logsafe import printable
 from ..protocol.parser import Frame
 from ..protocol.ratelimit import TokenBucket
 from ..protocol.session import CloseReceived
+from ..protocol.session import Event
 from ..protocol.session import PingReceived
 from ..protocol.session import PongReceived
 from ..protocol.session import ProtocolViolation
@@ -408,6 +409,7 @@ class Connection:
         session = self.session
         parser = session.parser
         frame_budget = self._frame_budget
+        event: Event | None
         while not session.reading_done:
             if frame_budget is not None and frame_budget.level < 0:
                 # Before taking the next frame: a timeout raised here loses nothing.
@@ -415,10 +417,11 @@ class Connection:
             if not parser.receiving:
                 # Nothing buffered, no message begun: no frame can be ready (and no
                 # error pending), so straight to the read, which needs no more hints.
-                self._receive(deadline, True)
-                event = session.next_event()
+                event = self._receive(deadline, True)
                 if event is None:
-                    continue
+                    event = session.next_event()
+                    if event is None:
+                        continue
             else:
                 event = session.next_event()
                 if event is None:
@@ -479,8 +482,13 @@ class Connection:
             if self.close(error.code, error.reason):
                 self.queue.wait_drained(self._options.close_period)
 
-    def _receive(self, deadline: float | None, empty: bool) -> None:
-        """Read once and feed the session; ``empty``: nothing is buffered (``parser.receiving`` is False)."""
+    def _receive(self, deadline: float | None, empty: bool) -> Frame | None:
+        """Read once and feed the session; ``empty``: nothing is buffered (``parser.receiving`` is False).
+
+        Returns the data frame when the read held exactly one whole message and
+        nothing was buffered (it is then not fed: the caller takes it as from
+        :meth:`Session.next_event`); otherwise ``None``.
+        """
         if self._byte_budget is not None:
             self._throttle(deadline)
         transport = self.transport
@@ -507,7 +515,7 @@ class Connection:
         try:
             # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
             if not idle and not self._wait_readable(deadline):
-                return
+                return None
             try:
                 count = transport.recv_into(buffer)
             except OSError:
@@ -517,18 +525,23 @@ class Connection:
         if not count:
             with self._lock:
                 session.connection_lost()
-            return
+            return None
         if large is None:
             # received()'s work, inline: every read of small messages comes here.
             self._last_read_mono = now = time.monotonic()
             self.last_read_at = time.time()
-            data = bytes(buffer[:count])
             if self._byte_budget is not None:
                 self._byte_budget.spend(count, now)
-            session.receive_data(data)
+            if empty:
+                # One whole message alone in the read (the common case) is parsed where it was read.
+                frame = session.take_alone(buffer[:count])
+                if frame is not None:
+                    return frame
+            session.receive_data(bytes(buffer[:count]))
         else:
             self._note_read(count)
             session.received_into(count)
+        return None
 
     def _wait_readable(self, deadline: float | None) -> bool:
         """Wait for data up to the reader's ``deadline`` or the message's; False when the message ran out of time.

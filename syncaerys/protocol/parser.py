@@ -172,6 +172,37 @@ class FrameParser:
             self._more.append(data)
             self._more_len += len(data)
 
+    def take_alone(self, data: Buffer) -> Frame | None:
+        """The message ``data`` holds exactly, when it is one whole uncompressed text or binary frame; else ``None``.
+
+        For a read that came while nothing was buffered: the commonest case,
+        one small message per read, parsed where it was read instead of being
+        copied and fed. ``None`` (anything else, including a frame that breaks
+        a rule, or bytes already buffered) changes nothing: :meth:`feed` the
+        bytes then, which parses them again. Not with permessage-deflate
+        (always ``None``: its frames would be parsed twice). ``data`` is not
+        referenced afterwards; never blocks.
+        """
+        if (
+            self._inflater is not None
+            or self._message_opcode
+            or self._pos < len(self._buf)
+            or self._more_len
+            or self._large is not None
+        ):
+            return None
+        parsed = parse_frame(data, 0, self._flags, self._limit)
+        if type(parsed) is not tuple or len(parsed) != 3:
+            return None
+        first, payload, end = parsed
+        if end != len(data):
+            return None
+        if type(payload) is str:
+            return _new_frame(Frame, (OP_TEXT, payload, True, 0))
+        if first == 0x80 | OP_BINARY:
+            return _new_frame(Frame, (OP_BINARY, payload, True, 0))
+        return None
+
     def receive_buffer(self) -> memoryview | None:
         """A writable view of the rest of the frame being received, to read into; then call :meth:`received_into`.
 

@@ -38,6 +38,7 @@ from .frames import encode_close
 from .frames import encode_frame
 from .frames import encode_frames
 from .frames import encode_message
+from .mask import Buffer
 from .parser import Frame
 from .parser import FrameParser
 
@@ -229,6 +230,20 @@ class Session:
         """
         self.bytes_read += len(data)
         self._parser.feed(data)
+
+    def take_alone(self, data: Buffer) -> Frame | None:
+        """A read's bytes as one whole data message when they are exactly that (:meth:`FrameParser.take_alone`).
+
+        ``None``: give them to :meth:`receive_data` instead. The reader only; never blocks.
+        """
+        if self.reading_done:
+            return None
+        frame = self._parser.take_alone(data)
+        if frame is not None:
+            self.bytes_read += len(data)
+            self.frames_read += 1
+            self.messages_read += 1
+        return frame
 
     def receive_buffer(self) -> memoryview | None:
         """Where to read the rest of a large frame straight into (:meth:`FrameParser.receive_buffer`), or ``None``.
