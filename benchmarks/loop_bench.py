@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).with_name("servers")))
 
 import _common
+from syncaerys_server import bench_gateway
 from threads_floor_server import header
 from threads_floor_server import unmask
 
@@ -74,16 +75,7 @@ class Loop(Websocket):
 
 def syncaerys_loop(messages: int) -> float:
     handler = Loop(messages)
-    gateway = syncaerys.websocket(
-        handler,
-        max_frames_per_second=None,
-        max_bytes_per_minute=None,
-        max_message_size=None,
-        max_frame_size=None,
-        max_send_queue=None,
-        heartbeat_period=None,
-    )
-    with syncaerys.Server(gateway, host="127.0.0.1", port=0) as server:
+    with syncaerys.Server(bench_gateway(handler), host="127.0.0.1", port=0) as server:
         client = socket.create_connection(("127.0.0.1", server.port))
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handler.client = client

@@ -236,8 +236,7 @@ class Endpoint:
                     assert isinstance(built, list)
                     shared = encoded[key] = built
                 frames = shared
-            # Connection.send's work without its call (once per client).
-            if target.queue.put(frames, tracker) is None:
+            if not target.send(frames, tracker):
                 tracker.skip(target.id)
         return future
 

@@ -134,20 +134,7 @@ class SendFuture(Generic[T]):
 
         Thread-safe; never blocks (as :meth:`set_result`).
         """
-        # _set's work, inline: every send that is written comes here.
-        with _state_lock:
-            if self._done:
-                return
-            self._result = nbytes
-            self._done = True
-            event = self._event
-            callbacks = self._callbacks
-            self._callbacks = None
-        if event is not None:
-            event.set()
-        if callbacks:
-            for fn in callbacks:
-                self._run_callback(fn)
+        self._set(nbytes, None)
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
         """The send queue's :class:`~syncaerys.client.sendqueue.Waiter` call: fail with ``error``.
@@ -247,13 +234,7 @@ class BroadcastTracker:
 
     def message_written(self, client_id: int, nbytes: int) -> None:
         """One client's copy is on its socket (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""
-        # _finish's work, inline: a broadcast comes here once per client.
-        with self._lock:
-            self._delivered += 1
-            self._pending -= 1
-            if self._pending:
-                return
-        self._resolve()
+        self._finish(client_id, True)
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
         """One client's copy will never be written (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""

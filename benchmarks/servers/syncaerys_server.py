@@ -33,10 +33,13 @@ class Bench(Websocket):
             self.endpoint.broadcast(payload)
 
 
-def bench_gateway() -> syncaerys.Gateway:
-    """The benchmark's gateway: limits and the heartbeat off (also served by syncaerys_gevent_server.py)."""
+def bench_gateway(handler: Websocket | None = None) -> syncaerys.Gateway:
+    """The benchmark's gateway for ``handler`` (default :class:`Bench`): limits and the heartbeat off.
+
+    Also served by syncaerys_gevent_server.py, and used by ../loop_bench.py.
+    """
     return syncaerys.websocket(
-        Bench(),
+        handler if handler is not None else Bench(),
         max_frames_per_second=None,
         max_bytes_per_minute=None,
         max_message_size=None,

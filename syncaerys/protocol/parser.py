@@ -183,13 +183,7 @@ class FrameParser:
         (always ``None``: its frames would be parsed twice). ``data`` is not
         referenced afterwards; never blocks.
         """
-        if (
-            self._inflater is not None
-            or self._message_opcode
-            or self._pos < len(self._buf)
-            or self._more_len
-            or self._large is not None
-        ):
+        if self._inflater is not None or self.receiving:
             return None
         parsed = parse_frame(data, 0, self._flags, self._limit)
         if type(parsed) is not tuple or len(parsed) != 3:
