@@ -86,6 +86,7 @@ from .gateway import STARTED
 from .gateway import STOPPED
 from .gateway import Gateway
 from .gateway import live_gateways
+from .signal_flag import SignalFlag
 
 __all__ = [
     "QUICK_STOP_TIMEOUT",
@@ -244,15 +245,20 @@ def _check_worker_connections(worker: Any, threads: Any) -> None:
 class _Watcher:
     """Stops the gateways when the worker is told to stop; warns when threads run short.
 
-    The SIGTERM handler only sets an event: the stop itself runs in this
-    watcher's thread, started beforehand (starting a thread from a signal
-    handler can deadlock on threading's internal lock).
+    The signal handlers only raise a :class:`SignalFlag`: the stop itself runs
+    in this watcher's thread, started beforehand. A handler must take no lock
+    (``threading.Event.set`` takes one): the worker gets SIGTERM twice on a
+    stop (the process group's and the master's), and the second handler runs
+    inside the first, in the main thread, which would wait for itself.
     """
 
     def __init__(self, worker: Any) -> None:
         self.worker = worker
         self.pid = os.getpid()
-        self.stop_requested = threading.Event()
+        self.stop_requested = SignalFlag()
+        self.stopped = SignalFlag()
+        #: The bound of the stop (``None``: :func:`stop_all`'s default); :func:`worker_int` shortens it.
+        self.stop_timeout: float | None = None
         # Only the gthread worker gives each websocket one of a fixed number of threads.
         self.threads: int | None = (
             _config(worker, "threads", 1) or 1
@@ -268,7 +274,7 @@ class _Watcher:
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: types.FrameType | None) -> None:
-            self.stop_requested.set()
+            self.stop_requested.raise_flag()
             if callable(previous):
                 previous(signum, frame)
 
@@ -285,7 +291,20 @@ class _Watcher:
                 self._check_threads()
             except Exception:  # pragma: no cover - a warning must never kill the watcher
                 logger.exception("error while counting websockets")
-        stop_all()
+        try:
+            stop_all(self.stop_timeout)
+        finally:
+            self.stopped.raise_flag()
+
+    def stop_quickly(self, timeout: float) -> None:
+        """Stop the gateways within ``timeout`` in the watcher's thread; wait for it, at most ``timeout``.
+
+        Safe in a signal handler (it takes no lock), re-entrant calls included.
+        """
+        if not self.stop_requested.is_raised():
+            self.stop_timeout = timeout
+            self.stop_requested.raise_flag()
+        self.stopped.wait(timeout)
 
     def _check_threads(self) -> None:
         if self.threads is None:
@@ -345,8 +364,9 @@ def post_worker_init(worker: Any) -> None:
     check_worker(worker)
     check_preload(worker)
     start_all()
-    _watcher = _Watcher(worker)
-    _watcher.install()
+    watcher = _Watcher(worker)
+    watcher.install()
+    _watcher = watcher
 
 
 def start_all() -> None:
@@ -369,9 +389,18 @@ def start_all() -> None:
 def worker_int(worker: Any) -> None:
     """gunicorn hook (SIGINT, SIGQUIT): stop every gateway, waiting at most :data:`QUICK_STOP_TIMEOUT`.
 
+    gunicorn calls it from its signal handler, and a Ctrl-C gives the worker two signals (SIGINT
+    from the terminal, SIGQUIT from the master), the second handler running inside the first: after
+    :func:`post_worker_init`, the stop runs in the hooks' own thread and this only waits for it,
+    so the second call cannot wait for a lock the first one holds.
+
     Thread-safe; blocks as :func:`stop_all`, at most :data:`QUICK_STOP_TIMEOUT`.
     """
-    stop_all(QUICK_STOP_TIMEOUT)
+    watcher = _watcher
+    if watcher is not None and watcher.pid == os.getpid():
+        watcher.stop_quickly(QUICK_STOP_TIMEOUT)
+    else:
+        stop_all(QUICK_STOP_TIMEOUT)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

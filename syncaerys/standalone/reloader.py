@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..signal_flag import SignalFlag
+
 __all__ = ["RELOADER_FD", "report_modules", "supervise", "target_file"]
 
 logger = logging.getLogger("syncaerys.reloader")
@@ -129,10 +131,10 @@ def supervise(argv: Sequence[str], watch: Iterable[Path] = ()) -> int:
 
     Call from the main thread: it installs signal handlers.
     """
-    stopping = threading.Event()
+    stopping = SignalFlag()  # raised in a signal handler, which must take no lock
 
     def on_signal(signum: int, frame: object) -> None:
-        stopping.set()
+        stopping.raise_flag()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -159,7 +161,7 @@ def supervise(argv: Sequence[str], watch: Iterable[Path] = ()) -> int:
             changed = next((path for path, stamp in now.items() if stamp != stamps[path]), None)
             if changed is not None:
                 break
-        if stopping.is_set():
+        if stopping.is_raised():
             _stop(child, 10.0)
             return child.returncode or 0
         logger.info("reloader: %s changed, restarting", changed)

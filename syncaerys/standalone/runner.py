@@ -23,6 +23,7 @@ from ..host import Host
 from ..server import Server
 from ..server import ServerOptions
 from ..server import check_server_arguments
+from ..signal_flag import SignalFlag
 from .importer import importing_program
 from .process import AUTO
 from .process import DEFAULT_SWITCH_INTERVAL
@@ -181,11 +182,11 @@ def run(
     use_batch_scheduling(batch_scheduling)
     set_thread_stack_size(thread_stack_size)
     servers = servers_for(*targets, host=host, port=port, **options)
-    stop_requested = threading.Event()
+    stop_requested = SignalFlag()  # raised in a signal handler, which must take no lock
     in_main = threading.current_thread() is threading.main_thread()
 
     def first_signal(signum: int, frame: types.FrameType | None) -> None:
-        stop_requested.set()
+        stop_requested.raise_flag()
 
     def second_signal(signum: int, frame: types.FrameType | None) -> None:
         raise _Stop()
@@ -213,3 +214,5 @@ def run(
                 server.stop()
         except _Stop:
             logger.warning("signalled again: stopping at once")
+        finally:
+            stop_requested.close()

@@ -66,7 +66,11 @@ def test_chat_with_the_orm_a_push_and_a_graceful_stop(
 
         server.signal(STOP_SIGNAL[host])
         # The host's stop on a loaded machine: runserver's serve loop, then the gateways' stop.
-        assert first.wait_closed(timeout=RELOAD_BOUND) and second.wait_closed(timeout=RELOAD_BOUND), server.log()
+        closed = first.wait_closed(RELOAD_BOUND, raise_timeout=False) and second.wait_closed(
+            RELOAD_BOUND, raise_timeout=False
+        )
+        if not closed:
+            pytest.fail(f"still open after the stop: {first}, {second}; the host's log:\n{server.log()}")
         assert (first.close_code, second.close_code) == (1001, 1001)
         assert server.wait() in (0, -signal.SIGINT, 1)  # runserver exits 1 on Ctrl-C with the reloader's child
     assert postgres.scalar(database, "SELECT count(*) FROM djchat_note WHERE text = 'left with 1001'") == 2
