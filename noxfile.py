@@ -1,12 +1,13 @@
 """The test matrix: every Python the package claims that is on this machine, with and without the C extension.
 
-    nox                       # the matrix: every test session
-    nox -s tests-3.12         # one interpreter, with the extension
-    nox -s core-3.13          # one interpreter, pure Python
+    nox                       # the matrix: every interpreter, with the extension and without
+    nox -s tests-3.12         # one interpreter: with the extension, then the core tests without it
+    nox -s core-3.13          # one interpreter, pure Python only
     nox -s lint types docs    # CI's other checks, for a contributor without root
 
-``tests`` runs the whole suite with the extension built for that interpreter;
-``core`` runs the protocol, endpoint, message, large-frame and hostile-input tests with the
+``tests`` runs the whole suite with the extension built for that interpreter, then
+the ``core`` tests in the same environment without it (one install instead of two:
+the extension is chosen at import); ``core`` runs the protocol, endpoint, message, large-frame and hostile-input tests with the
 pure-Python code (``SYNCAERYS_NO_EXTENSIONS=1``, the install of a machine
 without a compiler). Interpreters that are not installed are skipped
 (``nox --no-error-on-missing-interpreters``, as .ci/run does); one that is and
@@ -29,7 +30,7 @@ CORE = [
     "tests/test_large_frames.py",
 ]
 
-nox.options.sessions = ["tests", "core"]
+nox.options.sessions = ["tests"]  # each runs the core tests too
 nox.options.reuse_existing_virtualenvs = True
 
 
@@ -42,6 +43,14 @@ def tests(session: nox.Session) -> None:
     session.env["SYNCAERYS_MATRIX"] = "1"  # tests/test_packaging.py runs in the main suite only
     session.run("python", "-c", "import syncaerys.protocol.mask as m; assert m.SPEEDUPS, 'the extension is not built'")
     session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    if not session.posargs:
+        _core_tests(session)
+
+
+def _core_tests(session: nox.Session) -> None:
+    env = {"SYNCAERYS_NO_EXTENSIONS": "1"}
+    session.run("python", "-c", "import syncaerys.protocol.mask as m; assert not m.SPEEDUPS", env=env)
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHONS)
@@ -49,8 +58,7 @@ def core(session: nox.Session) -> None:
     """The protocol and send/receive paths with the pure-Python code."""
     session.env["SYNCAERYS_NO_EXTENSIONS"] = "1"
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
-    session.run("python", "-c", "import syncaerys.protocol.mask as m; assert not m.SPEEDUPS")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *CORE, *session.posargs)
+    _core_tests(session)
 
 
 LINTED = ["syncaerys", "tests", "examples", "compliance", "fuzz", "noxfile.py"]
