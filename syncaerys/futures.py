@@ -234,22 +234,25 @@ class BroadcastTracker:
 
     def message_written(self, client_id: int, nbytes: int) -> None:
         """One client's copy is on its socket (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""
-        self._finish(client_id, True)
+        self.messages_written(1)
+
+    def messages_written(self, count: int) -> None:
+        """``count`` clients' copies are on their sockets: the fan-out's tally of those written at once."""
+        with self._lock:
+            self._delivered += count
+            self._pending -= count
+            if self._pending:
+                return
+        self._resolve()
 
     def message_failed(self, client_id: int, error: BaseException) -> None:
         """One client's copy will never be written (a :class:`~syncaerys.client.sendqueue.Waiter` call)."""
-        self._finish(client_id, False)
+        self.skip(client_id)
 
     def skip(self, client_id: int) -> None:
         """Count a client that could not even be queued."""
-        self._finish(client_id, False)
-
-    def _finish(self, client_id: int, ok: bool) -> None:
         with self._lock:
-            if ok:
-                self._delivered += 1
-            else:
-                self._failed.append(client_id)
+            self._failed.append(client_id)
             self._pending -= 1
             if self._pending:
                 return

@@ -26,3 +26,18 @@ def test_loop_bench_runs_the_whole_echo_path_and_prints_each_row() -> None:
     rows = dict(re.findall(r"^(.+?)\s+(-?[0-9.]+) µs per message", done.stdout, re.MULTILINE))
     assert set(rows) == {"bare send/recv round", "threads-floor's loop", "syncaerys", "syncaerys less the floor"}
     assert float(rows["syncaerys"]) > 0
+
+
+@pytest.mark.timeout(120)
+def test_fanout_bench_broadcasts_to_every_client_and_prints_each_row() -> None:
+    # 20 clients through a real server: the tool exits non-zero if an upgrade is refused or a
+    # client never opens, and hangs (the run times out) if the warm-up broadcast is not delivered.
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "fanout_bench.py"), "--clients", "20", "--broadcasts", "5", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = dict(re.findall(r"^(.+?)\s+(-?[0-9.]+) µs user", done.stdout, re.MULTILINE))
+    assert set(rows) == {"threads-floor's loop", "syncaerys", "syncaerys less the floor"}, done.stdout

@@ -679,13 +679,22 @@ class Connection:
         """
         return self.queue.put(self.session.encode(opcode, payload), waiter) is not None
 
-    def send(self, frames: list[OutFrame] | Callable[[], list[OutFrame]], waiter: Waiter | None) -> bool:
-        """Queue a message's frames (from :meth:`encode`); False when the client is closing or gone.
+    def send(
+        self,
+        frames: list[OutFrame] | Callable[[], list[OutFrame]],
+        waiter: Waiter | None,
+        *,
+        tell_written_now: bool = True,
+    ) -> int | None:
+        """Queue a message's frames (from :meth:`encode`); ``None`` when the client is closing or gone.
 
-        ``waiter`` is told when the frames are written, or fail; not when False is returned.
-        Thread-safe; never blocks: what the socket does not take now is left to the flusher.
+        Otherwise the bytes still queued, or
+        :data:`~syncaerys.client.sendqueue.WRITTEN_UNTOLD` (see
+        :meth:`SendQueue.put`'s ``tell_written_now``). ``waiter`` is told when the
+        frames are written, or fail; not when ``None`` is returned. Thread-safe;
+        never blocks: what the socket does not take now is left to the flusher.
         """
-        return self.queue.put(frames, waiter) is not None
+        return self.queue.put(frames, waiter, tell_written_now=tell_written_now)
 
     def _overflow(self, charge: int, full_for: float) -> None:
         """The send queue is over ``max_send_queue`` past its grace, or over its ceiling: close.

@@ -90,6 +90,11 @@ TRANSITIONS: dict[tuple[QueueState, str], QueueState] = {
 }
 
 
+#: What :meth:`SendQueue.put` returns with ``tell_written_now=False`` when the frames were all
+#: written at once and the waiter was not told.
+WRITTEN_UNTOLD = -1
+
+
 class Waiter(Protocol):
     """Told, once, when the message it is attached to was written, or will never be.
 
@@ -209,13 +214,23 @@ class SendQueue:
 
     # -- enqueueing (any thread)
 
-    def put(self, frames: list[OutFrame] | Callable[[], list[OutFrame]], waiter: Waiter | None) -> int | None:
+    def put(
+        self,
+        frames: list[OutFrame] | Callable[[], list[OutFrame]],
+        waiter: Waiter | None,
+        *,
+        tell_written_now: bool = True,
+    ) -> int | None:
         """Queue a data message's frames and write what the socket takes now.
 
         ``frames`` may be a function that builds them: it is called under the
         lock, so that a compressor with context sees messages in queue order.
         Returns the bytes still queued afterwards, or ``None`` (nothing is
         queued, ``waiter`` is not told) once the queue is sealed or broken.
+        With ``tell_written_now=False``, frames written at once are not
+        reported to ``waiter``: :data:`WRITTEN_UNTOLD` is returned instead,
+        and the caller tells it (a fan-out counts them, then tells its
+        tracker once).
         """
         done: list[tuple[Waiter, int]]
         with self._lock:
@@ -279,6 +294,8 @@ class SendQueue:
                 queued = self.queued_bytes
                 over = self._over_limit_locked(SEND_QUEUE_GRACE)
         if written:
+            if not tell_written_now:
+                return WRITTEN_UNTOLD
             if waiter is not None:
                 waiter.message_written(self.client_id, size)
             return 0

@@ -58,6 +58,16 @@ def test_a_tracker_counts_each_client_once_and_resolves_at_the_last() -> None:
     assert future.result(timeout=0) == BroadcastResult(delivered=1, failed=(2, 3))
 
 
+def test_a_tracker_told_a_tally_resolves_only_once_everything_is_counted() -> None:
+    future: SendFuture[BroadcastResult] = SendFuture()
+    tracker = BroadcastTracker(future, pending=5)
+    tracker.message_written(4, 10)  # a copy the flusher wrote, reported while the fan-out still runs
+    tracker.skip(5)
+    assert not future.done()
+    tracker.messages_written(3)  # the fan-out's tally of those written at once
+    assert future.result(timeout=0) == BroadcastResult(delivered=4, failed=(5,))
+
+
 def test_a_tracker_fails_when_publishing_failed_but_keeps_the_local_result() -> None:
     future: SendFuture[BroadcastResult] = SendFuture()
     tracker = BroadcastTracker(future, pending=1, publishes=1)

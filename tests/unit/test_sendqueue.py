@@ -12,6 +12,7 @@ import pytest
 from syncaerys.client.sendqueue import ENTRY_COST
 from syncaerys.client.sendqueue import SEND_QUEUE_GRACE
 from syncaerys.client.sendqueue import TRANSITIONS
+from syncaerys.client.sendqueue import WRITTEN_UNTOLD
 from syncaerys.client.sendqueue import Flusher
 from syncaerys.client.sendqueue import QueueState
 from syncaerys.client.sendqueue import SendQueue
@@ -88,6 +89,24 @@ def test_a_message_that_fits_is_written_at_once_and_its_waiter_told(pair: Pair, 
     assert read_exactly(theirs, 10) == b"".join(frames)
     assert (queue.bytes_sent, queue.frames_sent, queue.messages_sent, queue.queued_bytes) == (10, 2, 1, 0)
     assert queue.last_data_sent_at > 0 and queue.backlog_since == 0.0
+
+
+def test_untold_puts_leave_the_waiter_to_the_caller_only_when_written_at_once(pair: Pair, flusher: Flusher) -> None:
+    # What a fan-out does: it counts the copies written at once and tells its tracker once.
+    ours, theirs = pair
+    queue = SendQueue(PlainTransport(ours), 7, flusher)
+    small = encode_frame(OP_BINARY, b"abc")
+    at_once = Outcome()
+    assert queue.put([small], at_once, tell_written_now=False) == WRITTEN_UNTOLD
+    assert at_once.calls == 0
+    assert read_exactly(theirs, len(small)) == small
+    # One that must wait is still reported by whoever writes it.
+    big = encode_frame(OP_BINARY, b"x" * 200_000)
+    later = Outcome()
+    queued = queue.put([big], later, tell_written_now=False)
+    assert queued is not None and queued > 0 and later.calls == 0
+    assert read_exactly(theirs, len(big)) == big
+    assert later.told.wait(PROMPTLY) and (later.calls, later.written) == (1, len(big))
 
 
 def test_what_the_socket_does_not_take_is_written_by_the_flusher_in_order(pair: Pair, flusher: Flusher) -> None:
