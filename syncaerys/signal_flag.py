@@ -6,14 +6,16 @@ that thread was doing, and again inside itself when a second signal comes
 master's). ``threading.Event.set`` takes the event's lock, so a handler that
 calls it deadlocks when the main thread already holds that lock: inside the
 first handler's ``set``, or in its own ``Event.wait``. :class:`SignalFlag` takes
-no lock: raising it writes one byte to a pipe, waiting for it is a ``select`` on
-the pipe, and the byte is never read, so the flag stays raised.
+no lock: raising it writes one byte to a socket pair, waiting for it is a
+``select`` on the other end, and the byte is never read, so the flag stays
+raised. (A socket pair rather than a pipe: ``select`` takes sockets everywhere,
+pipes not on Windows.)
 """
 
 from __future__ import annotations
 
-import os
 import select
+import socket
 
 __all__ = ["SignalFlag"]
 
@@ -25,9 +27,9 @@ class SignalFlag:
     """
 
     def __init__(self) -> None:
-        self._read_end, self._write_end = os.pipe()
-        os.set_blocking(self._read_end, False)
-        os.set_blocking(self._write_end, False)
+        self._read_end, self._write_end = socket.socketpair()
+        self._read_end.setblocking(False)
+        self._write_end.setblocking(False)
         self._raised = False
 
     def raise_flag(self) -> None:
@@ -36,7 +38,7 @@ class SignalFlag:
             return
         self._raised = True
         try:
-            os.write(self._write_end, b"!")
+            self._write_end.send(b"!")
         except OSError:  # closed, or full of an earlier byte: the waiters are woken either way
             pass
 
@@ -55,10 +57,7 @@ class SignalFlag:
         return self._raised
 
     def close(self) -> None:
-        """Release the pipe; the flag counts as raised from now on. Never blocks."""
+        """Release the sockets; the flag counts as raised from now on (nothing will raise it). Never blocks."""
         self._raised = True
-        for fd in (self._read_end, self._write_end):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._read_end.close()
+        self._write_end.close()
