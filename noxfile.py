@@ -7,11 +7,12 @@
 
 ``tests`` runs the whole suite with the extension built for that interpreter, then
 the ``core`` tests in the same environment without it (one install instead of two:
-the extension is chosen at import); ``core`` runs the protocol, endpoint, message, large-frame and hostile-input tests with the
-pure-Python code (``SYNCAERYS_NO_EXTENSIONS=1``, the install of a machine
-without a compiler). Interpreters that are not installed are skipped
-(``nox --no-error-on-missing-interpreters``, as .ci/run does); one that is and
-fails, fails the run.
+the extension is chosen at import); ``core`` runs the protocol, endpoint, message,
+large-frame and hostile-input tests with the pure-Python code
+(``SYNCAERYS_NO_EXTENSIONS=1``, the install of a machine without a compiler).
+Interpreters that are not installed are skipped (``nox
+--no-error-on-missing-interpreters``, as .ci/run does); one that is and fails,
+fails the run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """The whole suite, with the C extension."""
+    """The whole suite with the C extension, then the core tests without it."""
     # Editable, as the README installs: the tests import the package from the project
     # root, so the extension must be built there for this interpreter.
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
