@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).with_name("servers")))
 
+from loop_bench import upgraded_client
 from syncaerys_server import bench_gateway
 from threads_floor_server import header
 
@@ -34,10 +35,6 @@ from syncaerys import Endpoint
 from syncaerys import Websocket
 
 PAYLOAD = "x" * 64
-UPGRADE = (
-    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
-    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-)
 
 
 class Idle(Websocket):
@@ -87,14 +84,7 @@ def syncaerys_fanout(clients: int, broadcasts: int, rounds: int) -> tuple[float,
     with syncaerys.Server(bench_gateway(handler), host="127.0.0.1", port=0, max_connections=None) as server:
         sockets = []
         for _ in range(clients):
-            client = socket.create_connection(("127.0.0.1", server.port))
-            client.sendall(UPGRADE)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += client.recv(4096)
-            if not head.startswith(b"HTTP/1.1 101"):
-                raise SystemExit(f"no upgrade: {head[:80]!r}")
-            sockets.append(client)
+            sockets.append(upgraded_client(server.port))
         for _ in range(clients):
             if not handler.opened.acquire(timeout=60):
                 raise SystemExit("the clients did not all open within 60 s")

@@ -43,6 +43,10 @@ KEY = b"\x01\x02\x03\x04"
 PAYLOAD = b"x" * 32
 FRAME = bytes((0x81, 0x80 | len(PAYLOAD))) + KEY + bytes(b ^ KEY[i % 4] for i, b in enumerate(PAYLOAD))
 WARMUP = 1000
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
 
 
 class Loop(Websocket):
@@ -73,21 +77,24 @@ class Loop(Websocket):
         self.client.send(FRAME)
 
 
+def upgraded_client(port: int) -> socket.socket:
+    """A raw client socket on 127.0.0.1:``port``, its upgrade done (exits if it is refused)."""
+    client = socket.create_connection(("127.0.0.1", port))
+    client.sendall(UPGRADE)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += client.recv(4096)
+    if not head.startswith(b"HTTP/1.1 101"):
+        raise SystemExit(f"no upgrade: {head[:80]!r}")
+    return client
+
+
 def syncaerys_loop(messages: int) -> float:
     handler = Loop(messages)
     with syncaerys.Server(bench_gateway(handler), host="127.0.0.1", port=0) as server:
-        client = socket.create_connection(("127.0.0.1", server.port))
+        client = upgraded_client(server.port)
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handler.client = client
-        client.sendall(
-            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += client.recv(4096)
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise SystemExit(f"no upgrade: {head[:80]!r}")
         client.send(FRAME)
         if not handler.done.wait(600):
             raise SystemExit("the loop did not finish in 600 s")
