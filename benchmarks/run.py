@@ -6,8 +6,10 @@ separate Node.js process (``benchmarks/loadgen/``, the ``ws`` package) drives
 it on 127.0.0.1. For every (round, scenario, server) a fresh server is
 started, the scenario runs, the server is stopped. The order of the servers
 rotates from round to round. At the end ONE table is printed: per metric the
-median over the rounds, the spread (min-max), and the ratio of syncaerys's
-median to each peer's median from the same run.
+median over the rounds, the spread (min-max), and the ratio of syncaerys to
+each peer: the median (min-max) of the ratios within each round, where the two
+ran one after the other, so that a machine that runs faster or slower from one
+round to the next moves both sides of each ratio alike.
 
 Groups of scenarios, each with its own default servers and its own table:
 ``raw`` (the default: echo, large messages, broadcast, burst, scale),
@@ -810,6 +812,24 @@ def fmt(v: float | None) -> str:
     return f"{v:.3g}"
 
 
+def ratio_text(ratio: float) -> str:
+    return f"{ratio:.0f}" if ratio >= 100 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+
+
+def paired_ratios(
+    by_round: dict[str, dict[str, dict[int, dict[str, float]]]], scenario: str, key: str, server: str, peer: str
+) -> list[float]:
+    """``server``'s value of ``key`` over ``peer``'s, one ratio per round that both completed."""
+    ours = by_round.get(scenario, {}).get(server, {})
+    theirs = by_round.get(scenario, {}).get(peer, {})
+    ratios = []
+    for rnd, metrics in ours.items():
+        a, b = metrics.get(key), theirs.get(rnd, {}).get(key)
+        if a is not None and b:
+            ratios.append(a / b)
+    return ratios
+
+
 def table(
     results: dict[str, dict[str, dict[str, list[float]]]],
     errors: dict[tuple[str, str], list[str]],
@@ -818,7 +838,11 @@ def table(
     quick: bool,
     rounds: int,
     baseline: str = BASELINE,
+    by_round: dict[str, dict[str, dict[int, dict[str, float]]]] | None = None,
 ) -> str:
+    """The table of one group. With ``by_round`` (each server's metrics by round), a ratio is the
+    median of the ratios within each round, where the two servers ran one after the other, with its
+    range over the rounds; otherwise (or when no round has both) the ratio of the two medians."""
     peers = [s for s in servers if s != baseline] if baseline in servers else []
     header = ["metric", "better"] + servers + [f"{baseline[:2]}/{p}" for p in peers]
     rows = [header]
@@ -850,9 +874,14 @@ def table(
                 if a is None or b is None or b == 0 or metric.higher_is_better is None:
                     row.append("")
                 else:
-                    ratio = a / b
-                    text = f"{ratio:.0f}" if ratio >= 100 else f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
-                    row.append(text + "×")  # noqa: RUF001
+                    paired = paired_ratios(by_round or {}, scenario.name, metric.key, baseline, peer)
+                    if paired:
+                        text = ratio_text(statistics.median(paired)) + "×"  # noqa: RUF001
+                        if len(paired) > 1:
+                            text += f" ({ratio_text(min(paired))}–{ratio_text(max(paired))})"  # noqa: RUF001
+                    else:
+                        text = ratio_text(a / b) + "×"  # noqa: RUF001
+                    row.append(text)
             rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []
@@ -862,8 +891,10 @@ def table(
         if i == 0:
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     note = (
-        f"Median of {rounds} round(s), (min–max) over the rounds; {baseline[:2]}/peer = {baseline} median / "  # noqa: RUF001
-        "peer median (above 1 is better for 'higher' rows, below 1 for 'lower' rows)."
+        f"Median of {rounds} round(s), (min–max) over the rounds; {baseline[:2]}/peer = {baseline} / peer, the median "  # noqa: RUF001
+        "(min–max) of the ratios within each round (the two ran one after the other), so that a machine "  # noqa: RUF001
+        "running faster or slower from one round to the next moves both sides of a ratio alike "
+        "(above 1 is better for 'higher' rows, below 1 for 'lower' rows)."
     )
     if starred:
         note += (
@@ -1138,6 +1169,7 @@ def main() -> int:
         file=sys.stderr,
     )
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    by_round: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
     errors: dict[tuple[str, str], list[str]] = {}
     raw: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -1153,6 +1185,7 @@ def main() -> int:
                     took = time.monotonic() - t0
                     raw.append({"round": rnd + 1, "scenario": scenario.name, "server": server, **out})
                     if out["ok"]:
+                        by_round.setdefault(scenario.name, {}).setdefault(server, {})[rnd] = out["metrics"]
                         bucket = results.setdefault(scenario.name, {}).setdefault(server, {})
                         for key, value in out["metrics"].items():
                             bucket.setdefault(key, []).append(value)
@@ -1209,7 +1242,7 @@ def main() -> int:
         print()
         if len({sc.group for sc in scenarios}) > 1:
             print(f"{group} table:")
-        print(table(results, errors, columns, in_group, args.quick, rounds, BASELINES[group]))
+        print(table(results, errors, columns, in_group, args.quick, rounds, BASELINES[group], by_round))
     others = [
         v
         for sc in results.values()
