@@ -16,6 +16,18 @@ work is done in the sending thread) per message, which time stolen by other
 guests of a VM does not inflate; the difference to the floor's loop is what
 syncaerys's own code costs per message. Pin it to one CPU (``taskset -c 0``);
 loopback only.
+
+With ``--ring N`` (N >= 2) the same path runs on N connections passed round
+in a ring: each connection's thread, once it has echoed and read its echo,
+writes the next frame on the next connection's client socket and goes back to
+its read, so one thread runs at a time and every message is a hand-off to
+another thread (a context switch and the GIL changing hands, with no thread
+waiting for it). The floor's loop runs the same ring on N threads of its own.
+The CPU time is the process's. A ring of 2 against the one-thread loop is what
+a hand-off between threads costs; a ring of 100 against a ring of 2 is what
+touching 100 connections' memory in turn costs (each thread finds its state
+out of the CPU's caches), the part of the gap to the floor that appears only
+with many clients.
 """
 
 from __future__ import annotations
@@ -25,6 +37,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).with_name("servers")))
@@ -148,12 +162,148 @@ def floor_loop(messages: int) -> float:
     return elapsed / messages * 1e6
 
 
+class Ring(Websocket):
+    """Echoes, reads the echo on the client's side, then writes the next frame on the next connection's client."""
+
+    def __init__(self, messages: int) -> None:
+        self.messages = messages
+        self.count = 0
+        self.clients: dict[int, socket.socket] = {}
+        self.next: dict[int, socket.socket] = {}
+        self.opened: list[int] = []
+        self.opened_changed = threading.Condition()
+        self.started = 0.0
+        self.elapsed = 0.0
+        self.done = threading.Event()
+
+    def on_start(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def on_open(self, client_id: int, handshake_data: object) -> None:
+        with self.opened_changed:
+            self.opened.append(client_id)
+            self.opened_changed.notify_all()
+
+    def on_data(self, client_id: int, message: Message) -> None:
+        self.endpoint.send(message.result(), client_id)
+        self.count += 1
+        if self.count == WARMUP:
+            self.started = time.process_time()
+        elif self.count == WARMUP + self.messages:
+            self.elapsed = time.process_time() - self.started
+            self.done.set()
+            return
+        self.clients[client_id].recv(100)
+        self.next[client_id].send(FRAME)
+
+
+def _has_opened(handler: Ring, count: int) -> bool:
+    return len(handler.opened) >= count
+
+
+def syncaerys_ring(messages: int, size: int) -> float:
+    handler = Ring(messages)
+    with syncaerys.Server(bench_gateway(handler), host="127.0.0.1", port=0) as server:
+        sockets = []
+        for index in range(size):
+            client = upgraded_client(server.port)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sockets.append(client)
+            with handler.opened_changed:
+                if not handler.opened_changed.wait_for(partial(_has_opened, handler, index + 1), 30):
+                    raise SystemExit("a ring client was not opened in 30 s")
+        ids = handler.opened
+        handler.clients = dict(zip(ids, sockets, strict=True))
+        handler.next = {ids[i]: sockets[(i + 1) % size] for i in range(size)}
+        sockets[0].send(FRAME)
+        if not handler.done.wait(600):
+            raise SystemExit("the ring did not finish in 600 s")
+        for client in sockets:
+            client.close()
+    return handler.elapsed / messages * 1e6
+
+
+class FloorRing:
+    """The floor's ring: floor_loop's body on one thread per connection, counting the messages together."""
+
+    def __init__(self, messages: int, size: int) -> None:
+        self.messages = messages
+        self.pairs = [tcp_pair() for _ in range(size)]
+        self.count = 0
+        self.started = 0.0
+        self.elapsed = 0.0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def serve(self, index: int) -> None:
+        client, server = self.pairs[index]
+        next_client = self.pairs[(index + 1) % len(self.pairs)][0]
+        buffer = bytearray(1 << 16)
+        view = memoryview(buffer)
+        while True:
+            try:
+                if not server.recv_into(view):
+                    return
+            except OSError:  # shut down at the end of the run
+                return
+            size = buffer[1] & 0x7F
+            payload = unmask(view[6 : 6 + size], view[2:6])
+            text = payload.decode()
+            if not _common.is_block(text) and _common.parse_broadcast(text) is None:
+                server.sendall(header(1, len(payload)) + payload)
+            if self.counted():
+                return
+            client.recv(100)
+            next_client.send(FRAME)
+
+    def counted(self) -> bool:
+        """Count one message; True once the last has been."""
+        with self.lock:
+            self.count += 1
+            if self.count == WARMUP:
+                self.started = time.process_time()
+            elif self.count == WARMUP + self.messages:
+                self.elapsed = time.process_time() - self.started
+                self.done.set()
+                return True
+        return False
+
+
+def floor_ring(messages: int, size: int) -> float:
+    ring = FloorRing(messages, size)
+    threads = [threading.Thread(target=ring.serve, args=(index,), daemon=True) for index in range(size)]
+    for thread in threads:
+        thread.start()
+    ring.pairs[0][0].send(FRAME)
+    if not ring.done.wait(600):
+        raise SystemExit("the floor's ring did not finish in 600 s")
+    for _, server in ring.pairs:
+        server.shutdown(socket.SHUT_RDWR)
+    for thread in threads:
+        thread.join(30)
+    for client, server in ring.pairs:
+        client.close()
+        server.close()
+    return ring.elapsed / messages * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5, help="the median of this many runs of each")
+    parser.add_argument("--ring", type=int, default=0, help="pass the messages round N connections (N >= 2)")
     args = parser.parse_args()
-    rows = {"bare send/recv round": bare_loop, "threads-floor's loop": floor_loop, "syncaerys": syncaerys_loop}
+    rows: dict[str, Callable[[int], float]]
+    if args.ring:
+        if args.ring < 2:
+            parser.error("--ring takes 2 or more connections")
+        rows = {
+            "threads-floor's loop": lambda n: floor_ring(n, args.ring),
+            "syncaerys": lambda n: syncaerys_ring(n, args.ring),
+        }
+        print(f"a ring of {args.ring} connections, the process's CPU time", flush=True)
+    else:
+        rows = {"bare send/recv round": bare_loop, "threads-floor's loop": floor_loop, "syncaerys": syncaerys_loop}
     results = {}
     for name, run in rows.items():
         times = sorted(run(args.messages) for _ in range(args.rounds))

@@ -29,6 +29,23 @@ def test_loop_bench_runs_the_whole_echo_path_and_prints_each_row() -> None:
 
 
 @pytest.mark.timeout(120)
+def test_loop_bench_ring_hands_every_message_to_the_next_connection() -> None:
+    # Three connections in a ring, on both servers: one lost hand-off stops the ring, and the
+    # tool then exits non-zero after its wait (or the run times out).
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "loop_bench.py"), "--ring", "3", "--messages", "2000", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "a ring of 3 connections" in done.stdout
+    rows = dict(re.findall(r"^(.+?)\s+(-?[0-9.]+) µs per message", done.stdout, re.MULTILINE))
+    assert set(rows) == {"threads-floor's loop", "syncaerys", "syncaerys less the floor"}
+    assert float(rows["syncaerys"]) > 0 and float(rows["threads-floor's loop"]) > 0
+
+
+@pytest.mark.timeout(120)
 def test_fanout_bench_broadcasts_to_every_client_and_prints_each_row() -> None:
     # 20 clients through a real server: the tool exits non-zero if an upgrade is refused or a
     # client never opens, and hangs (the run times out) if the warm-up broadcast is not delivered.
