@@ -63,28 +63,50 @@ UPGRADE = (
 )
 
 
+class Tally:
+    """Counts the messages of a run: the clock is read after the warm-up and at the last message.
+
+    Not locked: in every loop here one message is counted at a time (a ring's next thread is
+    woken by the frame written after the count).
+    """
+
+    def __init__(self, messages: int, clock: Callable[[], float]) -> None:
+        self.messages = messages
+        self.clock = clock
+        self.count = 0
+        self.started = 0.0
+        self.elapsed = 0.0
+        self.done = threading.Event()
+
+    def counted(self) -> bool:
+        """Count one message; True once the last has been."""
+        self.count += 1
+        if self.count == WARMUP:
+            self.started = self.clock()
+        elif self.count == WARMUP + self.messages:
+            self.elapsed = self.clock() - self.started
+            self.done.set()
+            return True
+        return False
+
+    def per_message(self) -> float:
+        """Microseconds of the clock per message, once done."""
+        return self.elapsed / self.messages * 1e6
+
+
 class Loop(Websocket):
     """Echoes, then plays the client's part of the next round trip on this same thread."""
 
     def __init__(self, messages: int) -> None:
-        self.messages = messages
-        self.count = 0
+        self.tally = Tally(messages, time.thread_time)
         self.client: socket.socket | None = None
-        self.started = 0.0
-        self.elapsed = 0.0
-        self.done = threading.Event()
 
     def on_start(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
 
     def on_data(self, client_id: int, message: Message) -> None:
         self.endpoint.send(message.result(), client_id)
-        self.count += 1
-        if self.count == WARMUP:
-            self.started = time.thread_time()
-        elif self.count == WARMUP + self.messages:
-            self.elapsed = time.thread_time() - self.started
-            self.done.set()
+        if self.tally.counted():
             return
         assert self.client is not None
         self.client.recv(100)
@@ -110,10 +132,10 @@ def syncaerys_loop(messages: int) -> float:
         client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handler.client = client
         client.send(FRAME)
-        if not handler.done.wait(600):
+        if not handler.tally.done.wait(600):
             raise SystemExit("the loop did not finish in 600 s")
         client.close()
-    return handler.elapsed / messages * 1e6
+    return handler.tally.per_message()
 
 
 def tcp_pair() -> tuple[socket.socket, socket.socket]:
@@ -140,8 +162,17 @@ def bare_loop(messages: int) -> float:
     return elapsed / messages * 1e6
 
 
+def floor_reply(server: socket.socket, buffer: bytearray, view: memoryview) -> None:
+    """threads_floor_server's handle for the one small frame just read into ``buffer``."""
+    size = buffer[1] & 0x7F
+    payload = unmask(view[6 : 6 + size], view[2:6])
+    text = payload.decode()
+    if not _common.is_block(text) and _common.parse_broadcast(text) is None:
+        server.sendall(header(1, len(payload)) + payload)
+
+
 def floor_loop(messages: int) -> float:
-    """threads_floor_server's read_frames and handle for one small frame per read, inline."""
+    """threads_floor_server's read_frames and handle for one small frame per read."""
     client, server = tcp_pair()
     buffer = bytearray(1 << 16)
     view = memoryview(buffer)
@@ -149,11 +180,7 @@ def floor_loop(messages: int) -> float:
     started = time.thread_time()
     for _ in range(messages):
         server.recv_into(view)
-        size = buffer[1] & 0x7F
-        payload = unmask(view[6 : 6 + size], view[2:6])
-        text = payload.decode()
-        if not _common.is_block(text) and _common.parse_broadcast(text) is None:
-            server.sendall(header(1, len(payload)) + payload)
+        floor_reply(server, buffer, view)
         client.recv(100)
         client.send(FRAME)
     elapsed = time.thread_time() - started
@@ -166,15 +193,11 @@ class Ring(Websocket):
     """Echoes, reads the echo on the client's side, then writes the next frame on the next connection's client."""
 
     def __init__(self, messages: int) -> None:
-        self.messages = messages
-        self.count = 0
+        self.tally = Tally(messages, time.process_time)
         self.clients: dict[int, socket.socket] = {}
         self.next: dict[int, socket.socket] = {}
         self.opened: list[int] = []
         self.opened_changed = threading.Condition()
-        self.started = 0.0
-        self.elapsed = 0.0
-        self.done = threading.Event()
 
     def on_start(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -186,12 +209,7 @@ class Ring(Websocket):
 
     def on_data(self, client_id: int, message: Message) -> None:
         self.endpoint.send(message.result(), client_id)
-        self.count += 1
-        if self.count == WARMUP:
-            self.started = time.process_time()
-        elif self.count == WARMUP + self.messages:
-            self.elapsed = time.process_time() - self.started
-            self.done.set()
+        if self.tally.counted():
             return
         self.clients[client_id].recv(100)
         self.next[client_id].send(FRAME)
@@ -216,24 +234,19 @@ def syncaerys_ring(messages: int, size: int) -> float:
         handler.clients = dict(zip(ids, sockets, strict=True))
         handler.next = {ids[i]: sockets[(i + 1) % size] for i in range(size)}
         sockets[0].send(FRAME)
-        if not handler.done.wait(600):
+        if not handler.tally.done.wait(600):
             raise SystemExit("the ring did not finish in 600 s")
         for client in sockets:
             client.close()
-    return handler.elapsed / messages * 1e6
+    return handler.tally.per_message()
 
 
 class FloorRing:
     """The floor's ring: floor_loop's body on one thread per connection, counting the messages together."""
 
     def __init__(self, messages: int, size: int) -> None:
-        self.messages = messages
+        self.tally = Tally(messages, time.process_time)
         self.pairs = [tcp_pair() for _ in range(size)]
-        self.count = 0
-        self.started = 0.0
-        self.elapsed = 0.0
-        self.done = threading.Event()
-        self.lock = threading.Lock()
 
     def serve(self, index: int) -> None:
         client, server = self.pairs[index]
@@ -246,27 +259,11 @@ class FloorRing:
                     return
             except OSError:  # shut down at the end of the run
                 return
-            size = buffer[1] & 0x7F
-            payload = unmask(view[6 : 6 + size], view[2:6])
-            text = payload.decode()
-            if not _common.is_block(text) and _common.parse_broadcast(text) is None:
-                server.sendall(header(1, len(payload)) + payload)
-            if self.counted():
+            floor_reply(server, buffer, view)
+            if self.tally.counted():
                 return
             client.recv(100)
             next_client.send(FRAME)
-
-    def counted(self) -> bool:
-        """Count one message; True once the last has been."""
-        with self.lock:
-            self.count += 1
-            if self.count == WARMUP:
-                self.started = time.process_time()
-            elif self.count == WARMUP + self.messages:
-                self.elapsed = time.process_time() - self.started
-                self.done.set()
-                return True
-        return False
 
 
 def floor_ring(messages: int, size: int) -> float:
@@ -275,7 +272,7 @@ def floor_ring(messages: int, size: int) -> float:
     for thread in threads:
         thread.start()
     ring.pairs[0][0].send(FRAME)
-    if not ring.done.wait(600):
+    if not ring.tally.done.wait(600):
         raise SystemExit("the floor's ring did not finish in 600 s")
     for _, server in ring.pairs:
         server.shutdown(socket.SHUT_RDWR)
@@ -284,7 +281,7 @@ def floor_ring(messages: int, size: int) -> float:
     for client, server in ring.pairs:
         client.close()
         server.close()
-    return ring.elapsed / messages * 1e6
+    return ring.tally.per_message()
 
 
 def main() -> None:
