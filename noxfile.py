@@ -3,6 +3,7 @@
     nox                       # the matrix: every interpreter, with the extension and without
     nox -s tests-3.12         # one interpreter: with the extension, then the core tests without it
     nox -s core-3.13          # one interpreter, pure Python only
+    nox -s compiled-3.12      # the per-message modules compiled with mypyc (SYNCAERYS_COMPILE=1)
     nox -s lint types docs    # CI's other checks, for a contributor without root
 
 ``tests`` runs the whole suite with the extension built for that interpreter, then
@@ -60,6 +61,45 @@ def core(session: nox.Session) -> None:
     session.env["SYNCAERYS_NO_EXTENSIONS"] = "1"
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
     _core_tests(session)
+
+
+#: With the compiled modules: the core tests and those of the connection, the send queue and the memory it holds.
+COMPILED_TESTS = [*CORE, "tests/unit", "tests/test_memory.py", "tests/test_compiled.py", "tests/test_races.py"]
+
+
+@nox.session(python=PYTHONS)
+def compiled(session: nox.Session) -> None:
+    """An install made with ``SYNCAERYS_COMPILE=1``: the compiled modules' tests, then the same sources' twin.
+
+    The build is in place (an editable install), so its compiled modules are
+    deleted afterwards: the other sessions of this interpreter share the tree.
+    """
+    session.install("setuptools>=77", "mypy>=2.4")
+    try:
+        session.install(
+            "--no-build-isolation",
+            "-e",
+            ".[test]",
+            "--config-settings",
+            "editable_mode=compat",
+            env={"SYNCAERYS_COMPILE": "1"},
+        )
+        check = "import syncaerys.compiled as c; assert c.compiled_modules() == list(c.MODULES), c.compiled_modules()"
+        session.run("python", "-c", "import syncaerys; " + check)
+        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *COMPILED_TESTS, *session.posargs)
+    finally:
+        session.run("python", "-c", _REMOVE_COMPILED, silent=True)
+
+
+_REMOVE_COMPILED = """
+import importlib.machinery, pathlib
+suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+for path in [*pathlib.Path("syncaerys").rglob("*" + suffix), *pathlib.Path(".").glob("syncaerys_compiled__mypyc*")]:
+    if path.name.startswith("_speedups"):
+        continue
+    path.unlink()
+    print("removed", path)
+"""
 
 
 LINTED = ["syncaerys", "tests", "examples", "compliance", "fuzz", "noxfile.py"]

@@ -5,6 +5,12 @@ headers) the install still succeeds and syncaerys uses its pure-Python code,
 and a wheel built so is a pure-Python wheel (``py3-none-any``), not one
 tagged for this interpreter and platform. Set SYNCAERYS_NO_EXTENSIONS=1 to
 skip the build altogether.
+
+With SYNCAERYS_COMPILE=1 the internal modules of the per-message path
+(COMPILED_SOURCES, the files of syncaerys.compiled.MODULES) are compiled with
+mypyc as well, which must then be importable here: install mypy and setuptools
+in the environment and pass --no-build-isolation (see the README, "Compiled hot
+path"). Opt-in while the compiled modules are not yet run by CI's matrix.
 """
 
 from __future__ import annotations
@@ -15,9 +21,27 @@ from setuptools import Extension
 from setuptools import setup
 from setuptools.command.bdist_wheel import bdist_wheel
 
+#: The files of syncaerys.compiled.MODULES (tests/test_compiled.py checks the two lists agree).
+COMPILED_SOURCES = [
+    "syncaerys/client/connection.py",
+    "syncaerys/client/sendqueue.py",
+    "syncaerys/protocol/parser.py",
+    "syncaerys/protocol/session.py",
+]
+
 ext_modules = []
 if not os.environ.get("SYNCAERYS_NO_EXTENSIONS"):
     ext_modules.append(Extension("syncaerys._speedups", ["syncaerys/_speedups.c"], optional=True))
+    if os.environ.get("SYNCAERYS_COMPILE"):
+        try:
+            from mypyc.build import mypycify
+        except ImportError as error:
+            raise SystemExit(
+                "SYNCAERYS_COMPILE=1 needs mypyc (part of mypy) in the build environment: "
+                "pip install 'mypy>=2.4' setuptools, then install syncaerys with pip's --no-build-isolation"
+            ) from error
+        # Not optional: a compiled module that fails to build must fail the install, not fall back unseen.
+        ext_modules += mypycify(COMPILED_SOURCES, opt_level="3", group_name="syncaerys_compiled")
 
 
 class bdist_wheel_pure_without_extension(bdist_wheel):

@@ -65,6 +65,9 @@ FLASK_SOCK = ("flask", "flask_sock", "simple_websocket")
 # name -> (script, modules it needs)
 SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "syncaerys": ("syncaerys_server.py", ("syncaerys",)),
+    # The same server with the compiled modules (an install made with SYNCAERYS_COMPILE=1)
+    # imported from their sources; on request only.
+    "syncaerys-source": ("syncaerys_server.py", ("syncaerys",)),
     "ws-sync": ("websockets_sync_server.py", ("websockets",)),
     "ws-asyncio": ("websockets_asyncio_server.py", ("websockets",)),
     "ws-asyncio-1000": ("websockets_asyncio_pool_server.py", ("websockets",)),
@@ -80,6 +83,9 @@ SERVERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "channels-daphne": ("channels_daphne_server.py", ("channels", "daphne", "django", "psycopg_pool")),
     "channels-uvicorn": ("channels_uvicorn_server.py", ("channels", "uvicorn", "django", "psycopg_pool")),
 }
+#: Environment variables a server runs with, beyond the runner's own.
+SERVER_ENV: dict[str, dict[str, str]] = {"syncaerys-source": {"SYNCAERYS_NO_COMPILED": "1"}}
+
 BASELINE = "syncaerys"
 # The server the ratios of each group's table are taken against.
 BASELINES = {"raw": BASELINE, "blocking": BASELINE, "django": "syncaerys-django", "scale": BASELINE}
@@ -642,7 +648,7 @@ def run_one(cfg: RunConfig, server: str, scenario: Scenario, tag: str) -> dict[s
     port = free_port()
     log_path = cfg.logs / f"{tag}-{scenario.name}-{server}.log"
     with open(log_path, "wb") as log:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **SERVER_ENV.get(server, {}))
         if cfg.tmpdir is not None:
             env["TMPDIR"] = cfg.tmpdir  # a server killed by SIGTERM leaves its files there, not in /tmp
         if cfg.switch_interval is not None:
@@ -929,6 +935,8 @@ def machine_info(python: str, node: str) -> str:
         "    import syncaerys, syncaerys.protocol.mask as k\n"
         "    out.append('syncaerys from ' + syncaerys.__path__[0])\n"
         "    out.append('C unmask ' + ('built' if k.SPEEDUPS else 'NOT built (pure Python unmask)'))\n"
+        "    import syncaerys.client.connection, syncaerys.client.sendqueue, syncaerys.compiled as c\n"
+        "    out.append('compiled modules (SYNCAERYS_COMPILE=1): ' + str(len(c.compiled_modules())) + ' of ' + str(len(c.MODULES)))\n"
         "except Exception: pass\n"
         "print(', '.join(out))\n"
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from . import compiled  # noqa: F401 (first: importing it applies SYNCAERYS_NO_EXTENSIONS to the compiled modules)
 from .backplane import Backplane
 from .backplane import LocalBackplane
 from .endpoint import ClientInfo

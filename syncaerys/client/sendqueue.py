@@ -628,7 +628,7 @@ class Flusher:
         # The queues whose socket the flusher has or may soon have registered: the others need no forget().
         self._known: set[SendQueue] = set()
         self._signalled = False
-        self._thread: threading.Thread | None = None
+        self._worker: threading.Thread | None = None
 
     def watch(self, queue: SendQueue) -> None:
         """Write ``queue`` out whenever its socket is writable, until it is empty.
@@ -653,7 +653,7 @@ class Flusher:
                 return
             self._to_forget.append((queue, done))
             self._wake_locked()
-        if threading.current_thread() is not self._thread:
+        if threading.current_thread() is not self._worker:
             done.wait(timeout)
 
     def start(self) -> None:
@@ -667,11 +667,11 @@ class Flusher:
             self._start_locked()
 
     def _start_locked(self) -> None:
-        if self._thread is None:
+        if self._worker is None:
             self._selector.register(self._wake_r, selectors.EVENT_READ, None)
             # A daemon: what it holds belongs to clients that end with the process.
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+            self._worker = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._worker.start()
 
     def _wake_locked(self) -> None:
         self._start_locked()

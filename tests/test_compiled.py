@@ -1,0 +1,86 @@
+"""The opt-in compiled hot path (SYNCAERYS_COMPILE=1): what it compiles, the switch to the sources, the stale check."""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from syncaerys import compiled
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES_FILES = """
+import json, sys
+import syncaerys, syncaerys.client.connection, syncaerys.client.sendqueue
+import syncaerys.protocol.parser, syncaerys.protocol.session
+from syncaerys.compiled import MODULES, compiled_modules
+print(json.dumps({"files": [sys.modules[name].__file__ for name in MODULES], "compiled": compiled_modules()}))
+"""
+
+
+def _setup_sources() -> list[str]:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign | ast.Assign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "COMPILED_SOURCES" for t in targets):
+                assert node.value is not None
+                value = ast.literal_eval(node.value)
+                assert isinstance(value, list)
+                return [str(item) for item in value]
+    raise AssertionError("setup.py has no COMPILED_SOURCES")
+
+
+def test_setup_compiles_the_files_of_the_modules_listed() -> None:
+    expected = [name.replace(".", "/") + ".py" for name in compiled.MODULES]
+    assert _setup_sources() == expected
+    for path in expected:
+        assert (ROOT / path).is_file()
+
+
+def _loaded(no_extensions: bool) -> dict[str, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k != "SYNCAERYS_NO_EXTENSIONS"}
+    if no_extensions:
+        env["SYNCAERYS_NO_EXTENSIONS"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", MODULES_FILES], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    result: dict[str, list[str]] = json.loads(done.stdout)
+    return result
+
+
+def test_no_extensions_imports_every_compiled_module_from_its_source() -> None:
+    loaded = _loaded(no_extensions=True)
+    assert loaded["compiled"] == []
+    assert all(path.endswith(".py") for path in loaded["files"]), loaded["files"]
+
+
+def test_a_compiled_install_imports_them_all_compiled() -> None:
+    loaded = _loaded(no_extensions=False)
+    if not loaded["compiled"]:
+        pytest.skip("this install was not made with SYNCAERYS_COMPILE=1")
+    assert loaded["compiled"] == list(compiled.MODULES)
+
+
+def test_a_source_changed_after_its_compiled_module_is_reported(tmp_path: Path) -> None:
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (tmp_path / "client").mkdir()
+    (tmp_path / "protocol").mkdir()
+    fresh_source = tmp_path / "protocol" / "parser.py"
+    fresh_source.write_text("")
+    (tmp_path / "protocol" / f"parser{suffix}").write_bytes(b"")
+    os.utime(fresh_source, (1_000, 1_000))
+    edited = tmp_path / "client" / "connection.py"
+    edited.write_text("")
+    built = tmp_path / "client" / f"connection{suffix}"
+    built.write_bytes(b"")
+    os.utime(built, (1_000, 1_000))
+    (tmp_path / "client" / "sendqueue.py").write_text("")  # never compiled: nothing to report
+
+    assert compiled.stale_compiled(tmp_path) == [(edited, built)]
