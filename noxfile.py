@@ -74,12 +74,15 @@ def compiled(session: nox.Session) -> None:
     The build is in place (an editable install), so its compiled modules are
     deleted afterwards: the other sessions of this interpreter share the tree.
     """
+    # mypyc type-checks against the dependencies: they are installed first, by a plain install.
+    session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
     session.install("setuptools>=77", "mypy>=2.4")
     try:
         session.install(
             "--no-build-isolation",
+            "--no-deps",
             "-e",
-            ".[test]",
+            ".",
             "--config-settings",
             "editable_mode=compat",
             env={"SYNCAERYS_COMPILE": "1"},
@@ -94,8 +97,8 @@ def compiled(session: nox.Session) -> None:
 _REMOVE_COMPILED = """
 import importlib.machinery, pathlib
 suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-for path in [*pathlib.Path("syncaerys").rglob("*" + suffix), *pathlib.Path(".").glob("syncaerys_compiled__mypyc*")]:
-    if path.name.startswith("_speedups"):
+for path in [*pathlib.Path("syncaerys").rglob("*" + suffix), pathlib.Path("syncaerys_compiled__mypyc" + suffix)]:
+    if path.name.startswith("_speedups") or not path.exists():
         continue
     path.unlink()
     print("removed", path)
