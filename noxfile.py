@@ -3,7 +3,7 @@
     nox                       # the matrix: every interpreter, with the extension and without
     nox -s tests-3.12         # one interpreter: with the extension, then the core tests without it
     nox -s core-3.13          # one interpreter, pure Python only
-    nox -s compiled-3.12      # the per-message modules compiled with mypyc (SYNCAERYS_COMPILE=1)
+    nox -s compiled-3.12      # the whole suite with the per-message modules compiled by mypyc (SYNCAERYS_COMPILE=1)
     nox -s lint types docs    # CI's other checks, for a contributor without root
 
 ``tests`` runs the whole suite with the extension built for that interpreter, then
@@ -63,20 +63,19 @@ def core(session: nox.Session) -> None:
     _core_tests(session)
 
 
-#: With the compiled modules: the core tests and those of the connection, the send queue and the memory it holds.
-COMPILED_TESTS = [*CORE, "tests/unit", "tests/test_memory.py", "tests/test_compiled.py", "tests/test_races.py"]
-
-
 @nox.session(python=PYTHONS)
 def compiled(session: nox.Session) -> None:
-    """An install made with ``SYNCAERYS_COMPILE=1``: the compiled modules' tests, then the same sources' twin.
+    """An install made with ``SYNCAERYS_COMPILE=1``: the whole suite compiled, then the core tests from source.
 
-    The build is in place (an editable install), so its compiled modules are
-    deleted afterwards: the other sessions of this interpreter share the tree.
+    It stands in for ``tests`` on its interpreter (CI runs ``compiled-3.12`` and no
+    ``tests-3.12``): the same suite, on the build a user who opts in runs. The
+    build is in place (an editable install), so its compiled modules are deleted
+    afterwards: the other sessions of this interpreter share the tree.
     """
     # mypyc type-checks against the dependencies: they are installed first, by a plain install.
     session.install("-e", ".[test]", "--config-settings", "editable_mode=compat")
     session.install("setuptools>=77", "mypy>=2.4")
+    session.env["SYNCAERYS_MATRIX"] = "1"  # tests/test_packaging.py runs in the main suite only
     try:
         session.install(
             "--no-build-isolation",
@@ -89,7 +88,9 @@ def compiled(session: nox.Session) -> None:
         )
         check = "import syncaerys.compiled as c; assert c.compiled_modules() == list(c.MODULES), c.compiled_modules()"
         session.run("python", "-c", "import syncaerys; " + check)
-        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *COMPILED_TESTS, *session.posargs)
+        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+        if not session.posargs:
+            _core_tests(session)  # SYNCAERYS_NO_EXTENSIONS imports the sources, compiled or not
     finally:
         session.run("python", "-c", _REMOVE_COMPILED, silent=True)
 
