@@ -6,12 +6,12 @@ and a wheel built so is a pure-Python wheel (``py3-none-any``), not one
 tagged for this interpreter and platform. Set SYNCAERYS_NO_EXTENSIONS=1 to
 skip the build altogether.
 
-With SYNCAERYS_COMPILE=1 the internal modules of the per-message path
+With SYNCAERYS_COMPILE=1 the modules of the per-message path
 (COMPILED_SOURCES, the files of syncaerys.compiled.MODULES) are compiled with
 mypyc as well, which must then be importable here, with syncaerys's own
 dependencies: install syncaerys, then mypy and setuptools, then syncaerys again
 with --no-build-isolation --no-deps (see the README, "Compiled hot path").
-Opt-in while CI runs only part of the suite compiled (nox's compiled sessions).
+Opt-in while CI runs the compiled build on one interpreter only (nox's compiled sessions).
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from setuptools.command.bdist_wheel import bdist_wheel
 #: The files of syncaerys.compiled.MODULES (tests/test_compiled.py checks the two lists agree).
 COMPILED_SOURCES = [
     "syncaerys/client/connection.py",
+    "syncaerys/client/fanout.py",
     "syncaerys/client/sendqueue.py",
+    "syncaerys/futures.py",
+    "syncaerys/message.py",
     "syncaerys/protocol/parser.py",
     "syncaerys/protocol/session.py",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from . import compiled  # noqa: F401 (first: importing it applies SYNCAERYS_NO_EXTENSIONS to the compiled modules)
+from . import compiled  # first: importing it applies SYNCAERYS_NO_EXTENSIONS to the compiled modules
 from .backplane import Backplane
 from .backplane import LocalBackplane
 from .endpoint import ClientInfo
@@ -39,6 +39,8 @@ from .router import Router
 from .server import Server
 from .standalone.runner import run
 from .websocket import Websocket
+
+compiled.restore_class_docs()
 
 if TYPE_CHECKING:
     from .backplane.publisher import Publisher

@@ -7,13 +7,15 @@ turns the C extension off, then makes Python import those sources instead
 (:func:`prefer_sources`, which importing this module calls: ``syncaerys/__init__.py``
 imports it before any of them), so one install runs either way;
 ``SYNCAERYS_NO_COMPILED=1`` does the same and leaves the C extension on (the
-benchmark's ``syncaerys-source`` server). They are internal modules only:
-a compiled class loses its docstring and cannot be subclassed in Python, and
-the public classes (``Message``, ``Endpoint``, ``SendFuture``) must keep both.
+benchmark's ``syncaerys-source`` server). A compiled class cannot be
+subclassed in Python and loses its docstrings: :func:`restore_class_docs`
+gives the classes theirs back; their methods' cannot be set. ``Endpoint``
+and the transports stay Python (docs/architecture.md, "What is compiled").
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.abc
 import importlib.machinery
 import os
@@ -23,12 +25,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["MODULES", "compiled_modules", "prefer_sources", "stale_compiled"]
+__all__ = ["MODULES", "compiled_modules", "prefer_sources", "restore_class_docs", "stale_compiled"]
 
 #: The modules ``setup.py`` compiles with ``SYNCAERYS_COMPILE=1`` (it lists their files).
 MODULES = (
     "syncaerys.client.connection",
+    "syncaerys.client.fanout",
     "syncaerys.client.sendqueue",
+    "syncaerys.futures",
+    "syncaerys.message",
     "syncaerys.protocol.parser",
     "syncaerys.protocol.session",
 )
@@ -75,6 +80,30 @@ def compiled_modules() -> list[str]:
         for name in MODULES
         if name in sys.modules and (getattr(sys.modules[name], "__file__", None) or "").endswith(suffixes)
     ]
+
+
+def restore_class_docs() -> None:
+    """Give the classes of the compiled modules their docstrings back, read from their sources. Never blocks.
+
+    mypyc leaves a compiled class's ``__doc__`` empty; a class's can be set
+    again, its methods' cannot (``help()`` shows their signatures, the docs
+    and editors read the sources). ``syncaerys/__init__.py`` calls it once the
+    modules are imported; with none compiled it does nothing.
+    """
+    for name in compiled_modules():
+        module = sys.modules[name]
+        source = Path(module.__file__ or "").with_name(name.rsplit(".", 1)[1] + ".py")
+        try:
+            tree = ast.parse(source.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError):
+            continue  # a wheel without its sources: the classes keep mypyc's empty docstrings
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            cls = getattr(module, node.name, None)
+            doc = ast.get_docstring(node, clean=False)
+            if isinstance(cls, type) and doc and not cls.__doc__:
+                cls.__doc__ = doc
 
 
 def stale_compiled(package: Path = Path(__file__).parent) -> list[tuple[Path, Path]]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from collections.abc import Hashable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import Any
@@ -13,11 +11,12 @@ from typing import Any
 from .backplane import wire
 from .backplane.base import Backplane
 from .client.connection import Connection
+from .client.fanout import open_clients
+from .client.fanout import queue_copies
 from .client.ids import check_client_id
 from .client.info import ClientInfo
 from .client.registry import ClientDirectory
 from .client.registry import ClientRegistry
-from .client.sendqueue import WRITTEN_UNTOLD
 from .exceptions import ClientClosed
 from .exceptions import NotStartedError
 from .exceptions import UnknownClient
@@ -26,7 +25,6 @@ from .futures import BroadcastTracker
 from .futures import SendFuture
 from .protocol.frames import OP_BINARY
 from .protocol.frames import OP_TEXT
-from .protocol.frames import OutFrame
 from .protocol.frames import validate_close_arguments
 from .types import Data
 from .websocket import Callbacks
@@ -170,7 +168,7 @@ class Endpoint:
             candidates = clients.connections()
         else:
             candidates = [c for c in map(clients.get, clients.members(room)) if c is not None]
-        return [c for c in candidates if c.is_open and c.id not in excluded]
+        return open_clients(candidates, excluded)
 
     def multicast(self, data: Data, client_ids: Iterable[int]) -> SendFuture[BroadcastResult]:
         """Send to the listed clients; unknown and closing ids count as failed.
@@ -217,36 +215,7 @@ class Endpoint:
         tracker = BroadcastTracker(future, len(targets), len(publishes))
         for op, client_id in publishes:
             self._backplane.publish(op, client_id).add_done_callback(tracker.published)
-        # Encoded once per kind of client (frame size, compression parameters).
-        encoded: dict[Hashable, list[OutFrame]] = {}
-        size = len(payload)
-        # Copies written at once are counted here and reported to the tracker together (one
-        # lock instead of one per client); the others report themselves when written.
-        written_now = 0
-        for target in targets:
-            if not isinstance(target, Connection):
-                tracker.skip(target)
-                continue
-            # A target that closed since it was chosen is refused by its sealed queue (send() is False).
-            key = target.session.shared_key(size)
-            frames: list[OutFrame] | Callable[[], list[OutFrame]]
-            if key is None:
-                frames = target.encode(opcode, payload)
-            else:
-                shared = encoded.get(key)
-                if shared is None:
-                    built = target.encode(opcode, payload)
-                    # A key means the encoding is a list, the same for every client with that key.
-                    assert isinstance(built, list)
-                    shared = encoded[key] = built
-                frames = shared
-            queued = target.send(frames, tracker, tell_written_now=False)
-            if queued is None:
-                tracker.skip(target.id)
-            elif queued == WRITTEN_UNTOLD:
-                written_now += 1
-        if written_now:
-            tracker.messages_written(written_now)
+        queue_copies(opcode, payload, targets, tracker)
         return future
 
     # -- the rest

@@ -76,7 +76,7 @@ class Message:
     Not thread-safe by design: only the thread running ``on_data`` may read it.
     """
 
-    __slots__ = ("_chunks", "_finished", "_handling", "_rest", "_source", "_thread", "is_binary")
+    __slots__ = ("_chunks", "_finished", "_handling", "_reader", "_rest", "_source", "is_binary")
 
     def __init__(self, source: FrameSource, first: Frame) -> None:
         self._source = source
@@ -87,7 +87,7 @@ class Message:
         self._finished = first.fin
         # What result() returned, so that it returns the same value every time.
         self._rest: MessageData | None = None
-        self._thread = _get_ident()
+        self._reader = _get_ident()
         self._handling = True
 
     def result(self, timeout: float | None = None) -> MessageData:
@@ -97,7 +97,7 @@ class Message:
         the same value. Blocks (reading the socket); raises
         :class:`~syncaerys.ConcurrencyError` off the ``on_data`` call.
         """
-        if not self._handling or _get_ident() != self._thread:
+        if not self._handling or _get_ident() != self._reader:
             self._check_reader()  # raises
         if self._rest is not None:
             return self._rest
@@ -146,7 +146,7 @@ class Message:
                 "moved on to the next message. Read it in on_data (message.result()) and hand the value to "
                 "other threads"
             )
-        if _get_ident() != self._thread:
+        if _get_ident() != self._reader:
             raise ConcurrencyError(
                 f"this Message was read from thread {threading.current_thread().name!r}; only the client's own "
                 "thread can read it, during on_data. Read it there (message.result()) and hand the value on"
@@ -176,7 +176,7 @@ class Message:
         """
         if not self._handling:
             return
-        if _get_ident() != self._thread:
+        if _get_ident() != self._reader:
             self._check_reader()  # raises
         self._chunks = []
         if self._finished:

@@ -16,10 +16,11 @@ from syncaerys import compiled
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES_FILES = """
-import json, sys
-import syncaerys, syncaerys.client.connection, syncaerys.client.sendqueue
-import syncaerys.protocol.parser, syncaerys.protocol.session
+import importlib, json, sys
+import syncaerys
 from syncaerys.compiled import MODULES, compiled_modules
+for name in MODULES:
+    importlib.import_module(name)
 print(json.dumps({"files": [sys.modules[name].__file__ for name in MODULES], "compiled": compiled_modules()}))
 """
 
@@ -84,3 +85,21 @@ def test_a_source_changed_after_its_compiled_module_is_reported(tmp_path: Path) 
     (tmp_path / "client" / "sendqueue.py").write_text("")  # never compiled: nothing to report
 
     assert compiled.stale_compiled(tmp_path) == [(edited, built)]
+
+
+def test_no_compiled_module_names_an_attribute_thread() -> None:
+    """mypyc turns an attribute ``_thread`` into C's ``__thread`` keyword, and the build fails (mypy 2.4)."""
+    for name in compiled.MODULES:
+        tree = ast.parse((ROOT / (name.replace(".", "/") + ".py")).read_text())
+        named = [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Attribute) and node.attr == "_thread"]
+        assert named == [], f"{name} names an attribute _thread at lines {named}: rename it"
+
+
+def test_every_public_class_has_its_docstring_at_run_time() -> None:
+    """mypyc leaves a compiled class's ``__doc__`` empty; importing syncaerys restores it from the source."""
+    import syncaerys
+
+    classes = [getattr(syncaerys, name) for name in syncaerys.__all__]
+    missing = [cls.__name__ for cls in classes if isinstance(cls, type) and not (cls.__doc__ or "").strip()]
+    assert missing == []
+    assert "never construct" in (syncaerys.Message.__doc__ or "")
