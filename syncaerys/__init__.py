@@ -40,8 +40,6 @@ from .server import Server
 from .standalone.runner import run
 from .websocket import Websocket
 
-compiled.restore_class_docs()
-
 if TYPE_CHECKING:
     from .backplane.publisher import Publisher
     from .backplane.redis_backplane import RedisBackplane
@@ -79,6 +77,9 @@ __all__ = [
     "run",
     "websocket",
 ]
+
+# A compiled build's classes lose their docstrings (mypyc): the public ones get them back.
+compiled.restore_class_docs(globals()[name] for name in __all__ if name in globals())
 
 
 def __getattr__(name: str) -> Any:

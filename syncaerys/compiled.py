@@ -9,7 +9,7 @@ imports it before any of them), so one install runs either way;
 ``SYNCAERYS_NO_COMPILED=1`` does the same and leaves the C extension on (the
 benchmark's ``syncaerys-source`` server). A compiled class cannot be
 subclassed in Python and loses its docstrings: :func:`restore_class_docs`
-gives the classes theirs back; their methods' cannot be set. ``Endpoint``
+gives the public classes theirs back; their methods' cannot be set. ``Endpoint``
 and the transports stay Python (docs/architecture.md, "What is compiled").
 """
 
@@ -21,6 +21,7 @@ import importlib.machinery
 import os
 import sys
 import warnings
+from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -82,15 +83,20 @@ def compiled_modules() -> list[str]:
     ]
 
 
-def restore_class_docs() -> None:
-    """Give the classes of the compiled modules their docstrings back, read from their sources. Never blocks.
+def restore_class_docs(classes: Iterable[object]) -> None:
+    """Give those of ``classes`` that were compiled their docstrings back, read from their sources. Never blocks.
 
     mypyc leaves a compiled class's ``__doc__`` empty; a class's can be set
     again, its methods' cannot (``help()`` shows their signatures, the docs
-    and editors read the sources). ``syncaerys/__init__.py`` calls it once the
-    modules are imported; with none compiled it does nothing.
+    and editors read the sources). ``syncaerys/__init__.py`` calls it with the
+    public names; with nothing compiled it does nothing. Each source is parsed
+    once, only for the classes passed (a few milliseconds at import).
     """
-    for name in compiled_modules():
+    wanted: dict[str, dict[str, type]] = {}
+    for cls in classes:
+        if isinstance(cls, type) and not cls.__doc__ and cls.__module__ in MODULES:
+            wanted.setdefault(cls.__module__, {})[cls.__name__] = cls
+    for name, by_name in wanted.items():
         module = sys.modules[name]
         source = Path(module.__file__ or "").with_name(name.rsplit(".", 1)[1] + ".py")
         try:
@@ -98,12 +104,10 @@ def restore_class_docs() -> None:
         except (OSError, SyntaxError):
             continue  # a wheel without its sources: the classes keep mypyc's empty docstrings
         for node in tree.body:
-            if not isinstance(node, ast.ClassDef):
-                continue
-            cls = getattr(module, node.name, None)
-            doc = ast.get_docstring(node, clean=False)
-            if isinstance(cls, type) and doc and not cls.__doc__:
-                cls.__doc__ = doc
+            if isinstance(node, ast.ClassDef) and node.name in by_name:
+                doc = ast.get_docstring(node, clean=False)
+                if doc:
+                    by_name[node.name].__doc__ = doc
 
 
 def stale_compiled(package: Path = Path(__file__).parent) -> list[tuple[Path, Path]]:
