@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import Final
 from typing import Generic
 from typing import TypeVar
 
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 # Guards the state of every future. Critical sections are a few attribute
 # assignments, so one process-wide lock costs less than one lock per future.
-_state_lock = threading.Lock()
+_state_lock: Final = threading.Lock()
 
 
 class SendFuture(Generic[T]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Final
 from typing import Protocol
 
 from .exceptions import ClientClosed
@@ -34,9 +35,9 @@ class FrameSource(Protocol):
 
 
 #: Unread chunks kept as they came; past this many, small ones are merged (see _coalesce).
-_KEPT_CHUNKS = 32
+_KEPT_CHUNKS: Final = 32
 
-_get_ident = threading.get_ident
+_get_ident: Final = threading.get_ident
 
 
 def _coalesce(chunks: list[MessageData]) -> None:

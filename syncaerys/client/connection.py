@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from typing import Final
 
 from ..exceptions import ClientClosed
 from ..exceptions import ClientException
@@ -55,14 +56,14 @@ __all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
 
-_OPEN = State.OPEN
+_OPEN: Final = State.OPEN
 
 #: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
-GEVENT_YIELD_EVERY = 64
+GEVENT_YIELD_EVERY: Final = 64
 
 #: The size of each connection's reusable read buffer, used unless a frame
 #: larger than it is known to be on its way (see ``Connection._receive``).
-BUFFER_SIZE = 1 << 10
+BUFFER_SIZE: Final = 1 << 10
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 from typing import Protocol
 
 from ..exceptions import ClientClosed
@@ -35,13 +36,13 @@ __all__ = ["SendQueue", "QueueState", "Flusher", "Waiter", "shared_flusher", "SE
 logger = logging.getLogger("syncaerys.connection")
 
 #: How long a client's socket may stay full while its queue is over the limit.
-SEND_QUEUE_GRACE = 1.0
+SEND_QUEUE_GRACE: Final = 1.0
 #: Over this many times the limit, a queue is reported at once, whatever the grace.
 SEND_QUEUE_CEILING = 4
 #: What a queued frame costs beyond its bytes: the bytes object, its entry, the
 #: deque's slot and a message's future (tracemalloc, CPython 3.11: 108 bytes
 #: without a future, 190 with one).
-ENTRY_COST = 192
+ENTRY_COST: Final = 192
 #: How often the flusher looks for queues past their grace.
 CHECK_INTERVAL = SEND_QUEUE_GRACE / 4
 
@@ -70,10 +71,10 @@ class QueueState(enum.Enum):
 
 
 #: The states in which data messages are accepted.
-ACCEPTING = frozenset({QueueState.HELD, QueueState.OPEN, QueueState.FLUSHING})
+ACCEPTING: Final = frozenset({QueueState.HELD, QueueState.OPEN, QueueState.FLUSHING})
 
 _S = QueueState
-_OPEN = QueueState.OPEN
+_OPEN: Final = QueueState.OPEN
 #: (state, event) -> next state; any other pair is a bug. BROKEN absorbs every event.
 TRANSITIONS: dict[tuple[QueueState, str], QueueState] = {
     (_S.HELD, "release"): _S.OPEN,
@@ -92,7 +93,7 @@ TRANSITIONS: dict[tuple[QueueState, str], QueueState] = {
 
 #: What :meth:`SendQueue.put` returns with ``tell_written_now=False`` when the frames were all
 #: written at once and the waiter was not told.
-WRITTEN_UNTOLD = -1
+WRITTEN_UNTOLD: Final = -1
 
 
 class Waiter(Protocol):

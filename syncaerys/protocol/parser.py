@@ -19,6 +19,7 @@ into a buffer of its own size: :meth:`FrameParser.receive_buffer`.
 from __future__ import annotations
 
 import codecs
+from typing import Final
 from typing import NamedTuple
 from typing import cast
 
@@ -43,7 +44,7 @@ _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 #: The largest payload :meth:`FrameParser.receive_buffer` gives a buffer of its own:
 #: that buffer is allocated whole when the frame begins, so a larger frame (which
 #: only a configuration without size limits lets in) is collected as it arrives.
-DIRECT_MAX = 16 << 20
+DIRECT_MAX: Final = 16 << 20
 
 
 class Frame(NamedTuple):
@@ -60,7 +61,7 @@ class Frame(NamedTuple):
     code: int = 0
 
 
-_new_frame = tuple.__new__
+_new_frame: Final = tuple.__new__
 
 
 class FrameParser:

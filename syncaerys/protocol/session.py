@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from collections.abc import Hashable
+from typing import Final
 from typing import NamedTuple
 
 from ..exceptions import ProtocolError
@@ -109,9 +110,9 @@ class ProtocolViolation(NamedTuple):
 Event = Frame | PingReceived | PongReceived | CloseReceived | ProtocolViolation
 
 # How a message of some size is encoded for this client.
-_PLAIN = 0  # uncompressed: the same bytes for every client with the same frame size
-_SHARED = 1  # compressed without context: the same bytes for every client with the same parameters
-_ORDERED = 2  # compressed with this client's context: encoded for it alone, in queue order
+_PLAIN: Final = 0  # uncompressed: the same bytes for every client with the same frame size
+_SHARED: Final = 1  # compressed without context: the same bytes for every client with the same parameters
+_ORDERED: Final = 2  # compressed with this client's context: encoded for it alone, in queue order
 
 
 class Session:
