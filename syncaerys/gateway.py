@@ -151,13 +151,9 @@ class Gateway:
         backplane.attach(LocalNode(self.endpoint, self._clients, self.callbacks))
         #: Counters for operators (see :mod:`syncaerys.metrics`).
         self.stats = GatewayStats()
+        self._context = ClientContext(options, self.callbacks, self.stats, self._is_stopping, self._clients.remove)
         self.state = STOPPED
-        # Set once stop() is called, never cleared. An Event so that the clients' threads ask it
-        # with a C call (is_set) on every message, not a Python method.
-        self._stop_called = threading.Event()
-        self._context = ClientContext(
-            options, self.callbacks, self.stats, self._stop_called.is_set, self._clients.remove
-        )
+        self._stopped = False
         # Serializes start() and stop().
         self._lifecycle_lock = threading.RLock()
         # The sets of route argument names on_handshake is known to take.
@@ -208,7 +204,10 @@ class Gateway:
     @property
     def stopping(self) -> bool:
         """Whether :meth:`stop` was called (no new clients, no more ``on_data``). Thread-safe; never blocks."""
-        return self._stop_called.is_set()
+        return self._stopped
+
+    def _is_stopping(self) -> bool:
+        return self._stopped
 
     def start(self) -> None:
         """Call ``on_start(endpoint)``; errors propagate and leave it stopped.
@@ -218,7 +217,7 @@ class Gateway:
         Redis, up to a few ``request_timeout``), then runs ``on_start`` in this thread.
         """
         with self._lifecycle_lock:
-            if self.state != STOPPED or self._stop_called.is_set():
+            if self.state != STOPPED or self._stopped:
                 return
             self.state = STARTING
             # The clients' deadlines and leftover-writing threads, now: a stop at the interpreter's
@@ -250,14 +249,14 @@ class Gateway:
         """
         with self._lifecycle_lock:
             if self.state != STARTED:
-                self._stop_called.set()
+                self._stopped = True
                 return
             self.state = STOPPING
             deadline = time.monotonic() + (self.options.close_period + 1.0 if timeout is None else timeout)
             # From here no handshake is admitted or registered (they get 503); the ones
             # admitted before finish first (through on_open), so that no on_open runs
             # after on_stop and no client is left unanswered.
-            self._stop_called.set()
+            self._stopped = True
             pending = self._clients.close_admission(deadline)
             if pending:
                 logger.warning("%d handshakes still in progress when stopping", pending)
@@ -313,7 +312,7 @@ class Gateway:
         server = environ.get("syncaerys.server")
         if server is not None:
             server.attach(self)
-        elif self.state == STOPPED and not self._stop_called.is_set():
+        elif self.state == STOPPED and not self._stopped:
             self.start()
         rejection, compared = self._check(environ)
         if rejection is not None:
@@ -376,7 +375,7 @@ class Gateway:
         return counted
 
     def _admit_handshake(self) -> bool:
-        return self.state == STARTED and not self._stop_called.is_set() and self._clients.admit_handshake()
+        return self.state == STARTED and not self._stopped and self._clients.admit_handshake()
 
     def _handshake(self, upgrade: _Upgrade) -> Iterable[bytes]:
         """An admitted request: the socket, ``on_handshake``, the accept step, then the client's whole life."""
