@@ -115,8 +115,12 @@ def stale_compiled(package: Path = Path(__file__).parent) -> list[tuple[Path, Pa
 
     Python imports the compiled module, so an edit of its source would be
     ignored: an editable install compiled once and edited since. ``package``
-    is the directory of syncaerys's sources.
+    is the directory of syncaerys's sources. Only a source checkout (a
+    ``pyproject.toml`` beside ``package``) is checked: an installed wheel
+    writes its sources after its compiled modules, and nobody edits those.
     """
+    if not (package.parent / "pyproject.toml").is_file():
+        return []
     stale = []
     for name in MODULES:
         source = package.joinpath(*name.split(".")[1:]).with_suffix(".py")
@@ -135,7 +139,7 @@ if not _sources_wanted():
     for _source, _compiled in stale_compiled():
         warnings.warn(
             f"{_source} was changed after it was compiled, and Python imports {_compiled.name} instead: "
-            "rebuild (SYNCAERYS_COMPILE=1 pip install --no-build-isolation ...), delete the compiled module, "
+            "rebuild (SYNCAERYS_COMPILE=1 pip install -e ...), delete the compiled module, "
             "or set SYNCAERYS_NO_COMPILED=1",
             RuntimeWarning,
             stacklevel=2,

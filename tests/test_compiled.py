@@ -25,22 +25,23 @@ print(json.dumps({"files": [sys.modules[name].__file__ for name in MODULES], "co
 """
 
 
-def _setup_sources() -> list[str]:
+def _setup_list(name: str) -> list[str]:
+    """The list of strings that setup.py assigns to ``name``, read without running it."""
     tree = ast.parse((ROOT / "setup.py").read_text())
     for node in tree.body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "COMPILED_SOURCES" for t in targets):
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
                 assert node.value is not None
                 value = ast.literal_eval(node.value)
                 assert isinstance(value, list)
                 return [str(item) for item in value]
-    raise AssertionError("setup.py has no COMPILED_SOURCES")
+    raise AssertionError(f"setup.py has no {name}")
 
 
 def test_setup_compiles_the_files_of_the_modules_listed() -> None:
     expected = [name.replace(".", "/") + ".py" for name in compiled.MODULES]
-    assert _setup_sources() == expected
+    assert _setup_list("COMPILED_SOURCES") == expected
     for path in expected:
         assert (ROOT / path).is_file()
 
@@ -69,22 +70,46 @@ def test_a_compiled_install_imports_them_all_compiled() -> None:
     assert loaded["compiled"] == list(compiled.MODULES)
 
 
-def test_a_source_changed_after_its_compiled_module_is_reported(tmp_path: Path) -> None:
+def _package_with_one_stale_module(package: Path) -> tuple[Path, Path]:
+    """A fake package tree: parser compiled after its source, connection edited after; returns connection's pair."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    (tmp_path / "client").mkdir()
-    (tmp_path / "protocol").mkdir()
-    fresh_source = tmp_path / "protocol" / "parser.py"
+    (package / "client").mkdir(parents=True)
+    (package / "protocol").mkdir()
+    fresh_source = package / "protocol" / "parser.py"
     fresh_source.write_text("")
-    (tmp_path / "protocol" / f"parser{suffix}").write_bytes(b"")
+    (package / "protocol" / f"parser{suffix}").write_bytes(b"")
     os.utime(fresh_source, (1_000, 1_000))
-    edited = tmp_path / "client" / "connection.py"
+    edited = package / "client" / "connection.py"
     edited.write_text("")
-    built = tmp_path / "client" / f"connection{suffix}"
+    built = package / "client" / f"connection{suffix}"
     built.write_bytes(b"")
     os.utime(built, (1_000, 1_000))
-    (tmp_path / "client" / "sendqueue.py").write_text("")  # never compiled: nothing to report
+    (package / "client" / "sendqueue.py").write_text("")  # never compiled: nothing to report
+    return edited, built
 
-    assert compiled.stale_compiled(tmp_path) == [(edited, built)]
+
+def test_a_source_changed_after_its_compiled_module_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("")  # a source checkout
+    edited, built = _package_with_one_stale_module(tmp_path / "syncaerys")
+
+    assert compiled.stale_compiled(tmp_path / "syncaerys") == [(edited, built)]
+
+
+def test_an_installed_package_is_not_checked(tmp_path: Path) -> None:
+    """A wheel's install writes the sources after the compiled modules: newer, and not edited."""
+    _package_with_one_stale_module(tmp_path / "site-packages" / "syncaerys")
+
+    assert compiled.stale_compiled(tmp_path / "site-packages" / "syncaerys") == []
+
+
+def test_the_build_asks_for_what_mypyc_type_checks_against() -> None:
+    """setup.py's COMPILE_REQUIRES: mypy, and each of pyproject.toml's dependencies, with the same bounds."""
+    requires = _setup_list("COMPILE_REQUIRES")
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(r for r in requires if not r.startswith("mypy")) == sorted(dependencies)
+    assert any(r.startswith("mypy>=") for r in requires)
 
 
 def test_no_compiled_module_names_an_attribute_thread() -> None:
