@@ -4,6 +4,7 @@
     nox -s tests-3.12         # one interpreter: with the extension, then the core tests without it
     nox -s core-3.13          # one interpreter, pure Python only
     nox -s compiled-3.12      # the per-message modules compiled by mypyc (SYNCAERYS_COMPILE=1): their tests
+    nox -s compiled_suite-3.13  # the whole suite on that build, then the core tests from source
     nox -s lint types docs    # CI's other checks, for a contributor without root
 
 ``tests`` runs the whole suite with the extension built for that interpreter, then
@@ -82,10 +83,27 @@ COMPILED_TESTS = [
 def compiled(session: nox.Session) -> None:
     """An install made with ``SYNCAERYS_COMPILE=1``: the compiled modules' tests, then the core tests from source.
 
-    ``nox -s compiled-3.12 -- tests`` runs the whole suite on that build instead
-    (it passed so: 1684 tests). The build is in place (an editable install),
-    so its compiled modules are deleted afterwards: the other sessions of this
-    interpreter share the tree.
+    ``nox -s compiled-3.12 -- tests/test_x.py`` runs those tests on that build
+    instead (and not the core tests); ``compiled_suite`` runs the whole suite.
+    """
+    _on_compiled_build(session, session.posargs or COMPILED_TESTS, core_after=not session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def compiled_suite(session: nox.Session) -> None:
+    """The whole suite on an install made with ``SYNCAERYS_COMPILE=1``, then the core tests from source.
+
+    What CI runs on Python 3.13 in place of ``tests``: the compiled build gets the whole suite,
+    the sources get the core tests, on the same interpreter.
+    """
+    _on_compiled_build(session, list(session.posargs), core_after=True)
+
+
+def _on_compiled_build(session: nox.Session, tests: list[str], *, core_after: bool) -> None:
+    """Build in place with mypyc, run ``tests`` (all when empty) on it, then the core tests from source if asked.
+
+    The build is in place (an editable install), so its compiled modules are
+    deleted afterwards: the other sessions of this interpreter share the tree.
     """
     session.env["SYNCAERYS_MATRIX"] = "1"  # tests/test_packaging.py runs in the main suite only
     try:
@@ -94,8 +112,8 @@ def compiled(session: nox.Session) -> None:
         session.install("-e", ".[test]", "--config-settings", "editable_mode=compat", env={"SYNCAERYS_COMPILE": "1"})
         check = "import syncaerys.compiled as c; assert c.compiled_modules() == list(c.MODULES), c.compiled_modules()"
         session.run("python", "-c", "import syncaerys; " + check)
-        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *(session.posargs or COMPILED_TESTS))
-        if not session.posargs:
+        session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests)
+        if core_after:
             _core_tests(session)  # SYNCAERYS_NO_EXTENSIONS imports the sources, compiled or not
     finally:
         session.run("python", "-c", _REMOVE_COMPILED, silent=True)
