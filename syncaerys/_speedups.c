@@ -417,7 +417,26 @@ parse_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         unmask_copy((unsigned char *)PyBytes_AS_STRING(data), p + header, (Py_ssize_t)length, key);
     }
-    result = Py_BuildValue("(iNn)", first, data, pos + (Py_ssize_t)total);
+    {
+        /* Built by hand: Py_BuildValue parses its format string on every call (every frame). */
+        PyObject *first_obj = PyLong_FromLong(first);
+        PyObject *end_obj = first_obj == NULL ? NULL : PyLong_FromSsize_t(pos + (Py_ssize_t)total);
+        if (end_obj == NULL) {
+            Py_XDECREF(first_obj);
+            Py_DECREF(data);
+            goto done;
+        }
+        result = PyTuple_New(3);
+        if (result == NULL) {
+            Py_DECREF(first_obj);
+            Py_DECREF(data);
+            Py_DECREF(end_obj);
+            goto done;
+        }
+        PyTuple_SET_ITEM(result, 0, first_obj);
+        PyTuple_SET_ITEM(result, 1, data);
+        PyTuple_SET_ITEM(result, 2, end_obj);
+    }
 done:
     PyBuffer_Release(&view);
     return result;

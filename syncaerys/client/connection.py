@@ -25,7 +25,7 @@ from ..message import Message
 from ..options import Options
 from ..protocol.deflate import DeflateParams
 from ..protocol.frames import OP_CONT
-from ..protocol.frames import OutFrame
+from ..protocol.frames import Encoded
 from ..protocol.logsafe import printable
 from ..protocol.parser import Frame
 from ..protocol.ratelimit import TokenBucket
@@ -56,6 +56,10 @@ __all__ = ["Connection", "ClientContext", "SEND_QUEUE_GRACE"]
 
 logger = logging.getLogger("syncaerys.connection")
 
+# The clocks, bound once: compiled (mypyc), a Final is a C static where time.monotonic
+# would be a lookup in the module's dict at every read and send.
+_monotonic: Final = time.monotonic
+_wall_time: Final = time.time
 _OPEN: Final = State.OPEN
 
 #: Under gevent (monkey-patched), frames a client's greenlet parses before it lets the others run.
@@ -179,16 +183,16 @@ class Connection:
         self.queue = SendQueue(
             transport, client_id, shared_flusher(), held=True, limit=options.max_send_queue, overflow=self._overflow
         )
-        self.connected_at = time.time()
+        self.connected_at = _wall_time()
         self.closed_at = 0.0
         self.last_read_at = 0.0
         self.last_data_read_at = 0.0
         # For the heartbeat: when the peer was last heard from, and whether this
         # thread is blocked waiting for it (only then do unanswered pings count).
-        self._last_read_mono = time.monotonic()
+        self._last_read_mono = _monotonic()
         self._waiting = False
         self._waiting_since = 0.0
-        now = time.monotonic()
+        now = _monotonic()
         self._byte_budget = (
             TokenBucket(options.max_bytes_per_minute, options.max_bytes_per_minute / 60, now)
             if options.max_bytes_per_minute is not None
@@ -302,7 +306,7 @@ class Connection:
         watch = self._hub_watch
         iteration = watch.loop_iteration() if watch is not None else -1
         self._callback = method
-        self._callback_since = time.monotonic()
+        self._callback_since = _monotonic()
         self._callback_calls += 1
         try:
             method(*args)
@@ -336,7 +340,7 @@ class Connection:
     def _warn_hub_blocked(self, method: Callable[..., Any], iteration: int) -> None:
         watch = self._hub_watch
         assert watch is not None
-        took = time.monotonic() - self._callback_since
+        took = _monotonic() - self._callback_since
         if iteration != -1 and watch.loop_iteration() == iteration:
             # The hub's loop did not run once during the call: it was blocked for all of it.
             blocked = f"{took:.2f} s"
@@ -397,7 +401,7 @@ class Connection:
         method = self._callback
         if method is None:
             return None
-        return _name_of(method), time.monotonic() - self._callback_since
+        return _name_of(method), _monotonic() - self._callback_since
 
     def next_data_frame(self, deadline: float | None) -> Frame | None:
         """Return the next data frame, acting on control frames on the way. Blocks.
@@ -430,7 +434,7 @@ class Connection:
                     continue
             if frame_budget is not None:
                 # Billed per frame, not per read: one read may hold thousands.
-                frame_budget.spend(1, time.monotonic())
+                frame_budget.spend(1, _monotonic())
             if self._frame_extras:
                 self._after_frame()
             if isinstance(event, Frame):
@@ -457,7 +461,7 @@ class Connection:
             # Charged on what the client makes us inflate, not on its compressed bytes.
             inflated = self.session.inflated_bytes
             if inflated > self._inflated_charged:
-                self._byte_budget.spend(inflated - self._inflated_charged, time.monotonic())
+                self._byte_budget.spend(inflated - self._inflated_charged, _monotonic())
                 self._inflated_charged = inflated
 
     def _act_on(self, event: PingReceived | PongReceived | CloseReceived | ProtocolViolation) -> None:
@@ -472,7 +476,7 @@ class Connection:
             with self._lock:
                 reply = self.session.close_received(event.code, event.reason)
                 if reply is not None:
-                    self.closed_at = time.time()
+                    self.closed_at = _wall_time()
                     self.queue.put_last(reply)
             if reply is not None:
                 self.queue.flush()
@@ -511,14 +515,15 @@ class Connection:
         if idle:
             self._message_since = 0.0  # as _message_due does
         # Listening for the peer from here (the heartbeat counts unanswered pings only then).
-        self._waiting_since = time.monotonic()
+        self._waiting_since = _monotonic()
         self._waiting = True
         try:
             # (Its TimeoutError, an OSError, is the reader's: not a lost connection.)
             if not idle and not self._wait_readable(deadline):
                 return None
             try:
-                count = transport.recv_into(buffer)
+                direct = transport.direct
+                count = transport.recv_into(buffer) if direct is None else direct.recv_into(buffer)
             except OSError:
                 count = 0
         finally:
@@ -529,8 +534,8 @@ class Connection:
             return None
         if large is None:
             # received()'s work, inline: every read of small messages comes here.
-            self._last_read_mono = now = time.monotonic()
-            self.last_read_at = time.time()
+            self._last_read_mono = now = _monotonic()
+            self.last_read_at = _wall_time()
             if self._byte_budget is not None:
                 self._byte_budget.spend(count, now)
             if empty:
@@ -551,7 +556,7 @@ class Connection:
         """
         due = self._message_due()
         if due is not None and (deadline is None or due < deadline):
-            remaining = due - time.monotonic()
+            remaining = due - _monotonic()
             if remaining <= 0 or not self.transport.wait_readable(remaining):
                 self._log.info(
                     "a message not whole %.1f s after it began (message_timeout); closing",
@@ -560,7 +565,7 @@ class Connection:
                 self.close(1008, "Message not completed within message_timeout")
                 return False
         elif deadline is not None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - _monotonic()
             if remaining <= 0 or not self.transport.wait_readable(remaining):
                 raise TimeoutError("no data from the client before the timeout")
         return True
@@ -582,16 +587,16 @@ class Connection:
         The client's thread, or before :meth:`run`: they are parsed before anything read later.
         Not thread-safe (the reading side of the session); never blocks.
         """
-        self._last_read_mono = now = time.monotonic()
-        self.last_read_at = time.time()
+        self._last_read_mono = now = _monotonic()
+        self.last_read_at = _wall_time()
         if self._byte_budget is not None:
             self._byte_budget.spend(len(data), now)
         self.session.receive_data(data)
 
     def _note_read(self, count: int) -> None:
         """What a read of ``count`` bytes into a large frame's own buffer changes (``received`` does it inline)."""
-        self._last_read_mono = time.monotonic()
-        self.last_read_at = time.time()
+        self._last_read_mono = _monotonic()
+        self.last_read_at = _wall_time()
         if self._byte_budget is not None:
             self._byte_budget.spend(count, self._last_read_mono)
 
@@ -602,7 +607,7 @@ class Connection:
         comes before the budget refills.
         """
         while self.is_open:
-            now = time.monotonic()
+            now = _monotonic()
             delay = 0.0
             if self._frame_budget is not None:
                 delay = self._frame_budget.delay(now)
@@ -613,7 +618,7 @@ class Connection:
             if deadline is not None and now + delay > deadline:
                 assert self._wake is not None
                 self._wake.wait(max(0.0, deadline - now))
-                if time.monotonic() >= deadline:
+                if _monotonic() >= deadline:
                     raise TimeoutError("no data from the client before the timeout (its reads are rate-limited)")
                 continue
             if self._debug:
@@ -625,7 +630,7 @@ class Connection:
         with self._lock:
             self.session.connection_lost()
             if not self.closed_at:
-                self.closed_at = time.time()
+                self.closed_at = _wall_time()
         for handle in (self._heartbeat_handle, self._close_handle):
             if handle is not None:
                 handle.cancel()
@@ -639,7 +644,7 @@ class Connection:
             "closed: %s %r after %.3fs (%d bytes in, %d bytes out)",
             session.close_code,
             session.close_reason,
-            time.time() - self.connected_at,
+            _wall_time() - self.connected_at,
             session.bytes_read,
             self.queue.bytes_sent,
         )
@@ -648,7 +653,7 @@ class Connection:
         watch = self._hub_watch
         iteration = watch.loop_iteration() if watch is not None else -1
         self._callback = on_close  # for busy_in(): a stop waiting for this client names on_close
-        self._callback_since = time.monotonic()
+        self._callback_since = _monotonic()
         self._callback_calls += 1
         try:
             on_close(self.id, session.close_code, session.close_reason)
@@ -664,7 +669,7 @@ class Connection:
 
     # -- any thread
 
-    def encode(self, opcode: int, payload: bytes) -> list[OutFrame] | Callable[[], list[OutFrame]]:
+    def encode(self, opcode: int, payload: bytes) -> Encoded:
         """This client's frames of a message (see :meth:`Session.encode`).
 
         Thread-safe; never blocks. A function returned (compression with this
@@ -682,7 +687,7 @@ class Connection:
 
     def send(
         self,
-        frames: list[OutFrame] | Callable[[], list[OutFrame]],
+        frames: Encoded,
         waiter: Waiter | None,
         *,
         tell_written_now: bool = True,
@@ -724,7 +729,7 @@ class Connection:
             frame = self.session.close(code, reason)
             if frame is None:
                 return False
-            self.closed_at = time.time()
+            self.closed_at = _wall_time()
             dropped = self.queue.put_last(frame, drop_queued=drop_queued)
         if self._wake is not None:
             self._wake.set()
@@ -763,7 +768,7 @@ class Connection:
             return
         period = self._options.heartbeat_period
         assert period is not None
-        now = time.monotonic()
+        now = _monotonic()
         quiet_since = self._last_read_mono
         if self._waiting:
             quiet_since = max(quiet_since, self._waiting_since)

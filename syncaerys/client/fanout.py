@@ -7,11 +7,11 @@ among the modules ``SYNCAERYS_COMPILE=1`` compiles. Thread-safe; never block.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections.abc import Hashable
 from collections.abc import Iterable
 
 from ..futures import BroadcastTracker
+from ..protocol.frames import Encoded
 from ..protocol.frames import OutFrame
 from .connection import Connection
 from .sendqueue import WRITTEN_UNTOLD
@@ -33,7 +33,7 @@ def queue_copies(
     counted as failed. The frames are encoded once per kind of client (frame
     size, compression parameters) and the same bytes go to each socket.
     """
-    encoded: dict[Hashable, list[OutFrame]] = {}
+    encoded: dict[Hashable, bytes | list[OutFrame]] = {}
     size = len(payload)
     # Copies written at once are counted here and reported to the tracker together (one
     # lock instead of one per client); the others report themselves when written.
@@ -44,15 +44,15 @@ def queue_copies(
             continue
         # A target that closed since it was chosen is refused by its sealed queue (send() is None).
         key = target.session.shared_key(size)
-        frames: list[OutFrame] | Callable[[], list[OutFrame]]
+        frames: Encoded
         if key is None:
             frames = target.encode(opcode, payload)
         else:
             shared = encoded.get(key)
             if shared is None:
                 built = target.encode(opcode, payload)
-                # A key means the encoding is a list, the same for every client with that key.
-                assert isinstance(built, list)
+                # A key means the encoding is bytes or a list, the same for every client with that key.
+                assert not callable(built)
                 shared = encoded[key] = built
             frames = shared
         queued = target.send(frames, tracker, tell_written_now=False)

@@ -27,13 +27,21 @@ from typing import Final
 from typing import Protocol
 
 from ..exceptions import ClientClosed
+from ..protocol.frames import Encoded
 from ..protocol.frames import OutFrame
 from ..protocol.frames import frame_length
+from .transport import DONTWAIT
 from .transport import Transport
 
 __all__ = ["SendQueue", "QueueState", "Flusher", "Waiter", "shared_flusher", "SEND_QUEUE_GRACE", "ENTRY_COST"]
 
 logger = logging.getLogger("syncaerys.connection")
+
+# The clocks, bound once: compiled (mypyc), a Final is a C static where time.monotonic
+# would be a lookup in the module's dict at every read and send.
+_monotonic: Final = time.monotonic
+_wall_time: Final = time.time
+_DONTWAIT: Final = DONTWAIT
 
 #: How long a client's socket may stay full while its queue is over the limit.
 SEND_QUEUE_GRACE: Final = 1.0
@@ -141,6 +149,7 @@ class SendQueue:
     __slots__ = (
         "_control",
         "_data",
+        "_direct",
         "_drained",
         "_entries",
         "_flusher",
@@ -178,6 +187,7 @@ class SendQueue:
         self.transport = transport
         self.fileno = transport.fileno
         self._send = transport.send_nowait
+        self._direct = transport.direct
         self._send_parts = transport.send_parts_nowait
         self.client_id = client_id
         self._flusher = flusher
@@ -217,14 +227,15 @@ class SendQueue:
 
     def put(
         self,
-        frames: list[OutFrame] | Callable[[], list[OutFrame]],
+        frames: Encoded,
         waiter: Waiter | None,
         *,
         tell_written_now: bool = True,
     ) -> int | None:
         """Queue a data message's frames and write what the socket takes now.
 
-        ``frames`` may be a function that builds them: it is called under the
+        ``frames`` is one frame's ``bytes``, a list of frames, or a function
+        that builds the list (:data:`~syncaerys.protocol.frames.Encoded`): it is called under the
         lock, so that a compressor with context sees messages in queue order.
         Returns the bytes still queued afterwards, or ``None`` (nothing is
         queued, ``waiter`` is not told) once the queue is sealed or broken.
@@ -241,13 +252,25 @@ class SendQueue:
                 return None
             if callable(frames):
                 frames = frames()
-            if state is _OPEN and len(frames) == 1:
+            one: OutFrame | None
+            if isinstance(frames, bytes):
+                one = frames
+            else:
+                one = frames[0] if len(frames) == 1 else None
+            if state is _OPEN and one is not None:
                 # The common case, written without queueing: one frame, nothing ahead of it (OPEN is empty).
-                frame = frames[0]
+                frame = one
                 try:
                     if isinstance(frame, bytes):
                         size = len(frame)
-                        sent = self._send(frame)
+                        direct = self._direct
+                        if direct is None:
+                            sent = self._send(frame)
+                        else:
+                            try:  # what the transport's send_nowait does, without its call
+                                sent = direct.send(frame, _DONTWAIT)
+                            except BlockingIOError:
+                                sent = 0
                     else:
                         head, body = frame
                         size = len(head) + len(body)
@@ -256,7 +279,7 @@ class SendQueue:
                     size = frame_length(frame)
                     sent = 0  # queued below: _write_some meets the error again and breaks the queue
                 if sent == size:
-                    now = time.time()
+                    now = _wall_time()
                     self.bytes_sent += size
                     self.frames_sent += 1
                     self.last_sent_at = self.last_data_sent_at = now
@@ -267,7 +290,7 @@ class SendQueue:
                     self._entries += 1
                     if sent:
                         self.bytes_sent += sent
-                        self.last_sent_at = self.last_data_sent_at = time.time()
+                        self.last_sent_at = self.last_data_sent_at = _wall_time()
                         self._partial = ((frame, waiter, size), sent)
                         self.queued_bytes += size - sent
                     else:
@@ -279,6 +302,8 @@ class SendQueue:
                     over = self._over_limit_locked(SEND_QUEUE_GRACE)
             else:
                 written = False
+                if isinstance(frames, bytes):
+                    frames = [frames]
                 append = self._data_deque().append
                 last = len(frames) - 1
                 size = 0
@@ -406,7 +431,7 @@ class SendQueue:
         if charge <= limit:
             return None
         since = self.backlog_since
-        full_for = time.monotonic() - since if since else 0.0
+        full_for = _monotonic() - since if since else 0.0
         if charge > limit * SEND_QUEUE_CEILING or (since and full_for >= grace):
             return charge, full_for
         return None
@@ -514,9 +539,9 @@ class SendQueue:
             self.backlog_since = 0.0
         elif written or not self.backlog_since:
             # Full again now: a client that takes bytes is keeping up, however much is queued.
-            self.backlog_since = time.monotonic()
+            self.backlog_since = _monotonic()
         if written:
-            now = time.time()
+            now = _wall_time()
             self.queued_bytes -= written
             self._entries -= frames
             self.bytes_sent += written
@@ -686,9 +711,9 @@ class Flusher:
     def _run(self) -> None:
         selector = self._selector
         watched: dict[int, SendQueue] = {}
-        next_check = time.monotonic() + CHECK_INTERVAL
+        next_check = _monotonic() + CHECK_INTERVAL
         while True:
-            timeout = max(0.0, next_check - time.monotonic()) if watched else None
+            timeout = max(0.0, next_check - _monotonic()) if watched else None
             for key, _ in selector.select(timeout):
                 queue: SendQueue | None = key.data
                 if queue is None:
@@ -706,8 +731,8 @@ class Flusher:
                     selector.unregister(queue.fileno)
                     del watched[queue.fileno]
                     self._let_go(queue)
-            if watched and time.monotonic() >= next_check:
-                next_check = time.monotonic() + CHECK_INTERVAL
+            if watched and _monotonic() >= next_check:
+                next_check = _monotonic() + CHECK_INTERVAL
                 for queue in list(watched.values()):
                     try:
                         queue.check_limit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Callable
 from typing import TypeAlias
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "encode_message",
     "encode_frames",
     "OutFrame",
+    "Encoded",
     "SENDMSG_FROM",
     "frame_length",
     "encode_close",
@@ -41,6 +43,11 @@ _pack_long = struct.Struct("!BBQ").pack
 #: with one ``sendmsg`` (the payload, a ``memoryview`` of the message for a
 #: fragment, is never copied).
 OutFrame: TypeAlias = bytes | tuple[bytes, bytes | memoryview]
+
+#: A message encoded for one client: the ``bytes`` of its one frame (the
+#: commonest message: no list to build), its frames, or, compressed with the
+#: client's own context, a function that builds them in queue order.
+Encoded: TypeAlias = bytes | list[OutFrame] | Callable[[], list[OutFrame]]
 
 #: Payloads from this size on are kept apart from their header (an
 #: :data:`OutFrame` pair); smaller frames are joined, which costs less than

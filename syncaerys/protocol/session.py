@@ -34,7 +34,7 @@ from .frames import OP_CLOSE
 from .frames import OP_PING
 from .frames import OP_PONG
 from .frames import SENDMSG_FROM
-from .frames import OutFrame
+from .frames import Encoded
 from .frames import encode_close
 from .frames import encode_frame
 from .frames import encode_frames
@@ -388,10 +388,12 @@ class Session:
             return (self._frame_size, params.server_window_bits, self._memory_level)
         return None
 
-    def encode(self, opcode: int, payload: bytes) -> list[OutFrame] | Callable[[], list[OutFrame]]:
-        """The frames of a message for this client (:data:`~syncaerys.protocol.frames.OutFrame`).
+    def encode(self, opcode: int, payload: bytes) -> Encoded:
+        """The frames of a message for this client (:data:`~syncaerys.protocol.frames.Encoded`).
 
-        A list, or, when the message is compressed with this client's context, a
+        One frame's ``bytes`` (a small message in one frame), a list of frames
+        (:data:`~syncaerys.protocol.frames.OutFrame`), or, when the message is
+        compressed with this client's context, a
         function that builds the list: call it in the order the frames are
         queued (the peer's decompressor sees messages in that order), once.
         Any thread (it only reads settings); the functions it returns must be
@@ -400,7 +402,7 @@ class Session:
         size = len(payload)
         if size < 126 and self._deflater is None and (self._frame_size is None or size <= self._frame_size):
             # The commonest message, one small frame: encode_message's first case without its call.
-            return [bytes((opcode | 0x80, size)) + payload]
+            return bytes((opcode | 0x80, size)) + payload
         if self._deflater is None and size < SENDMSG_FROM:
             # The common small message: frames of joined bytes, the fewest calls (a per-message cost).
             return encode_message(opcode, payload, self._frame_size)  # type: ignore[return-value]
