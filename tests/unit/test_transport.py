@@ -51,3 +51,15 @@ def test_wait_readable_and_shutdown_wake_a_reader(transport: tuple[PlainTranspor
     assert ours.recv_into(buffer) == 2
     ours.shutdown()
     assert ours.recv_into(buffer) == 0  # EOF after our own shutdown
+
+
+class OverridingTransport(PlainTransport):
+    """A subclass may override any method (tests/test_memory.py's records its reads): it gets no ``direct``."""
+
+
+def test_only_a_plain_transport_offers_its_socket_for_direct_calls() -> None:
+    """``direct`` lets the connection and the send queue skip the transport's methods; a subclass keeps them."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert PlainTransport(ours).direct is ours
+        assert OverridingTransport(ours).direct is None
