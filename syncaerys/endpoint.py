@@ -116,11 +116,9 @@ class Endpoint:
                 return SendFuture.failed(UnknownClient(f"client {client_id} is not open (closed or never seen)"))
             op = wire.Operation(wire.SEND, binary=opcode == OP_BINARY, payload=payload, client_ids=(client_id,))
             return self._backplane.publish(op, client_id)
-        if not connection.is_open:
+        future = connection.send_message(opcode, payload) if connection.is_open else None
+        if future is None:
             return SendFuture.failed(ClientClosed(f"client {client_id} is closing"))
-        future: SendFuture[int] = SendFuture()
-        if not connection.send_message(opcode, payload, future):
-            future.set_exception(ClientClosed(f"client {client_id} is closing"))
         return future
 
     # -- sending to many

@@ -184,6 +184,18 @@ class SendFuture(Generic[T]):
         return f"<SendFuture done: {self._result!r}>"
 
 
+def resolve_unshared(future: SendFuture[T], value: T) -> None:
+    """Resolve ``future`` with ``value`` without the futures' lock. Never blocks; not thread-safe.
+
+    Only for a future that no other thread can reach yet: made by the caller
+    and not yet returned or passed on, so nobody can be waiting on it or
+    adding a callback (a send written at once, before ``Endpoint.send``
+    returns its future). Anything else uses :meth:`SendFuture.set_result`.
+    """
+    future._result = value
+    future._done = True
+
+
 @dataclass(frozen=True)
 class BroadcastResult:
     """What a broadcast or multicast achieved.

@@ -21,6 +21,8 @@ from typing import Final
 
 from ..exceptions import ClientClosed
 from ..exceptions import ClientException
+from ..futures import SendFuture
+from ..futures import resolve_unshared
 from ..message import Message
 from ..options import Options
 from ..protocol.deflate import DeflateParams
@@ -43,6 +45,7 @@ from .info import ClientInfo
 from .log import client_logger
 from .sendqueue import ENTRY_COST
 from .sendqueue import SEND_QUEUE_GRACE
+from .sendqueue import WRITTEN_UNTOLD
 from .sendqueue import SendQueue
 from .sendqueue import Waiter
 from .sendqueue import shared_flusher
@@ -678,12 +681,21 @@ class Connection:
         """
         return self.session.encode(opcode, payload)
 
-    def send_message(self, opcode: int, payload: bytes, waiter: Waiter | None) -> bool:
-        """Encode and queue one message for this client; False when it is closing or gone.
+    def send_message(self, opcode: int, payload: bytes) -> SendFuture[int] | None:
+        """Encode and queue one message for this client: its future, or ``None`` when it is closing or gone.
 
+        The future resolves to the bytes written (see :meth:`Endpoint.send`).
         Thread-safe; never blocks (as :meth:`send`, whose work it does without the call).
         """
-        return self.queue.put(self.session.encode(opcode, payload), waiter) is not None
+        future: SendFuture[int] = SendFuture()
+        encoded = self.session.encode(opcode, payload)
+        if not isinstance(encoded, bytes):
+            return future if self.queue.put(encoded, future) is not None else None
+        queued = self.queue.put(encoded, future, tell_written_now=False)
+        if queued == WRITTEN_UNTOLD:
+            # Written at once: no other thread has the future yet, so no lock is needed to resolve it.
+            resolve_unshared(future, len(encoded))
+        return future if queued is not None else None
 
     def send(
         self,

@@ -11,6 +11,7 @@ from syncaerys.exceptions import ClientException
 from syncaerys.futures import BroadcastResult
 from syncaerys.futures import BroadcastTracker
 from syncaerys.futures import SendFuture
+from syncaerys.futures import resolve_unshared
 from tests.utils import PROMPTLY
 
 
@@ -35,6 +36,17 @@ def test_the_first_outcome_wins_and_callbacks_run_once() -> None:
     # Added after: runs at once, in this thread.
     future.add_done_callback(lambda f: seen.append("late"))
     assert seen == [error, "late"]
+
+
+def test_a_future_resolved_before_it_is_shared_behaves_as_one_resolved_by_set_result() -> None:
+    """resolve_unshared: the send written at once (no lock); afterwards the future is an ordinary done one."""
+    future: SendFuture[int] = SendFuture()
+    resolve_unshared(future, 34)
+    seen: list[object] = []
+    future.add_done_callback(lambda f: seen.append(f.result()))
+    future.set_exception(ClientException("too late"))  # ignored: already done
+    assert (future.done(), future.result(timeout=0), future.exception(timeout=0), seen) == (True, 34, None, [34])
+    assert repr(future) == "<SendFuture done: 34>"
 
 
 def test_a_failing_callback_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
