@@ -117,6 +117,7 @@ class Connection:
         "_close_handle",
         "_context",
         "_debug",
+        "_direct",
         "_frame_budget",
         "_frame_extras",
         "_frames_since_yield",
@@ -163,6 +164,7 @@ class Connection:
         options = context.options
         self.id = client_id
         self.transport = transport
+        self._direct = transport.direct  # read once: the transport is this connection's for good
         self.remote_address = remote_address
         self.subprotocol = subprotocol
         self.path = path
@@ -525,7 +527,7 @@ class Connection:
             if not idle and not self._wait_readable(deadline):
                 return None
             try:
-                direct = transport.direct
+                direct = self._direct
                 count = transport.recv_into(buffer) if direct is None else direct.recv_into(buffer)
             except OSError:
                 count = 0
